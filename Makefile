@@ -1,0 +1,126 @@
+# ptexec — portfolio trade execution engine.
+#   make            build build/ptexec and build/plugins/*.so
+#   make test       unit + integration tests (installs missing Debian packages)
+#   make run        build, then serve the HTTP API with brokers.ini
+#   make install    PREFIX=/usr/local DESTDIR=…
+#   make bench      benchmarks (figures, not pass/fail)
+#   make SANITIZE=address,undefined BUILD=build-asan test
+#   make WERROR=1   warnings are errors (CI)
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+BUILD     ?= build
+CC        ?= cc
+OPT       ?= -O2 -g
+PKGS      := inih libcjson libcrypto
+PKG_CONFIG ?= pkg-config
+
+WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wold-style-definition -Wwrite-strings -Wundef -Wformat=2 -Wvla
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+ifneq ($(SANITIZE),)
+SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+DEFS      := -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -DPTEXEC_VERSION='"$(VERSION)"'
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CFLAGS    ?=
+CFLAGS_ALL = $(WARN) $(OPT) $(SAN_FLAGS) $(DEFS) -Isdk/include -Ihost $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
+LIBS       = $(PKG_LIBS) -ldl -lpthread -lm
+
+HOST_SRC  := $(filter-out host/main.c,$(wildcard host/*.c))
+HOST_OBJ  := $(HOST_SRC:%.c=$(BUILD)/%.o)
+MAIN_OBJ  := $(BUILD)/host/main.o
+
+PLUGINS   := zerodha fyers angelone groww upstox
+SIM_SRC   := $(wildcard plugins/sim/*.c)
+PLUGIN_SO := $(PLUGINS:%=$(BUILD)/plugins/%.so)
+PLUGIN_CFLAGS = $(WARN) $(OPT) $(SAN_FLAGS) -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
+        -fPIC -fvisibility=hidden -Isdk/include -Iplugins/sim $(CFLAGS)
+
+TEST_SRC  := $(wildcard tests/test_*.c)
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+FIXTURE_SRC := $(wildcard tests/plugins/*.c)
+FIXTURE_SO  := $(FIXTURE_SRC:tests/plugins/%.c=$(BUILD)/tests/plugins/%.so)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps test check-build run install uninstall bench clean format format-check
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/ptexec $(PLUGIN_SO)
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/ptexec: $(HOST_OBJ) $(MAIN_OBJ)
+	$(CC) $(LDFLAGS_ALL) -rdynamic -o $@ $^ $(LIBS)
+
+$(BUILD)/host/%.o: host/%.c $(wildcard host/*.h) sdk/include/ptexec/broker_plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/plugins/%.so: plugins/%/*.c $(SIM_SRC) $(wildcard plugins/sim/*.h) sdk/include/ptexec/broker_plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) -shared -o $@ $(wildcard plugins/$*/*.c) $(SIM_SRC) $(LDFLAGS_ALL) -lm -lpthread
+	@chmod 755 $@
+
+$(BUILD)/tests/plugins/%.so: tests/plugins/%.c sdk/include/ptexec/broker_plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) -Wno-missing-prototypes -shared -o $@ $< $(LDFLAGS_ALL)
+	@chmod 755 $@
+
+$(BUILD)/tests/%: tests/%.c $(HOST_OBJ) $(wildcard tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests $(shell $(PKG_CONFIG) --cflags check) -o $@ $< $(HOST_OBJ) \
+		$(LDFLAGS_ALL) $(shell $(PKG_CONFIG) --libs check) $(LIBS)
+
+$(BUILD)/bench/%: bench/%.c $(HOST_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(HOST_OBJ) $(LDFLAGS_ALL) $(LIBS)
+
+check-build: all $(TEST_BIN) $(FIXTURE_SO)
+
+test: deps
+	@$(MAKE) --no-print-directory check-build
+	@BUILD=$(BUILD) scripts/run-tests.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/ptexec -c brokers.ini serve
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@BUILD=$(BUILD) scripts/bench.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/ptexec/plugins \
+		$(DESTDIR)$(PREFIX)/include/ptexec $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/etc/ptexec $(DESTDIR)$(PREFIX)/share/ptexec/examples
+	install -m 755 $(BUILD)/ptexec $(DESTDIR)$(PREFIX)/bin/ptexec
+	install -m 755 $(PLUGIN_SO) $(DESTDIR)$(PREFIX)/lib/ptexec/plugins/
+	install -m 644 sdk/include/ptexec/*.h $(DESTDIR)$(PREFIX)/include/ptexec/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' sdk/ptexec-sdk.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/ptexec-sdk.pc
+	sed -e 's|^plugin_dir *=.*|plugin_dir = $(PREFIX)/lib/ptexec/plugins|' brokers.ini \
+		> $(DESTDIR)$(PREFIX)/etc/ptexec/brokers.ini
+	cp -R sdk/examples/. $(DESTDIR)$(PREFIX)/share/ptexec/examples/
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/bin/ptexec $(DESTDIR)$(PREFIX)/lib/ptexec \
+		$(DESTDIR)$(PREFIX)/include/ptexec $(DESTDIR)$(PREFIX)/lib/pkgconfig/ptexec-sdk.pc \
+		$(DESTDIR)$(PREFIX)/etc/ptexec $(DESTDIR)$(PREFIX)/share/ptexec
+
+format:
+	clang-format -i host/*.c host/*.h plugins/*/*.c plugins/*/*.h sdk/include/ptexec/*.h tests/*.c tests/plugins/*.c
+
+format-check:
+	clang-format --dry-run --Werror host/*.c host/*.h plugins/*/*.c plugins/*/*.h sdk/include/ptexec/*.h tests/*.c tests/plugins/*.c
+
+clean:
+	rm -rf build build-asan

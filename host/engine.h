@@ -1,0 +1,135 @@
+/* The execution engine: design §1 steps 1–8 for one request. */
+#ifndef PTEXEC_ENGINE_H
+#define PTEXEC_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ptexec/broker_plugin.h>
+
+#include "holdings.h"
+#include "ids.h"
+#include "registry.h"
+#include "request.h"
+#include "status.h"
+
+typedef enum leg_status {
+    LEG_PLANNED,
+    LEG_FILLED,
+    LEG_PARTIALLY_FILLED,
+    LEG_REJECTED,
+    LEG_FAILED,
+    LEG_CANCELLED
+} leg_status;
+
+typedef enum exec_status {
+    EXEC_COMPLETED, /* every leg FILLED */
+    EXEC_PARTIAL,   /* some legs not FILLED, at least one filled something */
+    EXEC_FAILED,    /* no leg filled anything */
+    EXEC_NOOP,      /* nothing to do */
+    EXEC_PLANNED    /* dry run */
+} exec_status;
+
+typedef struct exec_leg {
+    char symbol[BROKER_SYMBOL_MAX];
+    broker_side side;
+    int64_t quantity;
+    size_t sequence;     /* 1-based place in execution order */
+    size_t target_index; /* index in the request's target_portfolio */
+    leg_status status;
+    char reason[BROKER_MESSAGE_MAX]; /* "" when none (rendered as null) */
+    char order_id[BROKER_ORDER_ID_MAX];
+    char client_order_id[BROKER_CLIENT_ORDER_ID_MAX];
+    int64_t filled_quantity;
+    double average_price;
+    unsigned attempts; /* place_order calls made */
+} exec_leg;
+
+typedef struct exec_position {
+    char symbol[BROKER_SYMBOL_MAX];
+    int64_t before;
+    int64_t target;
+    int64_t after;
+    int64_t residual; /* target - after */
+} exec_position;
+
+typedef struct exec_summary {
+    size_t orders;
+    size_t filled;
+    size_t failed;
+    size_t rejected;
+    size_t partially_filled;
+    size_t cancelled;
+} exec_summary;
+
+typedef struct exec_result {
+    char execution_id[IDS_EXECUTION_ID_MAX];
+    char broker[REQUEST_BROKER_MAX];
+    char account_hash[IDS_ACCOUNT_HASH_MAX];
+    exec_status status;
+    exec_leg *legs; /* request order */
+    size_t leg_count;
+    exec_position *positions; /* every target symbol, request order */
+    size_t position_count;
+    bool reconciled; /* false when the second holdings read failed */
+    exec_summary summary;
+    int64_t started_ms; /* wall clock */
+    int64_t finished_ms;
+} exec_result;
+
+typedef struct engine engine;
+
+/* Called on the executing thread after each leg reaches its final state. */
+typedef void (*engine_progress_fn)(void *context, const exec_result *result,
+                                   const exec_leg *leg);
+
+typedef struct engine_call_options {
+    engine_progress_fn progress; /* may be NULL */
+    void *progress_context;
+    unsigned lock_timeout_ms; /* wait for a busy account; 0 = refuse at once */
+} engine_call_options;
+
+struct notify;
+
+/*
+ * Creates an engine over `reg` (borrowed; must outlive the engine). `notifier`
+ * (borrowed, may be NULL) receives every finished execution. NULL on OOM.
+ * Main thread.
+ */
+engine *engine_create(registry *reg, struct notify *notifier);
+
+/* Frees the engine; no execution may be running. */
+void engine_destroy(engine *eng);
+
+/*
+ * Runs one execution (or plans it when request->dry_run). Returns PTX_OK and
+ * fills *result (release with exec_result_free) whenever the execution ran,
+ * even if legs failed. Otherwise nothing was placed and *error says why:
+ * PTX_INVALID / PTX_NOT_FOUND (unknown broker, field "broker"), PTX_AUTH
+ * (credentials refused), PTX_UNAVAILABLE (broker unreachable before any
+ * order), PTX_BUSY (account busy past the lock timeout). Any thread;
+ * executions for different accounts run in parallel, for one account they are
+ * serialized.
+ */
+ptx_status engine_execute(engine *eng, const exec_request *request,
+                          const engine_call_options *options, exec_result *result,
+                          ptx_error *error);
+
+/*
+ * Reads the holdings of the account that `request` (broker + credentials)
+ * names into *out (release with holdings_free). Errors as engine_execute.
+ * Any thread.
+ */
+ptx_status engine_holdings(engine *eng, const exec_request *request, holdings **out,
+                           ptx_error *error);
+
+/* Frees what engine_execute stored in *result; safe on a zeroed struct. */
+void exec_result_free(exec_result *result);
+
+/* "FILLED", "PARTIALLY_FILLED", … and "COMPLETED", "PARTIAL", …; static. */
+const char *leg_status_name(leg_status status);
+const char *exec_status_name(exec_status status);
+const char *side_name(broker_side side);
+
+#endif

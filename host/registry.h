@@ -1,0 +1,80 @@
+/* The plugin registry: brokers.ini → dlopen → ABI checks → one instance per
+ * configured broker. */
+#ifndef PTEXEC_REGISTRY_H
+#define PTEXEC_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <ptexec/broker_plugin.h>
+
+#include "config.h"
+#include "status.h"
+
+/* Host-level keys of a [broker.NAME] section, with their defaults. */
+typedef struct broker_settings {
+    char mode[16];                  /* "simulated" (default) or "live" */
+    unsigned max_retries;           /* 3: retries of TRANSIENT failures per call */
+    unsigned retry_base_ms;         /* 100: first backoff; doubles each retry, with jitter */
+    unsigned retry_max_ms;          /* 5000: backoff ceiling */
+    unsigned order_timeout_ms;      /* 30000: how long an order is followed before FAILED */
+    unsigned poll_interval_ms;      /* 50: first get_order interval; grows to 1 s */
+    unsigned rate_limit_per_second; /* orders/s per account; default the plugin's hint */
+} broker_settings;
+
+typedef struct registry registry;
+typedef struct registry_broker registry_broker;
+
+/*
+ * Loads every [broker.*] section of `cfg`: checks the file name and
+ * permissions, probes the plugin in a child process (so a crashing
+ * constructor cannot take the host down), dlopen()s it with RTLD_NOW |
+ * RTLD_LOCAL, calls the entry, checks the ABI and creates the instance. A
+ * refused plugin gets one log line "plugin FILE: refused at STAGE: REASON" and
+ * never stops the others. Returns PTX_OK with *out set (even if some or all
+ * were refused), or PTX_NOMEM. Main thread.
+ */
+ptx_status registry_load(const config *cfg, registry **out, ptx_error *error);
+
+/* Destroys every instance and unloads the plugins (no dlclose under ASan).
+ * Main thread, after every engine call has returned. */
+void registry_free(registry *reg);
+
+/* The broker configured as [broker.NAME] and loaded, or NULL. */
+registry_broker *registry_find(registry *reg, const char *name);
+
+/* Number of loaded brokers, and the i-th in file order. */
+size_t registry_count(const registry *reg);
+registry_broker *registry_at(registry *reg, size_t index);
+
+/* Number of configured brokers that were refused. */
+size_t registry_refused_count(const registry *reg);
+
+/* Accessors; valid until registry_free. */
+const char *registry_broker_name(const registry_broker *broker);
+const char *registry_broker_file(const registry_broker *broker);
+const broker_plugin *registry_broker_plugin(const registry_broker *broker);
+broker_instance *registry_broker_instance(const registry_broker *broker);
+const broker_settings *registry_broker_settings(const registry_broker *broker);
+
+/*
+ * Serializes plugin calls on `broker` as design §2.2 requires: a real lock
+ * unless the plugin declares BROKER_CAP_CONCURRENT_SESSIONS, in which case the
+ * host still serializes per session (the engine holds one session per
+ * execution) and these are no-ops. Any thread.
+ */
+void registry_broker_enter(registry_broker *broker);
+void registry_broker_leave(registry_broker *broker);
+
+/*
+ * Loads one plugin file for inspection (`ptexec plugin check`) without a
+ * configuration: same checks and probe as registry_load, no instance. On
+ * success *plugin points to the descriptor and *handle must be passed to
+ * registry_unload_file. On failure error->message reads
+ * "plugin FILE: refused at STAGE: REASON". Main thread.
+ */
+ptx_status registry_open_file(const char *path, const broker_plugin **plugin, void **handle,
+                              ptx_error *error);
+void registry_unload_file(void *handle);
+
+#endif
