@@ -1,0 +1,122 @@
+/* Identifiers. The only file that includes OpenSSL headers.
+ *
+ * Execution id: "ex-" + 10 Crockford base32 characters of the wall clock in
+ * milliseconds (so ids sort by creation time) + 16 characters of 80 random
+ * bits from getrandom().
+ *
+ * Client order id: upper-case alphanumeric, L characters where L is
+ * max_length capped at 20 and raised to min_length. The last IDS_LEG_WIDTH
+ * characters are the leg index in base 36, fixed width (injective for up to
+ * 36^5 = 60,466,176 legs); the rest is SHA-256(execution id) in base 36, so
+ * ids of different executions differ with overwhelming probability. */
+#include "ids.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define IDS_LEG_WIDTH 5
+#define IDS_DEFAULT_LENGTH 20
+
+static const char ids_crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+static const char ids_base36[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+static void ids_random_bytes(unsigned char *out, size_t length)
+{
+    size_t done = 0;
+    while (done < length) {
+        ssize_t got = getrandom(out + done, length - done, 0);
+        if (got <= 0)
+            break;
+        done += (size_t)got;
+    }
+    if (done < length) { /* getrandom cannot fail here in practice; stay unique anyway */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        uint64_t mix = (uint64_t)now.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)now.tv_sec;
+        for (; done < length; done++, mix = mix * 6364136223846793005ull + 1)
+            out[done] = (unsigned char)(mix >> 56);
+    }
+}
+
+void ids_new_execution_id(char out[IDS_EXECUTION_ID_MAX])
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t millis = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+    unsigned char random[10];
+    ids_random_bytes(random, sizeof random);
+
+    memcpy(out, "ex-", 3);
+    for (int i = 0; i < 10; i++)
+        out[3 + i] = ids_crockford[(millis >> (5 * (9 - i))) & 31u];
+    /* 80 random bits → 16 base32 characters, 5 bits each. */
+    for (int i = 0; i < 16; i++) {
+        unsigned bit = (unsigned)i * 5u;
+        unsigned value = ((unsigned)random[bit / 8] << 8) | (bit / 8 + 1 < 10 ? random[bit / 8 + 1] : 0);
+        out[13 + i] = ids_crockford[(value >> (11 - bit % 8)) & 31u];
+    }
+    out[29] = '\0';
+}
+
+/* Length of the client order id for the broker's limits and the buffer. */
+static size_t ids_client_length(unsigned min_length, unsigned max_length, size_t out_size)
+{
+    size_t length = max_length == 0 ? IDS_DEFAULT_LENGTH : max_length;
+    if (length > IDS_DEFAULT_LENGTH)
+        length = IDS_DEFAULT_LENGTH;
+    if (length < min_length)
+        length = min_length;
+    if (length > out_size - 1)
+        length = out_size - 1;
+    return length;
+}
+
+void ids_client_order_id(const char *execution_id, size_t leg_index, unsigned min_length,
+                         unsigned max_length, char *out, size_t out_size)
+{
+    if (out_size == 0)
+        return;
+    size_t length = ids_client_length(min_length, max_length, out_size);
+    size_t leg_width = length < IDS_LEG_WIDTH ? length : IDS_LEG_WIDTH;
+    size_t prefix = length - leg_width;
+
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)execution_id, strlen(execution_id), digest);
+    /* One digest byte per character; the slight modulo bias
+     * does not matter for uniqueness. */
+    for (size_t i = 0; i < prefix; i++)
+        out[i] = ids_base36[digest[i % SHA256_DIGEST_LENGTH] % 36u];
+    size_t index = leg_index;
+    for (size_t i = 0; i < leg_width; i++) {
+        out[length - 1 - i] = ids_base36[index % 36u];
+        index /= 36u;
+    }
+    out[length] = '\0';
+}
+
+void ids_account_hash(const char *broker, const char *account_id, char out[IDS_ACCOUNT_HASH_MAX])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_length = 0;
+    EVP_MD_CTX *context = EVP_MD_CTX_new();
+    bool ok = context != NULL && EVP_DigestInit_ex(context, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(context, broker, strlen(broker) + 1) == 1 && /* with the NUL */
+              EVP_DigestUpdate(context, account_id, strlen(account_id)) == 1 &&
+              EVP_DigestFinal_ex(context, digest, &digest_length) == 1 && digest_length >= 8;
+    EVP_MD_CTX_free(context);
+    if (!ok) { /* only on OOM inside OpenSSL; an unmistakable placeholder */
+        snprintf(out, IDS_ACCOUNT_HASH_MAX, "%s", "0000000000000000");
+        return;
+    }
+    for (int i = 0; i < 8; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 15u];
+    }
+    out[16] = '\0';
+}
