@@ -13,7 +13,7 @@ DESTDIR   ?=
 BUILD     ?= build
 CC        ?= cc
 OPT       ?= -O2 -g
-PKGS      := inih libcjson libcrypto
+PKGS      := inih libcjson libcrypto libmicrohttpd
 PKG_CONFIG ?= pkg-config
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -49,11 +49,16 @@ FIXTURE_SRC := $(wildcard tests/plugins/*.c)
 FIXTURE_SO  := $(FIXTURE_SRC:tests/plugins/%.c=$(BUILD)/tests/plugins/%.so)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+DOCS_DIR  := $(BUILD)/share/swagger-ui
 
 .PHONY: all deps test check-build run install uninstall bench clean format format-check
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/ptexec $(PLUGIN_SO)
+all: $(BUILD)/ptexec $(PLUGIN_SO) $(DOCS_DIR)/VERSION
+
+# Swagger UI for GET /docs: npm package swagger-ui-dist (pinned, checksummed), fetched once.
+$(DOCS_DIR)/VERSION: scripts/fetch-swagger-ui.sh web/docs/index.html web/docs/docs.js
+	@scripts/fetch-swagger-ui.sh $(DOCS_DIR)
 
 deps:
 	@scripts/deps.sh
@@ -110,6 +115,8 @@ install: all
 	sed -e 's|^plugin_dir *=.*|plugin_dir = $(PREFIX)/lib/ptexec/plugins|' brokers.ini \
 		> $(DESTDIR)$(PREFIX)/etc/ptexec/brokers.ini
 	cp -R sdk/examples/. $(DESTDIR)$(PREFIX)/share/ptexec/examples/
+	install -d $(DESTDIR)$(PREFIX)/share/ptexec/swagger-ui
+	install -m 644 $(DOCS_DIR)/* $(DESTDIR)$(PREFIX)/share/ptexec/swagger-ui/
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/bin/ptexec $(DESTDIR)$(PREFIX)/lib/ptexec \

@@ -19,8 +19,8 @@ struct holdings {
     holdings_entry *entries; /* dense, insertion order */
     size_t count;
     size_t entry_capacity;
-    uint32_t *slots; /* 0 = empty, else entry index + 1 */
-    size_t slot_mask;  /* slot count - 1; slot count is a power of two */
+    uint32_t *slots;  /* 0 = empty, else entry index + 1 */
+    size_t slot_mask; /* slot count - 1; slot count is a power of two */
 };
 
 /* FNV-1a over the bytes, then a 64-bit finaliser so that linear probing sees
@@ -192,8 +192,7 @@ size_t holdings_count(const holdings *map)
 }
 
 void holdings_each(const holdings *map,
-                   int (*visit)(void *context, const char *symbol, int64_t quantity),
-                   void *context)
+                   int (*visit)(void *context, const char *symbol, int64_t quantity), void *context)
 {
     for (size_t i = 0; i < map->count; i++)
         if (visit(context, map->entries[i].symbol, map->entries[i].quantity) != 0)

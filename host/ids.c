@@ -57,7 +57,8 @@ void ids_new_execution_id(char out[IDS_EXECUTION_ID_MAX])
     /* 80 random bits → 16 base32 characters, 5 bits each. */
     for (int i = 0; i < 16; i++) {
         unsigned bit = (unsigned)i * 5u;
-        unsigned value = ((unsigned)random[bit / 8] << 8) | (bit / 8 + 1 < 10 ? random[bit / 8 + 1] : 0);
+        unsigned value =
+            ((unsigned)random[bit / 8] << 8) | (bit / 8 + 1 < 10 ? random[bit / 8 + 1] : 0);
         out[13 + i] = ids_crockford[(value >> (11 - bit % 8)) & 31u];
     }
     out[29] = '\0';
@@ -76,6 +77,23 @@ static size_t ids_client_length(unsigned min_length, unsigned max_length, size_t
     return length;
 }
 
+/* SHA-256 of the execution id, cached per thread: an execution asks for the
+ * ids of all its legs in a row, so one hash serves a million legs. */
+static const unsigned char *ids_execution_digest(const char *execution_id)
+{
+    static _Thread_local char cached_id[IDS_EXECUTION_ID_MAX + 1];
+    static _Thread_local unsigned char cached_digest[SHA256_DIGEST_LENGTH];
+    static _Thread_local bool cached;
+    size_t length = strlen(execution_id);
+    if (!cached || length > IDS_EXECUTION_ID_MAX || strcmp(cached_id, execution_id) != 0) {
+        SHA256((const unsigned char *)execution_id, length, cached_digest);
+        cached = length <= IDS_EXECUTION_ID_MAX;
+        if (cached)
+            memcpy(cached_id, execution_id, length + 1);
+    }
+    return cached_digest;
+}
+
 void ids_client_order_id(const char *execution_id, size_t leg_index, unsigned min_length,
                          unsigned max_length, char *out, size_t out_size)
 {
@@ -85,8 +103,7 @@ void ids_client_order_id(const char *execution_id, size_t leg_index, unsigned mi
     size_t leg_width = length < IDS_LEG_WIDTH ? length : IDS_LEG_WIDTH;
     size_t prefix = length - leg_width;
 
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)execution_id, strlen(execution_id), digest);
+    const unsigned char *digest = ids_execution_digest(execution_id);
     /* One digest byte per character; the slight modulo bias
      * does not matter for uniqueness. */
     for (size_t i = 0; i < prefix; i++)

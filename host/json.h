@@ -56,6 +56,12 @@ const char *json_string(const json_value *value);
 /* Stores the value of a JSON_INTEGER that fits in int64_t; false otherwise. */
 bool json_integer(const json_value *value, int64_t *out);
 
+/* Writes the number of a JSON_INTEGER or JSON_FLOAT as the document wrote it
+ * (e.g. "1e3", "1.0", "99999999999999999999"; plain integers of up to 15
+ * digits in canonical form) into `out` (`out_size` bytes); "" for other
+ * types. For error messages. */
+void json_number_text(const json_value *value, char *out, size_t out_size);
+
 /* The value of a JSON_BOOL (false for other types). */
 bool json_bool(const json_value *value);
 
@@ -80,7 +86,7 @@ void json_array_begin(json_writer *writer);
 void json_array_end(json_writer *writer);
 /* Writes an object key; the next value call writes its value. */
 void json_key_write(json_writer *writer, const char *key);
-void json_write_string(json_writer *writer, const char *text);  /* NULL writes null */
+void json_write_string(json_writer *writer, const char *text); /* NULL writes null */
 void json_write_int(json_writer *writer, int64_t number);
 void json_write_double(json_writer *writer, double number); /* non-finite writes null */
 void json_write_bool(json_writer *writer, bool value);

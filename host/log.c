@@ -76,8 +76,8 @@ static size_t line_reserve(log_line *line, size_t extra)
     size_t capacity = line->capacity;
     while (line->length + extra + 1 > capacity)
         capacity *= 2;
-    char *text = line->text == line->inline_buffer ? malloc(capacity)
-                                                    : realloc(line->text, capacity);
+    char *text =
+        line->text == line->inline_buffer ? malloc(capacity) : realloc(line->text, capacity);
     if (text == NULL)
         return line->capacity - line->length - 1;
     if (line->text == line->inline_buffer)
@@ -158,9 +158,15 @@ static void log_timestamp(char *buffer, size_t size)
 /* Formats the caller's message into a heap string; NULL when out of memory. */
 static char *log_format_message(const char *format, va_list args)
 {
-    char *message = NULL;
-    if (vasprintf(&message, format, args) < 0)
+    va_list copy;
+    va_copy(copy, args);
+    int length = vsnprintf(NULL, 0, format, copy);
+    va_end(copy);
+    if (length < 0)
         return NULL;
+    char *message = malloc((size_t)length + 1);
+    if (message != NULL)
+        vsnprintf(message, (size_t)length + 1, format, args);
     return message;
 }
 

@@ -18,7 +18,8 @@ notify *notify_create(const config *cfg, ptx_error *error);
 
 /* Sends the summary of a finished execution to every sink: one line with the
  * execution id, broker, account hash, status and counts, then one line per
- * leg that was not FILLED, with its reason. Any thread. */
+ * leg that was not FILLED, with its reason. A dry run (EXEC_PLANNED) is not
+ * sent: sinks hear of outcomes, not intents. Any thread. */
 void notify_execution(notify *notifier, const exec_result *result);
 
 /* Flushes and frees the sinks; NULL is fine. Main thread. */

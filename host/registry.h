@@ -50,6 +50,19 @@ registry_broker *registry_at(registry *reg, size_t index);
 /* Number of configured brokers that were refused. */
 size_t registry_refused_count(const registry *reg);
 
+/*
+ * The i-th refusal, in file order (index < registry_refused_count): the
+ * configured broker's NAME, and the text of its log line, "plugin FILE:
+ * refused at STAGE: REASON". NULL when index is out of range. Valid until
+ * registry_free.
+ */
+const char *registry_refused_name(const registry *reg, size_t index);
+const char *registry_refused_message(const registry *reg, size_t index);
+
+/* The refusal message of the configured broker `name`, or NULL when it was
+ * loaded or is not configured. Valid until registry_free. */
+const char *registry_find_refusal(const registry *reg, const char *name);
+
 /* Accessors; valid until registry_free. */
 const char *registry_broker_name(const registry_broker *broker);
 const char *registry_broker_file(const registry_broker *broker);

@@ -43,7 +43,7 @@ try:
     d = json.load(open(sys.argv[1]))
 except Exception as e:
     print("not JSON:", e); sys.exit(1)
-ok = eval(sys.argv[2])
+ok = eval("(" + sys.argv[2] + ")")
 if not ok:
     print(json.dumps(d)[:600])
 sys.exit(0 if ok else 1)
@@ -143,7 +143,7 @@ bad_request() { # NAME FIELD-FRAGMENT BODY
     fi
 }
 creds='"credentials": {"api_key": "demo", "access_token": "demo"}'
-bad_request malformed 'offset' '{"broker": "zerodha", "target_portfolio": [{"symbol": "TCS",'
+bad_request malformed 'malformed JSON at byte' '{"broker": "zerodha", "target_portfolio": [{"symbol": "TCS",'
 bad_request negative 'target_portfolio\[0\].target_quantity' \
     "{\"broker\": \"zerodha\", $creds, \"target_portfolio\": [{\"symbol\": \"TCS\", \"target_quantity\": -1}]}"
 bad_request float 'target_portfolio\[0\].target_quantity' \

@@ -1,25 +1,30 @@
 /*
- * paper.so — a minimal in-memory "paper trading" broker for ptexec.
+ * paper.so — a minimal "paper trading" broker for ptexec.
  *
  * It is the example a plugin author copies: written only against
  * <ptexec/broker_plugin.h>, it shows every required callback of ABI v1.
  *
- *   - Accounts are keyed by the `api_key` credential and live as long as the
- *     instance; every new account starts empty.
+ *   - Accounts are keyed by a hash of the `api_key` credential (the plugin
+ *     keeps no secret) and start empty.
  *   - Orders fill at once, in full, at the fixed `price` of the brokers.ini
  *     section (default 100). A SELL of more than is held is REJECTED.
  *   - A client order id seen before returns the order it already made, so a
  *     resend after an unknown outcome can never trade twice.
+ *   - Holdings live in memory, and also in `state_file` when that key is set:
+ *     every fill appends "ACCOUNT SYMBOL DELTA" to it, and `create` replays
+ *     it, so holdings survive from one ptexec run to the next. Orders are not
+ *     kept across runs.
  *
  * Threading: the descriptor declares BROKER_CAP_CONCURRENT_SESSIONS, so calls
  * on different sessions may run in parallel. Everything shared between
- * sessions (the account table) is guarded by the instance's mutex; what
- * belongs to one session (its error text) needs no lock, because the host
- * serializes the calls on one session.
+ * sessions (the account table, the list of open sessions, the state file) is
+ * guarded by the instance's mutex; what belongs to one session (its error
+ * text) needs no lock, because the host serializes the calls on one session.
  *
  * Lookups are linear scans to keep the example short; a real plugin with
  * large portfolios would use a hash map.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -37,7 +42,7 @@ typedef struct paper_holding {
 } paper_holding;
 
 typedef struct paper_account {
-    char api_key[128];
+    char id[BROKER_ACCOUNT_ID_MAX]; /* "paper-" + hash of the api_key */
     paper_holding *holdings;
     size_t holding_count, holding_capacity;
     broker_order *orders; /* order i has order_id "PAPER-<i+1>" */
@@ -49,14 +54,17 @@ struct broker_instance {
     const broker_host_services *services;
     broker_host *host;
     double price;
-    pthread_mutex_t lock; /* guards `accounts` and everything reachable from it */
+    pthread_mutex_t lock; /* guards `accounts`, what it reaches, and `journal` */
     paper_account *accounts;
+    broker_session *sessions; /* open ones, freed by destroy if still open */
+    FILE *journal;            /* state_file, open for appending; NULL when not set */
 };
 
 struct broker_session {
     paper_account *account; /* owned by the instance */
     bool authenticated;
     char errmsg[BROKER_MESSAGE_MAX];
+    struct broker_session *next; /* the instance's open sessions */
 };
 
 /* Stores the detail of a failure on `session` and returns `status`. */
@@ -93,16 +101,25 @@ static void *paper_grow(void *items, size_t count, size_t *capacity, size_t size
     return bigger;
 }
 
-/* Instance lock held. */
-static paper_account *paper_account_get(broker_instance *instance, const char *api_key)
+/* Writes the account identity of `api_key`: not a secret, stable across runs. */
+static void paper_account_id(const char *api_key, char id[BROKER_ACCOUNT_ID_MAX])
+{
+    uint64_t hash = 1469598103934665603ull; /* FNV-1a */
+    for (const char *c = api_key; *c; c++)
+        hash = (hash ^ (unsigned char)*c) * 1099511628211ull;
+    snprintf(id, BROKER_ACCOUNT_ID_MAX, "paper-%016llx", (unsigned long long)hash);
+}
+
+/* Instance lock held. Finds or adds the account `id`; NULL on OOM. */
+static paper_account *paper_account_get(broker_instance *instance, const char *id)
 {
     for (paper_account *account = instance->accounts; account; account = account->next)
-        if (strcmp(account->api_key, api_key) == 0)
+        if (strcmp(account->id, id) == 0)
             return account;
     paper_account *account = calloc(1, sizeof *account);
     if (account == NULL)
         return NULL;
-    snprintf(account->api_key, sizeof account->api_key, "%s", api_key);
+    snprintf(account->id, sizeof account->id, "%s", id);
     account->next = instance->accounts;
     instance->accounts = account;
     return account;
@@ -143,8 +160,8 @@ static broker_status paper_execute(broker_instance *instance, broker_session *se
 {
     paper_account *account = session->account;
     paper_holding *holding = paper_holding_get(account, request->symbol, true);
-    broker_order *grown = paper_grow(account->orders, account->order_count,
-                                     &account->order_capacity, sizeof *grown);
+    broker_order *grown =
+        paper_grow(account->orders, account->order_count, &account->order_capacity, sizeof *grown);
     if (grown != NULL)
         account->orders = grown;
     if (holding == NULL || grown == NULL)
@@ -164,26 +181,80 @@ static broker_status paper_execute(broker_instance *instance, broker_session *se
         booked->state = BROKER_ORDER_FILLED;
         booked->filled_quantity = request->quantity;
         booked->average_price = instance->price;
-        holding->quantity += request->side == BROKER_SIDE_BUY ? request->quantity
-                                                               : -request->quantity;
+        int64_t delta = request->side == BROKER_SIDE_BUY ? request->quantity : -request->quantity;
+        holding->quantity += delta;
+        if (instance->journal != NULL) {
+            fprintf(instance->journal, "%s %s %lld\n", account->id, request->symbol,
+                    (long long)delta);
+            fflush(instance->journal);
+        }
     }
     *order = *booked;
     return BROKER_OK;
 }
 
+/* Main thread, before any session exists: replays `file` into the accounts.
+ * Returns false with the reason in `error`. */
+static bool paper_replay(broker_instance *instance, FILE *file, broker_text *error)
+{
+    char line[256], id[BROKER_ACCOUNT_ID_MAX], symbol[BROKER_SYMBOL_MAX];
+    long long delta;
+    for (int number = 1; fgets(line, sizeof line, file) != NULL; number++) {
+        if (sscanf(line, "%63s %32s %lld", id, symbol, &delta) != 3) {
+            snprintf(error->text, sizeof error->text, "state_file: line %d is malformed", number);
+            return false;
+        }
+        paper_account *account = paper_account_get(instance, id);
+        paper_holding *holding = account ? paper_holding_get(account, symbol, true) : NULL;
+        if (holding == NULL) {
+            snprintf(error->text, sizeof error->text, "out of memory");
+            return false;
+        }
+        holding->quantity += delta;
+    }
+    return true;
+}
+
+/* Loads and opens `path` for appending (created when missing). */
+static broker_status paper_open_state(broker_instance *instance, const char *path,
+                                      broker_text *error)
+{
+    FILE *old = fopen(path, "r");
+    if (old != NULL) {
+        bool replayed = paper_replay(instance, old, error);
+        fclose(old);
+        if (!replayed)
+            return BROKER_CONFIG;
+    }
+    instance->journal = fopen(path, "a");
+    if (instance->journal == NULL) {
+        snprintf(error->text, sizeof error->text, "state_file: cannot open %.180s: %s", path,
+                 strerror(errno));
+        return BROKER_CONFIG;
+    }
+    return BROKER_OK;
+}
+
+static broker_status paper_read_price(const char *text, double *price, broker_text *error)
+{
+    char *end = NULL;
+    *price = text ? strtod(text, &end) : PAPER_DEFAULT_PRICE;
+    if (text != NULL && (end == text || *end != '\0' || !(*price > 0))) {
+        snprintf(error->text, sizeof error->text, "price: expected a positive number");
+        return BROKER_CONFIG;
+    }
+    return BROKER_OK;
+}
+
+static void paper_destroy(broker_instance *instance);
+
 static broker_status paper_create(const broker_host_services *services, broker_host *host,
                                   broker_instance **instance, broker_text *error)
 {
-    double price = PAPER_DEFAULT_PRICE;
-    const char *text = services->config_get(host, "price");
-    if (text != NULL) {
-        char *end = NULL;
-        price = strtod(text, &end);
-        if (end == text || *end != '\0' || !(price > 0)) {
-            snprintf(error->text, sizeof error->text, "price: expected a positive number");
-            return BROKER_CONFIG;
-        }
-    }
+    double price;
+    *instance = NULL;
+    if (paper_read_price(services->config_get(host, "price"), &price, error) != BROKER_OK)
+        return BROKER_CONFIG;
     broker_instance *created = calloc(1, sizeof *created);
     if (created == NULL || pthread_mutex_init(&created->lock, NULL) != 0) {
         free(created);
@@ -193,6 +264,14 @@ static broker_status paper_create(const broker_host_services *services, broker_h
     created->services = services;
     created->host = host;
     created->price = price;
+    const char *state_file = services->config_get(host, "state_file");
+    if (state_file != NULL && *state_file != '\0') {
+        broker_status status = paper_open_state(created, state_file, error);
+        if (status != BROKER_OK) {
+            paper_destroy(created);
+            return status;
+        }
+    }
     *instance = created;
     services->log(host, BROKER_LOG_DEBUG, "paper broker ready, price %.2f", price);
     return BROKER_OK;
@@ -200,6 +279,13 @@ static broker_status paper_create(const broker_host_services *services, broker_h
 
 static void paper_destroy(broker_instance *instance)
 {
+    if (instance->journal != NULL)
+        fclose(instance->journal);
+    while (instance->sessions != NULL) {
+        broker_session *next = instance->sessions->next;
+        free(instance->sessions);
+        instance->sessions = next;
+    }
     paper_account *account = instance->accounts;
     while (account) {
         paper_account *next = account->next;
@@ -221,38 +307,43 @@ static broker_status paper_open_session(broker_instance *instance,
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         if (paper_credential(credentials, required[i]) == NULL) {
             /* Name the field, never its value. */
-            snprintf(error->text, sizeof error->text, "missing credential field '%s'",
-                     required[i]);
+            snprintf(error->text, sizeof error->text, "missing credential field '%s'", required[i]);
             return BROKER_INVALID;
         }
     }
-    const char *api_key = paper_credential(credentials, "api_key");
+    char id[BROKER_ACCOUNT_ID_MAX];
+    paper_account_id(paper_credential(credentials, "api_key"), id);
     broker_session *opened = calloc(1, sizeof *opened);
     if (opened == NULL) {
         snprintf(error->text, sizeof error->text, "out of memory");
         return BROKER_INTERNAL;
     }
     pthread_mutex_lock(&instance->lock);
-    opened->account = paper_account_get(instance, api_key);
+    opened->account = paper_account_get(instance, id);
+    if (opened->account != NULL) {
+        opened->next = instance->sessions;
+        instance->sessions = opened;
+    }
     pthread_mutex_unlock(&instance->lock);
     if (opened->account == NULL) {
         free(opened);
         snprintf(error->text, sizeof error->text, "out of memory");
         return BROKER_INTERNAL;
     }
-    /* The account's identity must not be a secret: use a hash of the key. */
-    uint64_t hash = 1469598103934665603ull; /* FNV-1a */
-    for (const char *c = api_key; *c; c++)
-        hash = (hash ^ (unsigned char)*c) * 1099511628211ull;
-    snprintf(account_id->text, sizeof account_id->text, "paper-%016llx",
-             (unsigned long long)hash);
+    snprintf(account_id->text, sizeof account_id->text, "%s", id);
     *session = opened;
     return BROKER_OK;
 }
 
 static void paper_close_session(broker_instance *instance, broker_session *session)
 {
-    (void)instance;
+    pthread_mutex_lock(&instance->lock);
+    broker_session **link = &instance->sessions;
+    while (*link != NULL && *link != session)
+        link = &(*link)->next;
+    if (*link != NULL)
+        *link = session->next;
+    pthread_mutex_unlock(&instance->lock);
     free(session); /* the account stays with the instance */
 }
 
@@ -346,7 +437,7 @@ static const char *paper_errmsg(broker_instance *instance, broker_session *sessi
     return session ? session->errmsg : "";
 }
 
-static const char *const paper_config_keys[] = {"price", NULL};
+static const char *const paper_config_keys[] = {"price", "state_file", NULL};
 
 static const broker_plugin paper_plugin = {
     .abi_major = BROKER_ABI_MAJOR,

@@ -1,0 +1,824 @@
+/* The execution engine: design §1 steps 1–8 for one request.
+ *
+ * One execution runs on the caller's thread with a `run` on its stack. Every
+ * plugin call goes through run_call_once (broker lock, errmsg copied while
+ * the lock is held); run_call adds the policy shared by every step: TRANSIENT
+ * is retried with full-jitter backoff up to max_retries, AUTH is answered by
+ * one re-authentication and a retry, and an AUTH that survives it marks the
+ * run as unable to place. The leg functions add what is particular to
+ * placing: UNKNOWN is resolved with find_order before anything is resent,
+ * accepted orders are followed with get_order to a terminal state. Nothing
+ * here is done per leg beyond O(1) work, and nothing is logged per leg above
+ * debug level. */
+#include "engine.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "locks.h"
+#include "log.h"
+#include "notify.h"
+#include "plan.h"
+#include "retry.h"
+
+#define ENGINE_POLL_MAX_MS 1000u
+
+struct engine {
+    registry *reg;
+    struct notify *notifier;
+    locks *accounts;
+};
+
+/* Everything one execution needs. */
+typedef struct run {
+    registry_broker *broker;
+    const broker_plugin *plugin;
+    broker_instance *instance;
+    broker_session *session;
+    const broker_settings *settings;
+    locks_account *account;
+    retry_rng rng;
+    char message[BROKER_MESSAGE_MAX]; /* detail of the last failed plugin call */
+    bool auth_failed;                 /* re-authentication failed: place nothing more */
+    char auth_message[BROKER_MESSAGE_MAX];
+} run;
+
+typedef enum call_kind {
+    CALL_AUTHENTICATE,
+    CALL_HOLDINGS,
+    CALL_PLACE,
+    CALL_GET,
+    CALL_FIND,
+    CALL_CANCEL
+} call_kind;
+
+/* One plugin operation with its arguments and what the retries did. */
+typedef struct call {
+    call_kind kind;
+    const broker_order_request *request; /* CALL_PLACE */
+    const char *id;                      /* order id, or client order id for CALL_FIND */
+    broker_order *order;                 /* CALL_PLACE, GET, FIND, CANCEL */
+    holdings *map;                       /* CALL_HOLDINGS: result, owned by the caller */
+    size_t expected;                     /* CALL_HOLDINGS: sizing hint */
+    unsigned *place_count;               /* CALL_PLACE: incremented per place_order */
+    unsigned tries;                      /* calls made by run_call */
+} call;
+
+typedef struct collector {
+    holdings *map;
+    bool failed;
+} collector;
+
+static int engine_collect(void *context, const char *symbol, int64_t quantity)
+{
+    collector *into = context;
+    if (holdings_add(into->map, symbol, quantity))
+        return 0;
+    into->failed = true;
+    return 1;
+}
+
+/* ---- plugin calls ------------------------------------------------------ */
+
+static broker_status run_get_holdings(run *r, call *c)
+{
+    holdings_free(c->map);
+    c->map = holdings_create(c->expected);
+    if (c->map == NULL) {
+        snprintf(r->message, sizeof r->message, "out of memory reading holdings");
+        return BROKER_INTERNAL;
+    }
+    collector into = {c->map, false};
+    broker_status status = r->plugin->get_holdings(r->instance, r->session, engine_collect, &into);
+    if (status == BROKER_OK && into.failed) {
+        snprintf(r->message, sizeof r->message,
+                 "holdings could not be stored (bad symbol or out "
+                 "of memory)");
+        return BROKER_INTERNAL;
+    }
+    return status;
+}
+
+static broker_status run_dispatch(run *r, call *c)
+{
+    const broker_plugin *p = r->plugin;
+    switch (c->kind) {
+    case CALL_AUTHENTICATE:
+        return p->authenticate(r->instance, r->session);
+    case CALL_HOLDINGS:
+        return run_get_holdings(r, c);
+    case CALL_PLACE:
+        return p->place_order(r->instance, r->session, c->request, c->order);
+    case CALL_GET:
+        return p->get_order(r->instance, r->session, c->id, c->order);
+    case CALL_FIND:
+        return p->find_order(r->instance, r->session, c->id, c->order);
+    case CALL_CANCEL:
+        if (p->cancel_order == NULL)
+            return BROKER_UNSUPPORTED;
+        return p->cancel_order(r->instance, r->session, c->id, c->order);
+    }
+    return BROKER_INTERNAL;
+}
+
+/* Makes one plugin call under the broker lock and keeps its error text. */
+static broker_status run_call_once(run *r, call *c)
+{
+    if (c->kind == CALL_PLACE) {
+        locks_pace(r->account, r->settings->rate_limit_per_second);
+        (*c->place_count)++;
+    }
+    c->tries++;
+    r->message[0] = '\0';
+    registry_broker_enter(r->broker);
+    broker_status status = run_dispatch(r, c);
+    if (status != BROKER_OK && r->message[0] == '\0') {
+        const char *text = r->plugin->errmsg(r->instance, r->session);
+        snprintf(r->message, sizeof r->message, "%s",
+                 text && *text ? text : broker_strerror(status));
+    }
+    registry_broker_leave(r->broker);
+    return status;
+}
+
+static void run_backoff(run *r, unsigned retry)
+{
+    retry_sleep_ms(
+        retry_backoff_ms(&r->rng, r->settings->retry_base_ms, r->settings->retry_max_ms, retry));
+}
+
+/* Calls `c`, retrying TRANSIENT up to max_retries times. */
+static broker_status run_call_transient(run *r, call *c)
+{
+    for (unsigned retry = 0;; retry++) {
+        broker_status status = run_call_once(r, c);
+        if (status != BROKER_TRANSIENT || retry >= r->settings->max_retries)
+            return status;
+        run_backoff(r, retry);
+    }
+}
+
+static void run_mark_auth_failed(run *r)
+{
+    if (!r->auth_failed)
+        snprintf(r->auth_message, sizeof r->auth_message, "%s", r->message);
+    r->auth_failed = true;
+}
+
+/* Logs in again after BROKER_AUTH. Returns true when the new login worked. */
+static bool run_reauthenticate(run *r)
+{
+    call login = {.kind = CALL_AUTHENTICATE};
+    broker_status status = run_call_transient(r, &login);
+    if (status == BROKER_OK) {
+        log_write(LOG_DEBUG, "engine", "session expired; logged in again");
+        return true;
+    }
+    return false;
+}
+
+/*
+ * Calls `c` with the policy every step shares: TRANSIENT retried with
+ * backoff, AUTH answered by one new login and a retry. An AUTH that the
+ * login does not cure marks the run as unable to place (r->auth_failed).
+ */
+static broker_status run_call(run *r, call *c)
+{
+    bool logged_in_again = false;
+    for (;;) {
+        broker_status status = run_call_transient(r, c);
+        if (status != BROKER_AUTH || c->kind == CALL_AUTHENTICATE)
+            return status;
+        if (!logged_in_again && run_reauthenticate(r)) {
+            logged_in_again = true;
+            continue;
+        }
+        run_mark_auth_failed(r);
+        return BROKER_AUTH;
+    }
+}
+
+/* ---- legs -------------------------------------------------------------- */
+
+static void leg_reason(exec_leg *leg, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+static void leg_reason(exec_leg *leg, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    vsnprintf(leg->reason, sizeof leg->reason, format, args);
+    va_end(args);
+}
+
+static void leg_failed(exec_leg *leg, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+static void leg_failed(exec_leg *leg, const char *format, ...)
+{
+    leg->status = LEG_FAILED;
+    va_list args;
+    va_start(args, format);
+    vsnprintf(leg->reason, sizeof leg->reason, format, args);
+    va_end(args);
+}
+
+static bool order_is_terminal(const broker_order *order)
+{
+    return order->state != BROKER_ORDER_OPEN;
+}
+
+static const char *order_message(const broker_order *order, const char *fallback)
+{
+    return order->message[0] != '\0' ? order->message : fallback;
+}
+
+/* Copies a terminal broker state into the leg. */
+static void leg_finish(exec_leg *leg, const broker_order *order)
+{
+    leg->filled_quantity = order->filled_quantity;
+    leg->average_price = order->average_price;
+    switch (order->state) {
+    case BROKER_ORDER_FILLED:
+        leg->status = LEG_FILLED;
+        if (leg->filled_quantity == 0)
+            leg->filled_quantity = leg->quantity;
+        leg->reason[0] = '\0';
+        return;
+    case BROKER_ORDER_PARTIALLY_FILLED:
+        leg->status = LEG_PARTIALLY_FILLED;
+        leg_reason(leg, "filled %lld of %lld; remainder cancelled/expired: %s",
+                   (long long)leg->filled_quantity, (long long)leg->quantity,
+                   order_message(order, "no reason given"));
+        return;
+    case BROKER_ORDER_REJECTED:
+        leg->status = LEG_REJECTED;
+        leg_reason(leg, "%s", order_message(order, "rejected by the broker"));
+        return;
+    case BROKER_ORDER_CANCELLED:
+        leg->status = LEG_CANCELLED;
+        leg_reason(leg, "cancelled: %s", order_message(order, "no reason given"));
+        return;
+    case BROKER_ORDER_OPEN:
+        break;
+    }
+    leg_failed(leg, "order %s still open", leg->order_id);
+}
+
+/* The order is still open after order_timeout_ms: cancel it if the plugin
+ * can, and report the leg as it honestly stands. */
+static void run_give_up(run *r, exec_leg *leg, broker_order *order, int64_t waited_ms)
+{
+    leg->filled_quantity = order->filled_quantity;
+    leg->average_price = order->average_price;
+    if (r->plugin->cancel_order != NULL && !r->auth_failed) {
+        broker_order cancelled = *order;
+        call cancel = {.kind = CALL_CANCEL, .id = leg->order_id, .order = &cancelled};
+        broker_status status = run_call(r, &cancel);
+        if (status != BROKER_OK || !order_is_terminal(&cancelled)) {
+            call get = {.kind = CALL_GET, .id = leg->order_id, .order = &cancelled};
+            status = run_call(r, &get);
+        }
+        if (status == BROKER_OK && order_is_terminal(&cancelled)) {
+            leg_finish(leg, &cancelled);
+            if (leg->status == LEG_CANCELLED)
+                leg_reason(leg, "cancelled after %lld ms still open: %s", (long long)waited_ms,
+                           order_message(&cancelled, "cancelled on request"));
+            return;
+        }
+    }
+    leg_failed(leg, "order %s still open at the broker after %lld ms", leg->order_id,
+               (long long)waited_ms);
+}
+
+/* Follows an accepted order with get_order until it is terminal or the
+ * order timeout passes. The first read is immediate; then the interval
+ * starts at poll_interval_ms and doubles up to one second. */
+static void run_follow(run *r, exec_leg *leg, broker_order *order)
+{
+    snprintf(leg->order_id, sizeof leg->order_id, "%s", order->order_id);
+    int64_t started = retry_monotonic_ms();
+    unsigned interval = r->settings->poll_interval_ms;
+    for (bool first = true; !order_is_terminal(order); first = false) {
+        int64_t waited = retry_monotonic_ms() - started;
+        if (waited >= (int64_t)r->settings->order_timeout_ms) {
+            run_give_up(r, leg, order, waited);
+            return;
+        }
+        if (!first) {
+            int64_t left = (int64_t)r->settings->order_timeout_ms - waited;
+            retry_sleep_ms(interval < left ? interval : (unsigned)left);
+            interval = interval * 2 > ENGINE_POLL_MAX_MS ? ENGINE_POLL_MAX_MS : interval * 2;
+        }
+        broker_order latest = *order;
+        call get = {.kind = CALL_GET, .id = leg->order_id, .order = &latest};
+        broker_status status = run_call(r, &get);
+        if (status == BROKER_OK) {
+            *order = latest;
+        } else if (r->auth_failed) {
+            leg->filled_quantity = order->filled_quantity;
+            leg_failed(leg,
+                       "order %s accepted but not followed to a final state: broker "
+                       "authentication failed: %s",
+                       leg->order_id, r->auth_message);
+            return;
+        }
+    }
+    leg_finish(leg, order);
+}
+
+typedef enum lookup_outcome { LOOKUP_ADOPTED, LOOKUP_ABSENT, LOOKUP_FAILED } lookup_outcome;
+
+/* After UNKNOWN: asks the broker for the order by client order id. */
+static lookup_outcome run_lookup(run *r, exec_leg *leg, broker_order *order)
+{
+    call find = {.kind = CALL_FIND, .id = leg->client_order_id, .order = order};
+    broker_status status = run_call(r, &find);
+    if (status == BROKER_OK)
+        return LOOKUP_ADOPTED;
+    if (status == BROKER_NOT_FOUND)
+        return LOOKUP_ABSENT;
+    if (r->auth_failed)
+        leg_failed(leg,
+                   "outcome unknown: the order may exist at the broker (client order id %s); "
+                   "lookup stopped: broker authentication failed: %s",
+                   leg->client_order_id, r->auth_message);
+    else
+        leg_failed(leg,
+                   "outcome unknown: the order may exist at the broker (client order id %s); "
+                   "%u lookups failed: %s",
+                   leg->client_order_id, find.tries, r->message);
+    return LOOKUP_FAILED;
+}
+
+/* Places one leg and follows it to its final state. */
+static void run_place_leg(run *r, exec_leg *leg)
+{
+    if (r->auth_failed) {
+        leg_failed(leg, "not placed: broker authentication failed: %s", r->auth_message);
+        return;
+    }
+    broker_order_request request = {.side = leg->side, .quantity = leg->quantity};
+    memcpy(request.symbol, leg->symbol, sizeof request.symbol);
+    memcpy(request.client_order_id, leg->client_order_id, sizeof request.client_order_id);
+    for (unsigned resends = 0;; resends++) {
+        broker_order order;
+        memset(&order, 0, sizeof order);
+        call place = {.kind = CALL_PLACE,
+                      .request = &request,
+                      .order = &order,
+                      .place_count = &leg->attempts};
+        broker_status status = run_call(r, &place);
+        switch (status) {
+        case BROKER_OK:
+            run_follow(r, leg, &order);
+            return;
+        case BROKER_REJECTED:
+            leg->status = LEG_REJECTED;
+            leg_reason(leg, "%s", r->message);
+            return;
+        case BROKER_UNKNOWN: {
+            lookup_outcome found = run_lookup(r, leg, &order);
+            if (found == LOOKUP_ADOPTED) {
+                run_follow(r, leg, &order);
+                return;
+            }
+            if (found == LOOKUP_FAILED)
+                return;
+            if (resends < r->settings->max_retries)
+                continue; /* the broker proved it absent: resending is safe */
+            leg_failed(leg,
+                       "not placed: outcome unknown on %u attempts, each time proven absent: %s",
+                       leg->attempts, r->message);
+            return;
+        }
+        case BROKER_TRANSIENT:
+            leg_failed(leg, "not placed after %u attempts: %s", place.tries, r->message);
+            return;
+        case BROKER_AUTH:
+            leg_failed(leg, "not placed: broker authentication failed: %s", r->auth_message);
+            return;
+        default:
+            leg_failed(leg, "not placed: %s: %s", broker_status_name(status), r->message);
+            return;
+        }
+    }
+}
+
+/* ---- the steps of one execution ---------------------------------------- */
+
+static ptx_status engine_unknown_broker(engine *eng, const char *name, ptx_error *error)
+{
+    char names[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < registry_count(eng->reg) && used < sizeof names; i++) {
+        int n = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                         registry_broker_name(registry_at(eng->reg, i)));
+        used += n > 0 ? (size_t)n : 0;
+    }
+    return ptx_fail(error, PTX_NOT_FOUND, "broker", "unknown broker '%s' (configured: %s)", name,
+                    used ? names : "none");
+}
+
+/* Step 1: finds the broker and prepares the run. */
+static ptx_status run_init(run *r, engine *eng, const char *broker_name, ptx_error *error)
+{
+    memset(r, 0, sizeof *r);
+    r->broker = registry_find(eng->reg, broker_name);
+    if (r->broker == NULL)
+        return engine_unknown_broker(eng, broker_name, error);
+    r->plugin = registry_broker_plugin(r->broker);
+    r->instance = registry_broker_instance(r->broker);
+    r->settings = registry_broker_settings(r->broker);
+    retry_rng_seed(&r->rng);
+    return PTX_OK;
+}
+
+/* Opens the session; writes the account id (not a secret) to `account_id`. */
+static ptx_status run_open(run *r, const exec_request *request, broker_text *account_id,
+                           ptx_error *error)
+{
+    broker_credentials credentials = {request->credential_count, request->credentials};
+    broker_text detail = {""};
+    memset(account_id, 0, sizeof *account_id);
+    registry_broker_enter(r->broker);
+    broker_status status =
+        r->plugin->open_session(r->instance, &credentials, &r->session, account_id, &detail);
+    if (status != BROKER_OK && detail.text[0] == '\0')
+        snprintf(detail.text, sizeof detail.text, "%s", r->plugin->errmsg(r->instance, NULL));
+    registry_broker_leave(r->broker);
+    if (status == BROKER_OK)
+        return PTX_OK;
+    r->session = NULL;
+    const char *text = detail.text[0] ? detail.text : broker_strerror(status);
+    if (status == BROKER_INVALID)
+        return ptx_fail(error, PTX_INVALID, "credentials", "%s", text);
+    if (status == BROKER_AUTH)
+        return ptx_fail(error, PTX_AUTH, "credentials", "%s", text);
+    return ptx_fail(error, PTX_UNAVAILABLE, NULL, "broker '%s': %s", request->broker, text);
+}
+
+static void run_close(run *r)
+{
+    if (r->session == NULL)
+        return;
+    registry_broker_enter(r->broker);
+    r->plugin->close_session(r->instance, r->session);
+    registry_broker_leave(r->broker);
+    r->session = NULL;
+}
+
+/* Maps a failed pre-trade step to the caller's error. */
+static ptx_status run_refused(run *r, const char *broker_name, const char *what,
+                              broker_status status, unsigned tries, ptx_error *error)
+{
+    if (status == BROKER_AUTH)
+        return ptx_fail(error, PTX_AUTH, "credentials", "broker '%s' authentication failed: %s",
+                        broker_name, r->message);
+    return ptx_fail(error, PTX_UNAVAILABLE, NULL,
+                    "broker '%s' unavailable: %s failed after %u "
+                    "attempts: %s",
+                    broker_name, what, tries, r->message);
+}
+
+/* Steps 3–4: logs in and reads the holdings into *out. */
+static ptx_status run_login_and_read(run *r, const char *broker_name, size_t expected,
+                                     holdings **out, ptx_error *error)
+{
+    call login = {.kind = CALL_AUTHENTICATE};
+    broker_status status = run_call_transient(r, &login);
+    if (status != BROKER_OK)
+        return run_refused(r, broker_name, "authenticate", status, login.tries, error);
+    call read = {.kind = CALL_HOLDINGS, .expected = expected};
+    status = run_call(r, &read);
+    if (status != BROKER_OK) {
+        holdings_free(read.map);
+        return run_refused(r, broker_name, "get_holdings", status, read.tries, error);
+    }
+    *out = read.map;
+    return PTX_OK;
+}
+
+/* Step 1 (defensive): the engine can be called without request.c. */
+static ptx_status engine_check_request(const exec_request *request, ptx_error *error)
+{
+    if (request->target_count > 0 && request->targets == NULL)
+        return ptx_fail(error, PTX_INVALID, "target_portfolio", "targets missing");
+    for (size_t i = 0; i < request->target_count; i++) {
+        const exec_target *target = &request->targets[i];
+        char field[80];
+        if (target->symbol[0] == '\0' || memchr(target->symbol, '\0', BROKER_SYMBOL_MAX) == NULL) {
+            snprintf(field, sizeof field, "target_portfolio[%zu].symbol", i);
+            return ptx_fail(error, PTX_INVALID, field, "symbol must be 1-32 characters");
+        }
+        if (target->target_quantity < 0 || target->target_quantity > REQUEST_QUANTITY_MAX) {
+            snprintf(field, sizeof field, "target_portfolio[%zu].target_quantity", i);
+            return ptx_fail(error, PTX_INVALID, field, "target_quantity must be 0..%lld",
+                            (long long)REQUEST_QUANTITY_MAX);
+        }
+    }
+    return PTX_OK;
+}
+
+/* Step 5–6 output: the result's legs and positions from the plan. */
+static ptx_status result_from_plan(exec_result *result, const exec_request *request,
+                                   const holdings *current, const plan *p, ptx_error *error)
+{
+    result->legs = calloc(p->count > 0 ? p->count : 1, sizeof *result->legs);
+    result->positions =
+        calloc(request->target_count > 0 ? request->target_count : 1, sizeof *result->positions);
+    if (result->legs == NULL || result->positions == NULL)
+        return ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+    result->leg_count = p->count;
+    result->position_count = request->target_count;
+    for (size_t i = 0; i < p->count; i++) {
+        const plan_leg *planned = &p->legs[i];
+        exec_leg *leg = &result->legs[i];
+        memcpy(leg->symbol, request->targets[planned->target_index].symbol, sizeof leg->symbol);
+        leg->side = planned->side;
+        leg->quantity = planned->quantity;
+        leg->sequence = planned->sequence;
+        leg->target_index = planned->target_index;
+        leg->status = LEG_PLANNED;
+    }
+    for (size_t i = 0; i < request->target_count; i++) {
+        exec_position *position = &result->positions[i];
+        memcpy(position->symbol, request->targets[i].symbol, sizeof position->symbol);
+        position->before = holdings_get(current, position->symbol);
+        position->target = request->targets[i].target_quantity;
+        position->after = position->before;
+        position->residual = position->target - position->after;
+    }
+    return PTX_OK;
+}
+
+static int64_t leg_signed_fill(const exec_leg *leg)
+{
+    return leg->side == BROKER_SIDE_BUY ? leg->filled_quantity : -leg->filled_quantity;
+}
+
+/* Step 8: reads the holdings again; without them, infers `after` from the
+ * fills the broker reported. */
+static void run_reconcile(run *r, exec_result *result)
+{
+    call read = {.kind = CALL_HOLDINGS, .expected = result->position_count + 16};
+    broker_status status = run_call(r, &read);
+    result->reconciled = status == BROKER_OK;
+    if (result->reconciled) {
+        for (size_t i = 0; i < result->position_count; i++)
+            result->positions[i].after = holdings_get(read.map, result->positions[i].symbol);
+    } else {
+        log_write(LOG_WARN, "engine",
+                  "execution %s: holdings could not be read again (%s); positions after are "
+                  "inferred from reported fills",
+                  result->execution_id, r->message);
+        for (size_t i = 0; i < result->leg_count; i++)
+            result->positions[result->legs[i].target_index].after +=
+                leg_signed_fill(&result->legs[i]);
+    }
+    for (size_t i = 0; i < result->position_count; i++)
+        result->positions[i].residual = result->positions[i].target - result->positions[i].after;
+    holdings_free(read.map);
+}
+
+static void result_summarize(exec_result *result)
+{
+    exec_summary *s = &result->summary;
+    memset(s, 0, sizeof *s);
+    s->orders = result->leg_count;
+    int64_t filled_anything = 0;
+    for (size_t i = 0; i < result->leg_count; i++) {
+        const exec_leg *leg = &result->legs[i];
+        filled_anything |= leg->filled_quantity;
+        s->filled += leg->status == LEG_FILLED;
+        s->failed += leg->status == LEG_FAILED;
+        s->rejected += leg->status == LEG_REJECTED;
+        s->partially_filled += leg->status == LEG_PARTIALLY_FILLED;
+        s->cancelled += leg->status == LEG_CANCELLED;
+    }
+    if (result->leg_count == 0)
+        result->status = EXEC_NOOP;
+    else if (s->filled == result->leg_count)
+        result->status = EXEC_COMPLETED;
+    else if (filled_anything == 0)
+        result->status = EXEC_FAILED;
+    else
+        result->status = EXEC_PARTIAL;
+}
+
+/* Step 7: places the legs in execution order. */
+static void run_place_all(run *r, exec_result *result, const plan *p,
+                          const engine_call_options *options)
+{
+    const broker_capabilities *caps = &r->plugin->capabilities;
+    for (size_t k = 0; k < p->count; k++) {
+        size_t index = p->order[k];
+        exec_leg *leg = &result->legs[index];
+        ids_client_order_id(result->execution_id, index, caps->tag_min_length, caps->tag_max_length,
+                            leg->client_order_id, sizeof leg->client_order_id);
+        run_place_leg(r, leg);
+        if (leg->status != LEG_FILLED && leg->reason[0] == '\0')
+            leg_reason(leg, "%s", "no reason given by the broker");
+        if (log_enabled(LOG_DEBUG))
+            log_write(LOG_DEBUG, "engine", "execution %s leg %zu %s %s %lld: %s",
+                      result->execution_id, leg->sequence, side_name(leg->side), leg->symbol,
+                      (long long)leg->quantity, leg_status_name(leg->status));
+        if (options->progress != NULL)
+            options->progress(options->progress_context, result, leg);
+    }
+}
+
+/* Steps 4–8 once the account is ours and the session is open. */
+static ptx_status run_execute(run *r, const exec_request *request,
+                              const engine_call_options *options, exec_result *result,
+                              ptx_error *error)
+{
+    holdings *current = NULL;
+    plan p = {0};
+    ptx_status status =
+        run_login_and_read(r, request->broker, request->target_count + 16, &current, error);
+    if (status != PTX_OK)
+        goto cleanup;
+    status = plan_build(current, request->targets, request->target_count, &p, error);
+    if (status != PTX_OK)
+        goto cleanup;
+    status = result_from_plan(result, request, current, &p, error);
+    if (status != PTX_OK)
+        goto cleanup;
+    holdings_free(current);
+    current = NULL;
+    if (request->dry_run) {
+        result->status = p.count > 0 ? EXEC_PLANNED : EXEC_NOOP;
+        result->summary.orders = p.count;
+        goto cleanup;
+    }
+    run_place_all(r, result, &p, options);
+    run_reconcile(r, result);
+    result_summarize(result);
+cleanup:
+    holdings_free(current);
+    plan_free(&p);
+    return status;
+}
+
+static void engine_log_result(const exec_result *result)
+{
+    const exec_summary *s = &result->summary;
+    log_write(LOG_INFO, "engine",
+              "execution %s broker=%s account=%s status=%s orders=%zu filled=%zu "
+              "partially_filled=%zu rejected=%zu cancelled=%zu failed=%zu reconciled=%s",
+              result->execution_id, result->broker, result->account_hash,
+              exec_status_name(result->status), s->orders, s->filled, s->partially_filled,
+              s->rejected, s->cancelled, s->failed, result->reconciled ? "yes" : "no");
+}
+
+static void engine_log_refused(const exec_result *result, const ptx_error *error)
+{
+    log_write(LOG_INFO, "engine", "execution %s broker=%s account=%s refused: %s: %s",
+              result->execution_id, result->broker,
+              result->account_hash[0] ? result->account_hash : "-", ptx_status_code(error->status),
+              error->message);
+}
+
+ptx_status engine_execute(engine *eng, const exec_request *request,
+                          const engine_call_options *options, exec_result *result, ptx_error *error)
+{
+    static const engine_call_options no_options = {NULL, NULL, 0};
+    ptx_error local_error;
+    if (error == NULL)
+        error = &local_error;
+    ptx_error_clear(error);
+    options = options ? options : &no_options;
+    memset(result, 0, sizeof *result);
+    ids_new_execution_id(result->execution_id);
+    snprintf(result->broker, sizeof result->broker, "%s", request->broker);
+    result->started_ms = retry_wall_ms();
+
+    run r;
+    broker_text account_id;
+    ptx_status status = engine_check_request(request, error);
+    if (status == PTX_OK)
+        status = run_init(&r, eng, request->broker, error);
+    if (status == PTX_OK)
+        status = run_open(&r, request, &account_id, error);
+    if (status != PTX_OK)
+        goto refused;
+    ids_account_hash(request->broker, account_id.text, result->account_hash);
+    status = locks_acquire(eng->accounts, request->broker, account_id.text,
+                           options->lock_timeout_ms, &r.account);
+    if (status == PTX_BUSY)
+        ptx_fail(error, PTX_BUSY, NULL,
+                 "account busy: another execution for this %s account "
+                 "is running",
+                 request->broker);
+    else if (status != PTX_OK)
+        ptx_fail(error, status, NULL, "out of memory");
+    if (status == PTX_OK) {
+        status = run_execute(&r, request, options, result, error);
+        locks_release(eng->accounts, r.account);
+    }
+    run_close(&r);
+    if (status != PTX_OK)
+        goto refused;
+    result->finished_ms = retry_wall_ms();
+    engine_log_result(result);
+    if (eng->notifier != NULL && !request->dry_run)
+        notify_execution(eng->notifier, result);
+    return PTX_OK;
+refused:
+    engine_log_refused(result, error);
+    char execution_id[IDS_EXECUTION_ID_MAX];
+    memcpy(execution_id, result->execution_id, sizeof execution_id);
+    exec_result_free(result);
+    memcpy(result->execution_id, execution_id, sizeof execution_id);
+    return status;
+}
+
+ptx_status engine_holdings(engine *eng, const exec_request *request, holdings **out,
+                           ptx_error *error)
+{
+    run r;
+    broker_text account_id;
+    *out = NULL;
+    ptx_error_clear(error);
+    ptx_status status = run_init(&r, eng, request->broker, error);
+    if (status == PTX_OK)
+        status = run_open(&r, request, &account_id, error);
+    if (status == PTX_OK)
+        status = run_login_and_read(&r, request->broker, 64, out, error);
+    run_close(&r);
+    return status;
+}
+
+engine *engine_create(registry *reg, struct notify *notifier)
+{
+    engine *eng = calloc(1, sizeof *eng);
+    if (eng == NULL)
+        return NULL;
+    eng->reg = reg;
+    eng->notifier = notifier;
+    eng->accounts = locks_create();
+    if (eng->accounts == NULL) {
+        free(eng);
+        return NULL;
+    }
+    return eng;
+}
+
+void engine_destroy(engine *eng)
+{
+    if (eng == NULL)
+        return;
+    locks_destroy(eng->accounts);
+    free(eng);
+}
+
+void exec_result_free(exec_result *result)
+{
+    if (result == NULL)
+        return;
+    free(result->legs);
+    free(result->positions);
+    memset(result, 0, sizeof *result);
+}
+
+const char *leg_status_name(leg_status status)
+{
+    switch (status) {
+    case LEG_PLANNED:
+        return "PLANNED";
+    case LEG_FILLED:
+        return "FILLED";
+    case LEG_PARTIALLY_FILLED:
+        return "PARTIALLY_FILLED";
+    case LEG_REJECTED:
+        return "REJECTED";
+    case LEG_FAILED:
+        return "FAILED";
+    case LEG_CANCELLED:
+        return "CANCELLED";
+    }
+    return "UNKNOWN";
+}
+
+const char *exec_status_name(exec_status status)
+{
+    switch (status) {
+    case EXEC_COMPLETED:
+        return "COMPLETED";
+    case EXEC_PARTIAL:
+        return "PARTIAL";
+    case EXEC_FAILED:
+        return "FAILED";
+    case EXEC_NOOP:
+        return "NOOP";
+    case EXEC_PLANNED:
+        return "PLANNED";
+    }
+    return "UNKNOWN";
+}
+
+const char *side_name(broker_side side)
+{
+    return side == BROKER_SIDE_SELL ? "SELL" : "BUY";
+}

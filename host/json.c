@@ -1,0 +1,621 @@
+/*
+ * JSON reading over cJSON, and a streaming writer.
+ *
+ * cJSON stores every number as a double, which loses two things the input
+ * rules need: whether a number was written as an integer (1000) or not (1e3,
+ * 1000.0), and the exact value of integers beyond 2^53. So json_parse first
+ * scans the text itself (checking number grammar, nesting depth and control
+ * characters, and noting where each number starts), lets cJSON build the tree,
+ * then walks the tree in document order and annotates each number node from
+ * its literal. A json_value is a cJSON node; for numbers, `valueint` holds our
+ * number kind and `valuestring` the literal when the double cannot stand in
+ * for it (cJSON_Delete frees it).
+ */
+#include "json.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSON_MAX_DEPTH 512        /* well below cJSON's own limit of 1000 */
+#define JSON_EXACT_DIGITS 15      /* integer literals this long are exact as doubles */
+#define JSON_MAX_NUMBER_LENGTH 63 /* cJSON reads at most 63 characters of a number */
+
+enum number_kind { NUMBER_INTEGER = 0, NUMBER_FLOAT = 1, NUMBER_BIG_INTEGER = 2 };
+
+typedef struct number_offsets {
+    size_t *items;
+    size_t count;
+    size_t capacity;
+} number_offsets;
+
+static const cJSON *node(const json_value *value)
+{
+    return (const cJSON *)value;
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_number_char(char c)
+{
+    return is_digit(c) || c == '+' || c == '-' || c == '.' || c == 'e' || c == 'E';
+}
+
+static bool offsets_push(number_offsets *offsets, size_t offset)
+{
+    if (offsets->count == offsets->capacity) {
+        size_t capacity = offsets->capacity ? offsets->capacity * 2 : 64;
+        size_t *items = realloc(offsets->items, capacity * sizeof *items);
+        if (items == NULL)
+            return false;
+        offsets->items = items;
+        offsets->capacity = capacity;
+    }
+    offsets->items[offsets->count++] = offset;
+    return true;
+}
+
+static size_t skip_digits(const char *text, size_t at)
+{
+    while (is_digit(text[at]))
+        at++;
+    return at;
+}
+
+/* Checks the JSON number grammar at text[start]; returns the end offset, or 0
+ * when the token is not a valid number. `text` is NUL-terminated. */
+static size_t scan_number(const char *text, size_t start)
+{
+    size_t at = start;
+    if (text[at] == '-')
+        at++;
+    if (text[at] == '0')
+        at++;
+    else if (is_digit(text[at]))
+        at = skip_digits(text, at);
+    else
+        return 0;
+    if (text[at] == '.') {
+        if (!is_digit(text[at + 1]))
+            return 0;
+        at = skip_digits(text, at + 1);
+    }
+    if (text[at] == 'e' || text[at] == 'E') {
+        at++;
+        if (text[at] == '+' || text[at] == '-')
+            at++;
+        if (!is_digit(text[at]))
+            return 0;
+        at = skip_digits(text, at);
+    }
+    return is_number_char(text[at]) ? 0 : at;
+}
+
+static bool fail_at(char *why, size_t why_size, size_t offset, const char *reason)
+{
+    snprintf(why, why_size, "malformed JSON at byte %zu: %s", offset, reason);
+    return false;
+}
+
+/* Inside a string at text[*at] (just past the opening quote): advances *at to
+ * the closing quote. Refuses raw control characters and the \u0000 escape,
+ * which would silently truncate the C string. */
+static bool prescan_string(const char *text, size_t length, size_t *at, char *why, size_t why_size)
+{
+    size_t i = *at;
+    for (; i < length; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '"') {
+            *at = i;
+            return true;
+        }
+        if (c < 0x20)
+            return fail_at(why, why_size, i, "control character in string");
+        if (c == '\\') {
+            if (i + 5 < length && text[i + 1] == 'u' && memcmp(text + i + 2, "0000", 4) == 0)
+                return fail_at(why, why_size, i, "\\u0000 in string");
+            i++;
+        }
+    }
+    return fail_at(why, why_size, length, "unterminated string");
+}
+
+/* The checks cJSON leaves out, and the start offset of every number token. */
+static bool prescan(const char *text, size_t length, number_offsets *offsets, unsigned *open,
+                    char *why, size_t why_size)
+{
+    unsigned depth = 0;
+    for (size_t i = 0; i < length; i++) {
+        char c = text[i];
+        if (c == '"') {
+            i++;
+            if (!prescan_string(text, length, &i, why, why_size))
+                return false;
+        } else if ((unsigned char)c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            return fail_at(why, why_size, i, "control character");
+        } else if (c == '[' || c == '{') {
+            if (++depth > JSON_MAX_DEPTH)
+                return fail_at(why, why_size, i, "nested deeper than 512 levels");
+        } else if (c == ']' || c == '}') {
+            if (depth > 0)
+                depth--;
+        } else if (c == '-' || is_digit(c)) {
+            size_t end = scan_number(text, i);
+            if (end == 0)
+                return fail_at(why, why_size, i, "invalid number");
+            if (end - i > JSON_MAX_NUMBER_LENGTH)
+                return fail_at(why, why_size, i, "number longer than 63 characters");
+            if (!offsets_push(offsets, i))
+                return fail_at(why, why_size, i, "out of memory");
+            i = end - 1;
+        }
+    }
+    *open = depth;
+    return true;
+}
+
+static bool annotate_number(cJSON *item, const char *literal)
+{
+    size_t length = 0, digits = 0;
+    bool fraction = false;
+    while (is_number_char(literal[length])) {
+        if (literal[length] == '.' || literal[length] == 'e' || literal[length] == 'E')
+            fraction = true;
+        if (is_digit(literal[length]))
+            digits++;
+        length++;
+    }
+    item->valueint = fraction ? NUMBER_FLOAT : NUMBER_INTEGER;
+    if (!fraction && digits > JSON_EXACT_DIGITS)
+        item->valueint = NUMBER_BIG_INTEGER;
+    if (item->valueint == NUMBER_INTEGER)
+        return true;
+    item->valuestring = strndup(literal, length);
+    return item->valuestring != NULL;
+}
+
+/* Visits the number nodes in document order, pairing each with the next
+ * recorded literal. Recursion depth is bounded by JSON_MAX_DEPTH. */
+static bool annotate(cJSON *item, const char *text, const number_offsets *offsets, size_t *next)
+{
+    for (; item != NULL; item = item->next) {
+        if ((item->type & 0xFF) == cJSON_Number) {
+            if (*next >= offsets->count)
+                return false;
+            if (!annotate_number(item, text + offsets->items[(*next)++]))
+                return false;
+        }
+        if (item->child != NULL && !annotate(item->child, text, offsets, next))
+            return false;
+    }
+    return true;
+}
+
+static size_t skip_whitespace(const char *text, size_t at, size_t length)
+{
+    while (at < length &&
+           (text[at] == ' ' || text[at] == '\t' || text[at] == '\n' || text[at] == '\r'))
+        at++;
+    return at;
+}
+
+/* cJSON reports running out of input as an error at the last byte; the
+ * containers still open at the end tell the two apart. */
+static void parse_failure(const char *copy, size_t length, size_t offset, unsigned open, char *why,
+                          size_t why_size)
+{
+    bool at_end = offset >= length;
+    if (!at_end && offset + 1 == length)
+        at_end = open > 0 || skip_whitespace(copy, offset, length) == length;
+    if (at_end)
+        fail_at(why, why_size, length, "unexpected end of input");
+    else
+        fail_at(why, why_size, offset, "unexpected character");
+}
+
+static cJSON *parse_tree(const char *copy, size_t length, unsigned open, char *why, size_t why_size)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(copy, length, &end, 0);
+    size_t offset = end ? (size_t)(end - copy) : 0;
+    if (root == NULL) {
+        parse_failure(copy, length, offset, open, why, why_size);
+        return NULL;
+    }
+    offset = skip_whitespace(copy, offset, length);
+    if (offset < length) {
+        cJSON_Delete(root);
+        fail_at(why, why_size, offset, "unexpected text after the document");
+        return NULL;
+    }
+    return root;
+}
+
+json_value *json_parse(const char *text, size_t length, char *why, size_t why_size)
+{
+    number_offsets offsets = {0};
+    cJSON *root = NULL;
+    char *copy = malloc(length + 1);
+    if (copy == NULL) {
+        snprintf(why, why_size, "out of memory");
+        return NULL;
+    }
+    if (length > 0)
+        memcpy(copy, text, length);
+    copy[length] = '\0';
+    unsigned open = 0;
+    if (!prescan(copy, length, &offsets, &open, why, why_size))
+        goto cleanup;
+    root = parse_tree(copy, length, open, why, why_size);
+    if (root == NULL)
+        goto cleanup;
+    size_t next = 0;
+    if (!annotate(root, copy, &offsets, &next) || next != offsets.count) {
+        cJSON_Delete(root);
+        root = NULL;
+        snprintf(why, why_size, "malformed JSON: cannot read its numbers (or out of memory)");
+    }
+cleanup:
+    free(offsets.items);
+    free(copy);
+    return (json_value *)root;
+}
+
+void json_free(json_value *document)
+{
+    cJSON_Delete((cJSON *)document);
+}
+
+json_type json_type_of(const json_value *value)
+{
+    const cJSON *item = node(value);
+    if (item == NULL)
+        return JSON_NULL;
+    switch (item->type & 0xFF) {
+    case cJSON_False:
+    case cJSON_True:
+        return JSON_BOOL;
+    case cJSON_Number:
+        return item->valueint == NUMBER_FLOAT ? JSON_FLOAT : JSON_INTEGER;
+    case cJSON_String:
+        return JSON_STRING;
+    case cJSON_Array:
+        return JSON_ARRAY;
+    case cJSON_Object:
+        return JSON_OBJECT;
+    default:
+        return JSON_NULL;
+    }
+}
+
+const char *json_type_name(json_type type)
+{
+    switch (type) {
+    case JSON_NULL:
+        return "null";
+    case JSON_BOOL:
+        return "boolean";
+    case JSON_INTEGER:
+        return "integer";
+    case JSON_FLOAT:
+        return "number";
+    case JSON_STRING:
+        return "string";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_OBJECT:
+        return "object";
+    }
+    return "unknown";
+}
+
+const json_value *json_get(const json_value *value, const char *key)
+{
+    if (json_type_of(value) != JSON_OBJECT || key == NULL)
+        return NULL;
+    for (const cJSON *member = node(value)->child; member != NULL; member = member->next)
+        if (member->string != NULL && strcmp(member->string, key) == 0)
+            return (const json_value *)member;
+    return NULL;
+}
+
+const json_value *json_first(const json_value *value)
+{
+    json_type type = json_type_of(value);
+    if (type != JSON_ARRAY && type != JSON_OBJECT)
+        return NULL;
+    return (const json_value *)node(value)->child;
+}
+
+const json_value *json_next(const json_value *value)
+{
+    return value ? (const json_value *)node(value)->next : NULL;
+}
+
+const char *json_key(const json_value *member)
+{
+    return member ? node(member)->string : NULL;
+}
+
+size_t json_size(const json_value *value)
+{
+    size_t count = 0;
+    for (const json_value *item = json_first(value); item != NULL; item = json_next(item))
+        count++;
+    return count;
+}
+
+const char *json_string(const json_value *value)
+{
+    return json_type_of(value) == JSON_STRING ? node(value)->valuestring : NULL;
+}
+
+bool json_integer(const json_value *value, int64_t *out)
+{
+    if (json_type_of(value) != JSON_INTEGER)
+        return false;
+    const cJSON *item = node(value);
+    if (item->valueint == NUMBER_INTEGER) {
+        *out = (int64_t)item->valuedouble;
+        return true;
+    }
+    char *end = NULL;
+    errno = 0;
+    long long number = strtoll(item->valuestring, &end, 10);
+    if (errno == ERANGE || end == item->valuestring || *end != '\0')
+        return false;
+    *out = number;
+    return true;
+}
+
+void json_number_text(const json_value *value, char *out, size_t out_size)
+{
+    json_type type = json_type_of(value);
+    const cJSON *item = node(value);
+    if (type != JSON_INTEGER && type != JSON_FLOAT)
+        snprintf(out, out_size, "%s", "");
+    else if (item->valuestring != NULL)
+        snprintf(out, out_size, "%s", item->valuestring);
+    else
+        snprintf(out, out_size, "%" PRId64, (int64_t)item->valuedouble);
+}
+
+bool json_bool(const json_value *value)
+{
+    return value != NULL && (node(value)->type & 0xFF) == cJSON_True;
+}
+
+/* --- writer --- */
+
+void json_writer_init(json_writer *writer)
+{
+    memset(writer, 0, sizeof *writer);
+}
+
+static bool writer_reserve(json_writer *writer, size_t extra)
+{
+    if (writer->failed)
+        return false;
+    if (writer->length + extra + 1 <= writer->capacity)
+        return true;
+    size_t capacity = writer->capacity ? writer->capacity : 256;
+    while (capacity < writer->length + extra + 1) {
+        if (capacity > SIZE_MAX / 2) {
+            writer->failed = true;
+            return false;
+        }
+        capacity *= 2;
+    }
+    char *buffer = realloc(writer->buffer, capacity);
+    if (buffer == NULL) {
+        writer->failed = true;
+        return false;
+    }
+    writer->buffer = buffer;
+    writer->capacity = capacity;
+    return true;
+}
+
+static void writer_append(json_writer *writer, const char *text, size_t length)
+{
+    if (!writer_reserve(writer, length))
+        return;
+    memcpy(writer->buffer + writer->length, text, length);
+    writer->length += length;
+    writer->buffer[writer->length] = '\0';
+}
+
+static void writer_char(json_writer *writer, char c)
+{
+    writer_append(writer, &c, 1);
+}
+
+/* Writes the separator a value needs at the current level. */
+static void value_begin(json_writer *writer)
+{
+    if (writer->need_comma[writer->depth])
+        writer_char(writer, ',');
+}
+
+static void value_end(json_writer *writer)
+{
+    writer->need_comma[writer->depth] = true;
+}
+
+static void container_begin(json_writer *writer, char open)
+{
+    value_begin(writer);
+    if (writer->depth + 1 >= sizeof writer->need_comma / sizeof writer->need_comma[0]) {
+        writer->failed = true;
+        return;
+    }
+    writer_char(writer, open);
+    writer->depth++;
+    writer->need_comma[writer->depth] = false;
+}
+
+static void container_end(json_writer *writer, char close)
+{
+    if (writer->depth == 0) {
+        writer->failed = true;
+        return;
+    }
+    writer->depth--;
+    writer_char(writer, close);
+    value_end(writer);
+}
+
+void json_object_begin(json_writer *writer)
+{
+    container_begin(writer, '{');
+}
+
+void json_object_end(json_writer *writer)
+{
+    container_end(writer, '}');
+}
+
+void json_array_begin(json_writer *writer)
+{
+    container_begin(writer, '[');
+}
+
+void json_array_end(json_writer *writer)
+{
+    container_end(writer, ']');
+}
+
+static void write_escaped(json_writer *writer, const char *text)
+{
+    static const char hex[] = "0123456789abcdef";
+    writer_char(writer, '"');
+    const char *run = text;
+    for (const char *p = text; *p != '\0'; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        writer_append(writer, run, (size_t)(p - run));
+        run = p + 1;
+        char escape[7] = {'\\', (char)c, 0};
+        size_t length = 2;
+        if (c == '\n')
+            escape[1] = 'n';
+        else if (c == '\r')
+            escape[1] = 'r';
+        else if (c == '\t')
+            escape[1] = 't';
+        else if (c == '\b')
+            escape[1] = 'b';
+        else if (c == '\f')
+            escape[1] = 'f';
+        else if (c < 0x20) {
+            memcpy(escape + 1, "u00", 3);
+            escape[4] = hex[c >> 4];
+            escape[5] = hex[c & 0xF];
+            length = 6;
+        }
+        writer_append(writer, escape, length);
+    }
+    writer_append(writer, run, strlen(run));
+    writer_char(writer, '"');
+}
+
+void json_key_write(json_writer *writer, const char *key)
+{
+    value_begin(writer);
+    write_escaped(writer, key ? key : "");
+    writer_char(writer, ':');
+    writer->need_comma[writer->depth] = false;
+}
+
+void json_write_string(json_writer *writer, const char *text)
+{
+    if (text == NULL) {
+        json_write_null(writer);
+        return;
+    }
+    value_begin(writer);
+    write_escaped(writer, text);
+    value_end(writer);
+}
+
+static void write_plain(json_writer *writer, const char *text)
+{
+    value_begin(writer);
+    writer_append(writer, text, strlen(text));
+    value_end(writer);
+}
+
+void json_write_int(json_writer *writer, int64_t number)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%" PRId64, number);
+    write_plain(writer, text);
+}
+
+/* The shortest of %.15g, %.16g and %.17g that reads back as `number`. */
+static void format_double(double number, char text[32])
+{
+    for (int precision = 15; precision <= 17; precision++) {
+        snprintf(text, 32, "%.*g", precision, number);
+        if (strtod(text, NULL) == number)
+            return;
+    }
+}
+
+void json_write_double(json_writer *writer, double number)
+{
+    if (!isfinite(number)) {
+        json_write_null(writer);
+        return;
+    }
+    char text[32];
+    format_double(number, text);
+    write_plain(writer, text);
+}
+
+void json_write_bool(json_writer *writer, bool value)
+{
+    write_plain(writer, value ? "true" : "false");
+}
+
+void json_write_null(json_writer *writer)
+{
+    write_plain(writer, "null");
+}
+
+void json_write_raw(json_writer *writer, const char *json)
+{
+    write_plain(writer, json ? json : "null");
+}
+
+char *json_writer_finish(json_writer *writer, size_t *length)
+{
+    if (!writer->failed && writer->buffer == NULL)
+        writer_reserve(writer, 0);
+    char *text = writer->failed ? NULL : writer->buffer;
+    if (text != NULL) {
+        text[writer->length] = '\0';
+        if (length)
+            *length = writer->length;
+    } else {
+        free(writer->buffer);
+        if (length)
+            *length = 0;
+    }
+    json_writer_init(writer);
+    return text;
+}
+
+void json_writer_discard(json_writer *writer)
+{
+    free(writer->buffer);
+    json_writer_init(writer);
+}

@@ -1,0 +1,37 @@
+/* Per-account serialization and order pacing. One entry per broker account
+ * (broker name + account id) lives as long as the table, so an account's
+ * rate pacing carries over from one execution to the next. */
+#ifndef PTEXEC_LOCKS_H
+#define PTEXEC_LOCKS_H
+
+#include "status.h"
+
+typedef struct locks locks;
+typedef struct locks_account locks_account;
+
+/* Creates an empty table. NULL on OOM. Main thread. */
+locks *locks_create(void);
+
+/* Frees the table; no account may be held. Main thread. */
+void locks_destroy(locks *table);
+
+/*
+ * Takes the account (broker, account_id) for the calling thread, waiting at
+ * most `timeout_ms` (0 = do not wait) while another thread holds it. Returns
+ * PTX_OK and sets *out, PTX_BUSY on timeout, PTX_NOMEM. Waiters are not
+ * ordered. Any thread.
+ */
+ptx_status locks_acquire(locks *table, const char *broker, const char *account_id,
+                         unsigned timeout_ms, locks_account **out);
+
+/* Gives the account back and wakes the waiters. Any thread. */
+void locks_release(locks *table, locks_account *account);
+
+/*
+ * Sleeps until the account may place its next order at `per_second` orders a
+ * second (0 = no limit), and books that slot. Only the holder of the account
+ * may call it.
+ */
+void locks_pace(locks_account *account, unsigned per_second);
+
+#endif

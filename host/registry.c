@@ -1,0 +1,854 @@
+#include "registry.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Under AddressSanitizer plugins stay mapped, so leak reports keep their
+ * symbols (style.md §10). */
+#if defined(__SANITIZE_ADDRESS__)
+#define REGISTRY_KEEP_MAPPED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define REGISTRY_KEEP_MAPPED 1
+#endif
+#endif
+#ifndef REGISTRY_KEEP_MAPPED
+#define REGISTRY_KEEP_MAPPED 0
+#endif
+
+#define REGISTRY_REASON_MAX 384
+#define REGISTRY_PROBE_TIMEOUT_MS 10000
+
+/* Keys of a [broker.NAME] section that the host itself reads. */
+static const char *const registry_host_keys[] = {"plugin",
+                                                 "mode",
+                                                 "max_retries",
+                                                 "retry_base_ms",
+                                                 "retry_max_ms",
+                                                 "order_timeout_ms",
+                                                 "poll_interval_ms",
+                                                 "rate_limit_per_second",
+                                                 "seed",
+                                                 NULL};
+
+/* The host side of one instance: what the services table works on. */
+struct broker_host {
+    char *name;             /* the broker's name, used as the log module */
+    config_section section; /* deep copy of [broker.NAME] */
+    pthread_mutex_t random_lock;
+    uint64_t random_state[4];
+};
+
+struct registry_broker {
+    broker_host host;
+    char *file;
+    void *handle;
+    const broker_plugin *plugin;
+    broker_instance *instance;
+    broker_settings settings;
+    bool serialize;
+    pthread_mutex_t call_lock;
+};
+
+typedef struct registry_refusal {
+    char *name;
+    char *message;
+} registry_refusal;
+
+struct registry {
+    registry_broker **loaded;
+    size_t loaded_count;
+    registry_refusal *refused;
+    size_t refused_count;
+};
+
+/* Why a plugin was refused: the stage (open, symbol, abi, init) and reason. */
+typedef struct registry_verdict {
+    const char *stage;
+    char reason[REGISTRY_REASON_MAX];
+} registry_verdict;
+
+static bool verdict_refuse(registry_verdict *verdict, const char *stage, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+static bool verdict_refuse(registry_verdict *verdict, const char *stage, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    verdict->stage = stage;
+    vsnprintf(verdict->reason, sizeof verdict->reason, format, args);
+    va_end(args);
+    return false;
+}
+
+/* ---- host services lent to plugins ---- */
+
+static void service_log(broker_host *host, broker_log_level level, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+static void service_log(broker_host *host, broker_log_level level, const char *format, ...)
+{
+    log_level host_level = level <= BROKER_LOG_DEBUG ? (log_level)level : LOG_INFO;
+    if (format == NULL || !log_enabled(host_level))
+        return;
+    char message[2048];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    log_write(host_level, host && host->name ? host->name : "plugin", "%s", message);
+}
+
+static const char *service_config_get(broker_host *host, const char *key)
+{
+    if (host == NULL || key == NULL)
+        return NULL;
+    return config_get(&host->section, key);
+}
+
+static int64_t clock_ms(clockid_t clock)
+{
+    struct timespec now;
+    clock_gettime(clock, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static int64_t service_now_ms(broker_host *host)
+{
+    (void)host;
+    return clock_ms(CLOCK_REALTIME);
+}
+
+static int64_t service_monotonic_ms(broker_host *host)
+{
+    (void)host;
+    return clock_ms(CLOCK_MONOTONIC);
+}
+
+static void service_sleep_ms(broker_host *host, uint32_t milliseconds)
+{
+    (void)host;
+    struct timespec remaining = {milliseconds / 1000, (long)(milliseconds % 1000) * 1000000L};
+    while (nanosleep(&remaining, &remaining) != 0 && errno == EINTR)
+        ;
+}
+
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotate_left(uint64_t value, int bits)
+{
+    return (value << bits) | (value >> (64 - bits));
+}
+
+/* xoshiro256** seeded through splitmix64. */
+static uint64_t service_random_u64(broker_host *host)
+{
+    if (host == NULL)
+        return 0;
+    pthread_mutex_lock(&host->random_lock);
+    uint64_t *s = host->random_state;
+    uint64_t result = rotate_left(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotate_left(s[3], 45);
+    pthread_mutex_unlock(&host->random_lock);
+    return result;
+}
+
+static void host_seed_random(broker_host *host, uint64_t seed)
+{
+    for (int i = 0; i < 4; i++)
+        host->random_state[i] = splitmix64(&seed);
+}
+
+static const broker_host_services registry_services = {
+    .abi_major = BROKER_ABI_MAJOR,
+    .abi_minor = BROKER_ABI_MINOR,
+    .size = sizeof(broker_host_services),
+    .log = service_log,
+    .config_get = service_config_get,
+    .now_ms = service_now_ms,
+    .monotonic_ms = service_monotonic_ms,
+    .sleep_ms = service_sleep_ms,
+    .random_u64 = service_random_u64,
+};
+
+/* ---- file checks (stage open) ---- */
+
+static bool check_file_name(const char *file, registry_verdict *verdict)
+{
+    size_t length = strlen(file);
+    if (length == 0)
+        return verdict_refuse(verdict, "open", "empty plugin file name");
+    if (strchr(file, '/') != NULL)
+        return verdict_refuse(verdict, "open",
+                              "plugin must be a bare file name in plugin_dir (no '/')");
+    if (strstr(file, "..") != NULL)
+        return verdict_refuse(verdict, "open", "plugin file name must not contain '..'");
+    if (length <= 3 || strcmp(file + length - 3, ".so") != 0)
+        return verdict_refuse(verdict, "open", "plugin file name must end in .so");
+    return true;
+}
+
+/* Refuses anything that others than the owner could replace. */
+static bool check_permissions(const char *what, const char *path, bool directory,
+                              registry_verdict *verdict)
+{
+    struct stat info;
+    if (stat(path, &info) != 0)
+        return verdict_refuse(verdict, "open", "%s %s: %s", what, path, strerror(errno));
+    if (directory && !S_ISDIR(info.st_mode))
+        return verdict_refuse(verdict, "open", "%s %s is not a directory", what, path);
+    if (!directory && !S_ISREG(info.st_mode))
+        return verdict_refuse(verdict, "open", "%s %s is not a regular file", what, path);
+    if (info.st_mode & (S_IWGRP | S_IWOTH))
+        return verdict_refuse(verdict, "open", "%s %s is %s-writable (mode %04o)", what, path,
+                              (info.st_mode & S_IWOTH) ? "world" : "group",
+                              (unsigned)(info.st_mode & 07777));
+    return true;
+}
+
+/* ---- ABI checks (stages symbol and abi) ---- */
+
+static bool check_callbacks(const broker_plugin *plugin, registry_verdict *verdict)
+{
+    struct {
+        const char *name;
+        bool present;
+    } required[] = {
+        {"create", plugin->create != NULL},
+        {"destroy", plugin->destroy != NULL},
+        {"open_session", plugin->open_session != NULL},
+        {"close_session", plugin->close_session != NULL},
+        {"authenticate", plugin->authenticate != NULL},
+        {"get_holdings", plugin->get_holdings != NULL},
+        {"place_order", plugin->place_order != NULL},
+        {"get_order", plugin->get_order != NULL},
+        {"find_order", plugin->find_order != NULL},
+        {"errmsg", plugin->errmsg != NULL},
+    };
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+        if (!required[i].present)
+            return verdict_refuse(verdict, "abi", "required callback %s is NULL", required[i].name);
+    }
+    return true;
+}
+
+/* Checks a descriptor; touches no field beyond the size it declares. */
+static bool check_descriptor(const broker_plugin *plugin, const char *expected_name,
+                             registry_verdict *verdict)
+{
+    if (plugin->abi_major != BROKER_ABI_MAJOR)
+        return verdict_refuse(verdict, "abi", "abi_major is %u; this host supports %d",
+                              (unsigned)plugin->abi_major, BROKER_ABI_MAJOR);
+    if (plugin->size < BROKER_PLUGIN_V1_0_SIZE)
+        return verdict_refuse(verdict, "abi", "descriptor size %u is smaller than the v1.0 size %u",
+                              (unsigned)plugin->size, (unsigned)BROKER_PLUGIN_V1_0_SIZE);
+    if (plugin->name == NULL || plugin->name[0] == '\0')
+        return verdict_refuse(verdict, "abi", "descriptor has no name");
+    if (plugin->version == NULL)
+        return verdict_refuse(verdict, "abi", "descriptor has no version");
+    if (!check_callbacks(plugin, verdict))
+        return false;
+    if (expected_name && strcmp(plugin->name, expected_name) != 0)
+        return verdict_refuse(verdict, "abi",
+                              "descriptor name '%.64s' does not match section [broker.%s]",
+                              plugin->name, expected_name);
+    return true;
+}
+
+/* Writes one progress or result record to the probe pipe (fd < 0: none). */
+static void probe_report(int fd, const char *kind, const char *stage, const char *reason)
+{
+    if (fd < 0)
+        return;
+    char record[REGISTRY_REASON_MAX + 32];
+    int length = snprintf(record, sizeof record, "%s %s %s\n", kind, stage, reason ? reason : "");
+    if (length > (int)sizeof record - 1)
+        length = (int)sizeof record - 1;
+    for (char *p = record + strlen(kind) + strlen(stage) + 2; p < record + length - 1; p++) {
+        if (*p == '\n')
+            *p = ' ';
+    }
+    ssize_t written = write(fd, record, (size_t)length);
+    (void)written;
+}
+
+static void unload_handle(void *handle)
+{
+    if (handle != NULL && !REGISTRY_KEEP_MAPPED)
+        dlclose(handle);
+}
+
+/*
+ * dlopen()s `path`, finds the entry, calls it and checks the descriptor.
+ * Stages are reported to `progress_fd` as they start (used by the probe
+ * child). On success returns true with *handle and *plugin set; otherwise
+ * fills `verdict` and leaves nothing open.
+ */
+static bool registry_inspect(const char *path, const char *expected_name, int progress_fd,
+                             void **handle, const broker_plugin **plugin, registry_verdict *verdict)
+{
+    const broker_plugin *descriptor = NULL;
+    bool ok = false;
+    probe_report(progress_fd, "S", "open", NULL);
+    dlerror();
+    void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (library == NULL) {
+        const char *reason = dlerror();
+        return verdict_refuse(verdict, "open", "%s", reason ? reason : "dlopen failed");
+    }
+    probe_report(progress_fd, "S", "symbol", NULL);
+    dlerror();
+    void *symbol = dlsym(library, BROKER_PLUGIN_SYMBOL);
+    if (symbol == NULL) {
+        verdict_refuse(verdict, "symbol", "no symbol %s", BROKER_PLUGIN_SYMBOL);
+        goto cleanup;
+    }
+    broker_plugin_entry_fn entry;
+    memcpy(&entry, &symbol, sizeof entry);
+    probe_report(progress_fd, "S", "abi", NULL);
+    broker_status status = entry(&registry_services, &descriptor);
+    if (status != BROKER_OK) {
+        verdict_refuse(verdict, "abi", "%s returned %s (%s)", BROKER_PLUGIN_SYMBOL,
+                       broker_status_name(status), broker_strerror(status));
+        goto cleanup;
+    }
+    if (descriptor == NULL) {
+        verdict_refuse(verdict, "abi", "%s returned no descriptor", BROKER_PLUGIN_SYMBOL);
+        goto cleanup;
+    }
+    ok = check_descriptor(descriptor, expected_name, verdict);
+cleanup:
+    if (ok) {
+        *handle = library;
+        *plugin = descriptor;
+    } else {
+        unload_handle(library);
+    }
+    return ok;
+}
+
+/* ---- the probe child ---- */
+
+static void probe_child(int fd, const char *path, const char *expected_name)
+{
+    static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    for (size_t i = 0; i < sizeof crash_signals / sizeof crash_signals[0]; i++)
+        signal(crash_signals[i], SIG_DFL);
+    void *handle = NULL;
+    const broker_plugin *plugin = NULL;
+    registry_verdict verdict = {"open", ""};
+    if (registry_inspect(path, expected_name, fd, &handle, &plugin, &verdict))
+        probe_report(fd, "K", "ok", NULL);
+    else
+        probe_report(fd, "R", verdict.stage, verdict.reason);
+    _exit(0);
+}
+
+/* Reads everything the child writes, until EOF or the deadline. Returns
+ * false on timeout. */
+static bool probe_collect(int fd, char *buffer, size_t size)
+{
+    size_t used = 0;
+    int64_t deadline = clock_ms(CLOCK_MONOTONIC) + REGISTRY_PROBE_TIMEOUT_MS;
+    buffer[0] = '\0';
+    for (;;) {
+        int64_t left = deadline - clock_ms(CLOCK_MONOTONIC);
+        struct pollfd poller = {fd, POLLIN, 0};
+        if (left <= 0)
+            return false;
+        int ready = poll(&poller, 1, (int)left);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0)
+            return false;
+        char chunk[512];
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return true;
+        size_t take = (size_t)n < size - 1 - used ? (size_t)n : size - 1 - used;
+        memcpy(buffer + used, chunk, take);
+        used += take;
+        buffer[used] = '\0';
+    }
+}
+
+static const char *stage_named(const char *text)
+{
+    static const char *const stages[] = {"open", "symbol", "abi", "init"};
+    for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++) {
+        if (strncmp(text, stages[i], strlen(stages[i])) == 0 && text[strlen(stages[i])] == ' ')
+            return stages[i];
+    }
+    return "open";
+}
+
+/* Turns the child's records and exit status into a verdict. */
+static bool probe_judge(const char *records, int wait_status, registry_verdict *verdict)
+{
+    const char *stage = "open";
+    for (const char *line = records; *line; line = strchr(line, '\n') + 1) {
+        if (strchr(line, '\n') == NULL)
+            break;
+        if (line[0] == 'K' && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0)
+            return true;
+        if (line[0] == 'S')
+            stage = stage_named(line + 2);
+        if (line[0] == 'R') {
+            stage = stage_named(line + 2);
+            const char *reason = strchr(line + 2, ' ') + 1;
+            return verdict_refuse(verdict, stage, "%.*s", (int)(strchr(line, '\n') - reason),
+                                  reason);
+        }
+    }
+    const char *doing = strcmp(stage, "abi") == 0      ? "in " BROKER_PLUGIN_SYMBOL
+                        : strcmp(stage, "symbol") == 0 ? "while looking up " BROKER_PLUGIN_SYMBOL
+                                                       : "while loading";
+    if (WIFSIGNALED(wait_status))
+        return verdict_refuse(verdict, stage, "crashed %s (signal %d)", doing,
+                              WTERMSIG(wait_status));
+    return verdict_refuse(verdict, stage, "exited %s (status %d)", doing,
+                          WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1);
+}
+
+/*
+ * Loads and checks `path` in a forked child first, so that a constructor or
+ * entry that crashes, exits or hangs cannot take the host down. Returns true
+ * when the child found the plugin acceptable.
+ */
+static bool registry_probe(const char *path, const char *expected_name, registry_verdict *verdict)
+{
+    int fds[2];
+    char records[2048];
+    if (pipe(fds) != 0)
+        return verdict_refuse(verdict, "open", "cannot probe: pipe: %s", strerror(errno));
+    pid_t child = fork();
+    if (child < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return verdict_refuse(verdict, "open", "cannot probe: fork: %s", strerror(errno));
+    }
+    if (child == 0) {
+        close(fds[0]);
+        probe_child(fds[1], path, expected_name);
+    }
+    close(fds[1]);
+    bool finished = probe_collect(fds[0], records, sizeof records);
+    close(fds[0]);
+    if (!finished)
+        kill(child, SIGKILL);
+    int wait_status = 0;
+    while (waitpid(child, &wait_status, 0) < 0 && errno == EINTR)
+        ;
+    if (!finished)
+        return verdict_refuse(verdict, "open", "did not finish loading within %d ms",
+                              REGISTRY_PROBE_TIMEOUT_MS);
+    return probe_judge(records, wait_status, verdict);
+}
+
+/* ---- settings (stage init) ---- */
+
+static ptx_status settings_parse(const config *cfg, const config_section *section,
+                                 const broker_plugin *plugin, broker_settings *settings,
+                                 ptx_error *error)
+{
+    struct {
+        const char *key;
+        unsigned long minimum, maximum;
+        unsigned *field;
+    } numbers[] = {
+        {"max_retries", 0, 100, &settings->max_retries},
+        {"retry_base_ms", 0, 600000, &settings->retry_base_ms},
+        {"retry_max_ms", 0, 600000, &settings->retry_max_ms},
+        {"order_timeout_ms", 1, 86400000, &settings->order_timeout_ms},
+        {"poll_interval_ms", 1, 60000, &settings->poll_interval_ms},
+        {"rate_limit_per_second", 0, 1000000, &settings->rate_limit_per_second},
+    };
+    *settings =
+        (broker_settings){.mode = "simulated",
+                          .max_retries = 3,
+                          .retry_base_ms = 100,
+                          .retry_max_ms = 5000,
+                          .order_timeout_ms = 30000,
+                          .poll_interval_ms = 50,
+                          .rate_limit_per_second = plugin->capabilities.rate_limit_per_second};
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        unsigned long value = *numbers[i].field;
+        ptx_status status = config_get_uint(cfg, section, numbers[i].key, numbers[i].minimum,
+                                            numbers[i].maximum, &value, error);
+        if (status != PTX_OK)
+            return status;
+        *numbers[i].field = (unsigned)value;
+    }
+    const char *mode = config_get(section, "mode");
+    if (mode != NULL && strcmp(mode, "simulated") != 0 && strcmp(mode, "live") != 0) {
+        int line = section->line;
+        for (size_t i = 0; i < section->entry_count; i++)
+            line = strcmp(section->entries[i].key, "mode") == 0 ? section->entries[i].line : line;
+        return ptx_fail(error, PTX_CONFIG, NULL, "%s:%d: mode must be simulated or live", cfg->path,
+                        line);
+    }
+    if (mode != NULL)
+        snprintf(settings->mode, sizeof settings->mode, "%s", mode);
+    return PTX_OK;
+}
+
+/* ---- one broker ---- */
+
+static bool section_copy(config_section *copy, const config_section *section)
+{
+    memset(copy, 0, sizeof *copy);
+    copy->line = section->line;
+    copy->name = strdup(section->name);
+    copy->entries = calloc(section->entry_count + 1, sizeof *copy->entries);
+    if (copy->name == NULL || copy->entries == NULL)
+        return false;
+    for (size_t i = 0; i < section->entry_count; i++) {
+        config_entry *entry = &copy->entries[copy->entry_count];
+        entry->key = strdup(section->entries[i].key);
+        entry->value = strdup(section->entries[i].value);
+        entry->line = section->entries[i].line;
+        copy->entry_count++;
+        if (entry->key == NULL || entry->value == NULL)
+            return false;
+    }
+    return true;
+}
+
+static void section_release(config_section *section)
+{
+    for (size_t i = 0; i < section->entry_count; i++) {
+        free(section->entries[i].key);
+        free(section->entries[i].value);
+    }
+    free(section->entries);
+    free(section->name);
+}
+
+static void broker_release(registry_broker *broker)
+{
+    if (broker == NULL)
+        return;
+    if (broker->instance != NULL)
+        broker->plugin->destroy(broker->instance);
+    unload_handle(broker->handle);
+    section_release(&broker->host.section);
+    pthread_mutex_destroy(&broker->host.random_lock);
+    pthread_mutex_destroy(&broker->call_lock);
+    free(broker->file);
+    free(broker);
+}
+
+static registry_broker *broker_new(const config_section *section, const char *file)
+{
+    registry_broker *broker = calloc(1, sizeof *broker);
+    if (broker == NULL)
+        return NULL;
+    pthread_mutex_init(&broker->host.random_lock, NULL);
+    pthread_mutex_init(&broker->call_lock, NULL);
+    broker->file = strdup(file);
+    if (broker->file == NULL || !section_copy(&broker->host.section, section)) {
+        broker_release(broker);
+        return NULL;
+    }
+    broker->host.name = broker->host.section.name;
+    return broker;
+}
+
+static char *path_join(const char *directory, const char *file)
+{
+    size_t size = strlen(directory) + strlen(file) + 2;
+    char *path = malloc(size);
+    if (path != NULL)
+        snprintf(path, size, "%s/%s", *directory ? directory : ".", file);
+    return path;
+}
+
+/* Settings, unknown-key warnings, seed and create(): stage init. */
+static bool broker_init(registry_broker *broker, const config *cfg, const config_section *section,
+                        registry_verdict *verdict)
+{
+    ptx_error error;
+    ptx_error_clear(&error);
+    unsigned long seed = 1;
+    if (settings_parse(cfg, section, broker->plugin, &broker->settings, &error) != PTX_OK ||
+        config_get_uint(cfg, section, "seed", 0, ULONG_MAX, &seed, &error) != PTX_OK)
+        return verdict_refuse(verdict, "init", "%s", error.message);
+    config_warn_unknown(cfg, section, "broker", registry_host_keys, broker->plugin->config_keys);
+    host_seed_random(&broker->host, seed);
+    broker->serialize = !(broker->plugin->capabilities.flags & BROKER_CAP_CONCURRENT_SESSIONS);
+
+    broker_text text;
+    memset(&text, 0, sizeof text);
+    broker_instance *instance = NULL;
+    broker_status status =
+        broker->plugin->create(&registry_services, &broker->host, &instance, &text);
+    text.text[sizeof text.text - 1] = '\0';
+    if (status != BROKER_OK) {
+        if (instance != NULL)
+            broker->plugin->destroy(instance);
+        return verdict_refuse(verdict, "init", "create returned %s: %s", broker_status_name(status),
+                              text.text[0] ? text.text : broker_strerror(status));
+    }
+    if (instance == NULL)
+        return verdict_refuse(verdict, "init", "create returned no instance");
+    broker->instance = instance;
+    return true;
+}
+
+/* Runs every stage for one [broker.NAME]. Returns the loaded broker, or
+ * NULL with `verdict` filled (or with verdict->stage NULL when out of
+ * memory). */
+static registry_broker *broker_load(const config *cfg, const config_section *section,
+                                    const char *file, registry_verdict *verdict)
+{
+    registry_broker *broker = NULL;
+    const char *plugin_dir = cfg->plugin_dir ? cfg->plugin_dir : ".";
+    char *path = NULL;
+    bool ok = false;
+    if (!check_file_name(file, verdict) ||
+        !check_permissions("plugin_dir", plugin_dir, true, verdict))
+        goto cleanup;
+    path = path_join(plugin_dir, file);
+    broker = broker_new(section, file);
+    if (path == NULL || broker == NULL) {
+        verdict->stage = NULL;
+        goto cleanup;
+    }
+    if (!check_permissions("plugin file", path, false, verdict) ||
+        !registry_probe(path, section->name, verdict))
+        goto cleanup;
+    if (!registry_inspect(path, section->name, -1, &broker->handle, &broker->plugin, verdict))
+        goto cleanup;
+    ok = broker_init(broker, cfg, section, verdict);
+cleanup:
+    free(path);
+    if (!ok) {
+        broker_release(broker);
+        broker = NULL;
+    }
+    return broker;
+}
+
+/* ---- the registry ---- */
+
+static ptx_status registry_add_refusal(registry *reg, const char *name, const char *file,
+                                       const registry_verdict *verdict, ptx_error *error)
+{
+    char message[REGISTRY_REASON_MAX + 128];
+    snprintf(message, sizeof message, "plugin %s: refused at %s: %s", file, verdict->stage,
+             verdict->reason);
+    log_write(LOG_ERROR, "registry", "%s", message);
+    registry_refusal *grown = realloc(reg->refused, (reg->refused_count + 1) * sizeof *grown);
+    if (grown == NULL)
+        return ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+    reg->refused = grown;
+    registry_refusal *refusal = &grown[reg->refused_count];
+    refusal->name = strdup(name);
+    refusal->message = strdup(message);
+    reg->refused_count++;
+    if (refusal->name == NULL || refusal->message == NULL)
+        return ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+    return PTX_OK;
+}
+
+static ptx_status registry_add_loaded(registry *reg, registry_broker *broker, ptx_error *error)
+{
+    registry_broker **grown = realloc(reg->loaded, (reg->loaded_count + 1) * sizeof *grown);
+    if (grown == NULL) {
+        broker_release(broker);
+        return ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+    }
+    reg->loaded = grown;
+    reg->loaded[reg->loaded_count++] = broker;
+    return PTX_OK;
+}
+
+static ptx_status registry_load_one(registry *reg, const config *cfg, const config_section *section,
+                                    ptx_error *error)
+{
+    registry_verdict verdict = {"open", ""};
+    const char *file = config_get(section, "plugin");
+    if (file == NULL) {
+        verdict_refuse(&verdict, "open", "%s:%d: [broker.%s] has no 'plugin' key", cfg->path,
+                       section->line, section->name);
+        return registry_add_refusal(reg, section->name, "(unset)", &verdict, error);
+    }
+    if (registry_find(reg, section->name) != NULL) {
+        verdict_refuse(&verdict, "init", "broker %s is already loaded", section->name);
+        return registry_add_refusal(reg, section->name, file, &verdict, error);
+    }
+    registry_broker *broker = broker_load(cfg, section, file, &verdict);
+    if (broker != NULL) {
+        log_write(LOG_INFO, "registry", "loaded %s %s from %s", broker->plugin->name,
+                  broker->plugin->version, file);
+        return registry_add_loaded(reg, broker, error);
+    }
+    if (verdict.stage == NULL)
+        return ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+    return registry_add_refusal(reg, section->name, file, &verdict, error);
+}
+
+ptx_status registry_load(const config *cfg, registry **out, ptx_error *error)
+{
+    ptx_status status = PTX_OK;
+    registry *reg = calloc(1, sizeof *reg);
+    *out = NULL;
+    if (reg == NULL)
+        return ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+    for (size_t i = 0; i < cfg->broker_count && status == PTX_OK; i++)
+        status = registry_load_one(reg, cfg, &cfg->brokers[i], error);
+    if (status != PTX_OK) {
+        registry_free(reg);
+        return status;
+    }
+    *out = reg;
+    return PTX_OK;
+}
+
+void registry_free(registry *reg)
+{
+    if (reg == NULL)
+        return;
+    for (size_t i = 0; i < reg->loaded_count; i++)
+        broker_release(reg->loaded[i]);
+    for (size_t i = 0; i < reg->refused_count; i++) {
+        free(reg->refused[i].name);
+        free(reg->refused[i].message);
+    }
+    free(reg->loaded);
+    free(reg->refused);
+    free(reg);
+}
+
+registry_broker *registry_find(registry *reg, const char *name)
+{
+    for (size_t i = 0; reg && name && i < reg->loaded_count; i++) {
+        if (strcmp(reg->loaded[i]->host.name, name) == 0)
+            return reg->loaded[i];
+    }
+    return NULL;
+}
+
+size_t registry_count(const registry *reg)
+{
+    return reg ? reg->loaded_count : 0;
+}
+
+registry_broker *registry_at(registry *reg, size_t index)
+{
+    return reg && index < reg->loaded_count ? reg->loaded[index] : NULL;
+}
+
+size_t registry_refused_count(const registry *reg)
+{
+    return reg ? reg->refused_count : 0;
+}
+
+const char *registry_refused_name(const registry *reg, size_t index)
+{
+    return reg && index < reg->refused_count ? reg->refused[index].name : NULL;
+}
+
+const char *registry_refused_message(const registry *reg, size_t index)
+{
+    return reg && index < reg->refused_count ? reg->refused[index].message : NULL;
+}
+
+const char *registry_find_refusal(const registry *reg, const char *name)
+{
+    const char *message = NULL;
+    for (size_t i = 0; reg && name && i < reg->refused_count; i++) {
+        if (strcmp(reg->refused[i].name, name) == 0)
+            message = reg->refused[i].message;
+    }
+    return message;
+}
+
+const char *registry_broker_name(const registry_broker *broker)
+{
+    return broker->host.name;
+}
+
+const char *registry_broker_file(const registry_broker *broker)
+{
+    return broker->file;
+}
+
+const broker_plugin *registry_broker_plugin(const registry_broker *broker)
+{
+    return broker->plugin;
+}
+
+broker_instance *registry_broker_instance(const registry_broker *broker)
+{
+    return broker->instance;
+}
+
+const broker_settings *registry_broker_settings(const registry_broker *broker)
+{
+    return &broker->settings;
+}
+
+void registry_broker_enter(registry_broker *broker)
+{
+    if (broker->serialize)
+        pthread_mutex_lock(&broker->call_lock);
+}
+
+void registry_broker_leave(registry_broker *broker)
+{
+    if (broker->serialize)
+        pthread_mutex_unlock(&broker->call_lock);
+}
+
+ptx_status registry_open_file(const char *path, const broker_plugin **plugin, void **handle,
+                              ptx_error *error)
+{
+    registry_verdict verdict = {"open", ""};
+    *plugin = NULL;
+    *handle = NULL;
+    /* A name without '/' would make dlopen() search the library path. */
+    char *local = strchr(path, '/') ? strdup(path) : path_join(".", path);
+    if (local == NULL)
+        return ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+    bool ok = check_permissions("plugin file", local, false, &verdict) &&
+              registry_probe(local, NULL, &verdict) &&
+              registry_inspect(local, NULL, -1, handle, plugin, &verdict);
+    free(local);
+    if (ok)
+        return PTX_OK;
+    return ptx_fail(error, PTX_PLUGIN, NULL, "plugin %s: refused at %s: %s", path, verdict.stage,
+                    verdict.reason);
+}
+
+void registry_unload_file(void *handle)
+{
+    unload_handle(handle);
+}

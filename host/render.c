@@ -1,0 +1,228 @@
+/*
+ * The JSON documents ptexec answers with. Field order follows design §2.5 so
+ * the seed's example response comes back exactly; additions go last.
+ */
+#include "render.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+/* Writes `text`, or null when it is empty. */
+static void write_text_or_null(json_writer *writer, const char *text)
+{
+    if (text == NULL || text[0] == '\0')
+        json_write_null(writer);
+    else
+        json_write_string(writer, text);
+}
+
+static void write_leg(json_writer *writer, const exec_leg *leg)
+{
+    json_object_begin(writer);
+    json_key_write(writer, "symbol");
+    json_write_string(writer, leg->symbol);
+    json_key_write(writer, "quantity");
+    json_write_int(writer, leg->quantity);
+    json_key_write(writer, "side");
+    json_write_string(writer, side_name(leg->side));
+    json_key_write(writer, "status");
+    json_write_string(writer, leg_status_name(leg->status));
+    json_key_write(writer, "reason");
+    write_text_or_null(writer, leg->reason);
+    json_key_write(writer, "sequence");
+    json_write_int(writer, (int64_t)leg->sequence);
+    json_key_write(writer, "order_id");
+    write_text_or_null(writer, leg->order_id);
+    json_key_write(writer, "client_order_id");
+    write_text_or_null(writer, leg->client_order_id);
+    json_key_write(writer, "filled_quantity");
+    json_write_int(writer, leg->filled_quantity);
+    json_key_write(writer, "average_price");
+    if (leg->filled_quantity > 0)
+        json_write_double(writer, leg->average_price);
+    else
+        json_write_null(writer);
+    json_key_write(writer, "attempts");
+    json_write_int(writer, leg->attempts);
+    json_object_end(writer);
+}
+
+static void write_position(json_writer *writer, const exec_position *position)
+{
+    json_object_begin(writer);
+    json_key_write(writer, "symbol");
+    json_write_string(writer, position->symbol);
+    json_key_write(writer, "before");
+    json_write_int(writer, position->before);
+    json_key_write(writer, "target");
+    json_write_int(writer, position->target);
+    json_key_write(writer, "after");
+    json_write_int(writer, position->after);
+    json_key_write(writer, "residual");
+    json_write_int(writer, position->residual);
+    json_object_end(writer);
+}
+
+static void write_count(json_writer *writer, const char *key, size_t count)
+{
+    json_key_write(writer, key);
+    json_write_int(writer, (int64_t)count);
+}
+
+static void write_summary(json_writer *writer, const exec_summary *summary)
+{
+    json_object_begin(writer);
+    write_count(writer, "orders", summary->orders);
+    write_count(writer, "filled", summary->filled);
+    write_count(writer, "failed", summary->failed);
+    write_count(writer, "rejected", summary->rejected);
+    write_count(writer, "partially_filled", summary->partially_filled);
+    write_count(writer, "cancelled", summary->cancelled);
+    json_object_end(writer);
+}
+
+char *render_result(const exec_result *result, size_t *length)
+{
+    json_writer writer;
+    json_writer_init(&writer);
+    json_object_begin(&writer);
+    json_key_write(&writer, "execution_id");
+    json_write_string(&writer, result->execution_id);
+    json_key_write(&writer, "broker");
+    json_write_string(&writer, result->broker);
+    json_key_write(&writer, "status");
+    json_write_string(&writer, exec_status_name(result->status));
+    json_key_write(&writer, "results");
+    json_array_begin(&writer);
+    for (size_t i = 0; i < result->leg_count; i++)
+        write_leg(&writer, &result->legs[i]);
+    json_array_end(&writer);
+    json_key_write(&writer, "positions");
+    json_array_begin(&writer);
+    for (size_t i = 0; i < result->position_count; i++)
+        write_position(&writer, &result->positions[i]);
+    json_array_end(&writer);
+    json_key_write(&writer, "summary");
+    write_summary(&writer, &result->summary);
+    json_key_write(&writer, "reconciled");
+    json_write_bool(&writer, result->reconciled);
+    json_object_end(&writer);
+    return json_writer_finish(&writer, length);
+}
+
+char *render_error(const ptx_error *error, size_t *length)
+{
+    json_writer writer;
+    json_writer_init(&writer);
+    json_object_begin(&writer);
+    json_key_write(&writer, "error");
+    json_object_begin(&writer);
+    json_key_write(&writer, "code");
+    json_write_string(&writer, ptx_status_code(error->status));
+    json_key_write(&writer, "message");
+    json_write_string(&writer, error->message[0] ? error->message : ptx_strerror(error->status));
+    json_key_write(&writer, "field");
+    write_text_or_null(&writer, error->field);
+    json_object_end(&writer);
+    json_object_end(&writer);
+    return json_writer_finish(&writer, length);
+}
+
+typedef struct holding_row {
+    char symbol[BROKER_SYMBOL_MAX];
+    int64_t quantity;
+} holding_row;
+
+typedef struct holding_rows {
+    holding_row *rows;
+    size_t count;
+    size_t capacity;
+} holding_rows;
+
+static int collect_row(void *context, const char *symbol, int64_t quantity)
+{
+    holding_rows *rows = context;
+    if (rows->count == rows->capacity)
+        return 1;
+    holding_row *row = &rows->rows[rows->count++];
+    snprintf(row->symbol, sizeof row->symbol, "%s", symbol);
+    row->quantity = quantity;
+    return 0;
+}
+
+static int compare_rows(const void *left, const void *right)
+{
+    return strcmp(((const holding_row *)left)->symbol, ((const holding_row *)right)->symbol);
+}
+
+char *render_holdings(const char *broker, const holdings *map, size_t *length)
+{
+    holding_rows rows = {0};
+    rows.capacity = map ? holdings_count(map) : 0;
+    rows.rows = calloc(rows.capacity ? rows.capacity : 1, sizeof *rows.rows);
+    if (rows.rows == NULL)
+        return NULL;
+    if (map)
+        holdings_each(map, collect_row, &rows);
+    qsort(rows.rows, rows.count, sizeof *rows.rows, compare_rows);
+
+    json_writer writer;
+    json_writer_init(&writer);
+    json_object_begin(&writer);
+    json_key_write(&writer, "broker");
+    json_write_string(&writer, broker);
+    json_key_write(&writer, "holdings");
+    json_array_begin(&writer);
+    for (size_t i = 0; i < rows.count; i++) {
+        json_object_begin(&writer);
+        json_key_write(&writer, "symbol");
+        json_write_string(&writer, rows.rows[i].symbol);
+        json_key_write(&writer, "quantity");
+        json_write_int(&writer, rows.rows[i].quantity);
+        json_object_end(&writer);
+    }
+    json_array_end(&writer);
+    json_object_end(&writer);
+    free(rows.rows);
+    return json_writer_finish(&writer, length);
+}
+
+static void write_broker(json_writer *writer, const registry_broker *broker)
+{
+    const broker_plugin *plugin = registry_broker_plugin(broker);
+    const broker_settings *settings = registry_broker_settings(broker);
+    char abi[24];
+    snprintf(abi, sizeof abi, "%u.%u", (unsigned)plugin->abi_major, (unsigned)plugin->abi_minor);
+    json_object_begin(writer);
+    json_key_write(writer, "name");
+    json_write_string(writer, registry_broker_name(broker));
+    json_key_write(writer, "version");
+    json_write_string(writer, plugin->version);
+    json_key_write(writer, "abi");
+    json_write_string(writer, abi);
+    json_key_write(writer, "mode");
+    json_write_string(writer, settings ? settings->mode : NULL);
+    json_key_write(writer, "plugin");
+    json_write_string(writer, registry_broker_file(broker));
+    json_key_write(writer, "description");
+    json_write_string(writer, plugin->description);
+    json_object_end(writer);
+}
+
+char *render_brokers(registry *reg, size_t *length)
+{
+    json_writer writer;
+    json_writer_init(&writer);
+    json_object_begin(&writer);
+    json_key_write(&writer, "brokers");
+    json_array_begin(&writer);
+    size_t count = reg ? registry_count(reg) : 0;
+    for (size_t i = 0; i < count; i++)
+        write_broker(&writer, registry_at(reg, i));
+    json_array_end(&writer);
+    json_object_end(&writer);
+    return json_writer_finish(&writer, length);
+}

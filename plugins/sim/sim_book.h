@@ -1,0 +1,107 @@
+/* The simulated exchange's books: accounts, their holdings, their orders and
+ * their placement rate. Not thread-safe: sim.c holds the instance lock. */
+#ifndef PTEXEC_SIM_BOOK_H
+#define PTEXEC_SIM_BOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ptexec/broker_plugin.h>
+
+#include "sim_config.h"
+#include "sim_map.h"
+
+typedef struct sim_holding {
+    char symbol[BROKER_SYMBOL_MAX];
+    int64_t quantity;
+    int64_t reserved; /* quantity of SELL orders still open */
+} sim_holding;
+
+typedef struct sim_order {
+    char client_order_id[BROKER_CLIENT_ORDER_ID_MAX];
+    uint32_t account;
+    uint32_t holding; /* index of the symbol in the account's holdings */
+    int64_t quantity;
+    int64_t filled;  /* quantity filled in the decided outcome */
+    uint8_t side;    /* broker_side */
+    uint8_t state;   /* broker_order_state reported now: OPEN until settled */
+    uint8_t outcome; /* terminal broker_order_state decided at placement */
+} sim_order;
+
+typedef struct sim_account {
+    char id[BROKER_ACCOUNT_ID_MAX];
+    sim_holding *holdings; /* in the order symbols first appeared */
+    size_t holding_count, holding_capacity;
+    sim_map holding_index; /* symbol → holdings index */
+    sim_map client_index;  /* client order id → latest order with it */
+    uint32_t *pending;     /* orders that may still be OPEN */
+    size_t pending_count, pending_capacity;
+    int64_t *recent; /* ring of the last placement times (rate limit) */
+    uint32_t recent_next, recent_count;
+} sim_account;
+
+typedef struct sim_book {
+    sim_account **accounts;
+    size_t account_count, account_capacity;
+    sim_map account_index; /* account id → accounts index */
+    sim_order **chunks;    /* orders by sequence number, in fixed-size chunks */
+    size_t chunk_capacity;
+    uint32_t order_count;
+    uint32_t rate_limit; /* placements per rolling second per account; 0 = none */
+} sim_book;
+
+/* Prepares an empty book whose accounts may place `rate_limit` orders per
+ * second (0 = unlimited). Cannot fail. */
+void sim_book_init(sim_book *book, uint32_t rate_limit);
+
+/* Releases every account and order. */
+void sim_book_free(sim_book *book);
+
+/* Returns the index of the account `id`, creating it with `initial` holdings
+ * when new, or SIM_MAP_NONE when memory runs out. O(1) expected. */
+uint32_t sim_book_account(sim_book *book, const char *id, const sim_position *initial,
+                          size_t initial_count);
+
+/* The account at `index` (a value sim_book_account returned). */
+sim_account *sim_book_account_at(const sim_book *book, uint32_t index);
+
+/* The order with sequence number `sequence`, or NULL. */
+sim_order *sim_book_order(const sim_book *book, uint32_t sequence);
+
+/* The symbol an order is for. */
+const char *sim_book_order_symbol(const sim_book *book, const sim_order *order);
+
+/* Sequence number of the latest order of `account` placed with
+ * `client_order_id`, or SIM_MAP_NONE. */
+uint32_t sim_book_find_client(const sim_account *account, const char *client_order_id);
+
+/* Quantity of `symbol` the account may sell now: held minus open SELLs. */
+int64_t sim_book_available(const sim_account *account, const char *symbol);
+
+/* Counts a placement at monotonic time `now_ms`; returns false (and counts
+ * nothing) when the account already placed rate_limit orders in the last
+ * second. */
+bool sim_book_admit(sim_book *book, sim_account *account, int64_t now_ms);
+
+/*
+ * Records an OPEN order of account `account_index` whose terminal `outcome`
+ * (FILLED, PARTIALLY_FILLED or REJECTED) with `filled` quantity was decided
+ * already; reserves the quantity of a SELL. Returns its sequence number, or
+ * SIM_MAP_NONE when memory runs out (nothing recorded).
+ */
+uint32_t sim_book_record(sim_book *book, uint32_t account_index,
+                         const broker_order_request *request, broker_order_state outcome,
+                         int64_t filled);
+
+/* Moves an OPEN order to its decided outcome and applies the filled quantity
+ * to the holdings. No-op for a terminal order. */
+void sim_book_settle(sim_book *book, sim_order *order);
+
+/* Settles every order of `account` that is still OPEN. */
+void sim_book_settle_pending(sim_book *book, sim_account *account);
+
+/* Cancels an OPEN order (nothing filled). Returns false if it is terminal. */
+bool sim_book_cancel(sim_book *book, sim_order *order);
+
+#endif

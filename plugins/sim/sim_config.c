@@ -1,0 +1,260 @@
+#include "sim_config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_format.h"
+
+#define SIM_DEFAULT_HOLDINGS "RELIANCE:10,TCS:5,INFY:8"
+
+const char *const sim_config_keys[] = {
+    "mode",
+    "seed",
+    "initial_holdings",
+    "transient_failure_rate",
+    "unknown_outcome_rate",
+    "reject_rate",
+    "partial_fill_rate",
+    "auth_expiry_rate",
+    "latency_ms",
+    "rate_limit_per_second",
+    "unknown_symbols",
+    NULL,
+};
+
+static broker_status sim_config_fail(broker_text *error, const char *key, const char *value,
+                                     const char *reason)
+{
+    snprintf(error->text, sizeof error->text, "%s: '%.48s' %s", key, value, reason);
+    return BROKER_CONFIG;
+}
+
+/* Copies `text[0..length)` without surrounding blanks into `out`. */
+static void sim_trim_copy(const char *text, size_t length, char *out, size_t out_size)
+{
+    while (length > 0 && isspace((unsigned char)text[0])) {
+        text++;
+        length--;
+    }
+    while (length > 0 && isspace((unsigned char)text[length - 1]))
+        length--;
+    size_t n = length < out_size - 1 ? length : out_size - 1;
+    memcpy(out, text, n);
+    out[n] = '\0';
+}
+
+static broker_status sim_config_rate(const broker_host_services *services, broker_host *host,
+                                     const char *key, double *rate, broker_text *error)
+{
+    const char *value = services->config_get(host, key);
+    *rate = 0.0;
+    if (value == NULL)
+        return BROKER_OK;
+    char *end = NULL;
+    errno = 0;
+    double parsed = strtod(value, &end);
+    while (end != NULL && isspace((unsigned char)*end))
+        end++;
+    if (end == value || end == NULL || *end != '\0' || errno != 0 || !isfinite(parsed) ||
+        parsed < 0.0 || parsed > 1.0)
+        return sim_config_fail(error, key, value, "is not a probability between 0 and 1");
+    *rate = parsed;
+    return BROKER_OK;
+}
+
+/* Parses a whole decimal number in [0, maximum] from trimmed text. */
+static bool sim_parse_count(const char *text, long long maximum, long long *out)
+{
+    if (*text == '\0')
+        return false;
+    long long value = 0;
+    for (const char *p = text; *p; p++) {
+        if (!isdigit((unsigned char)*p))
+            return false;
+        value = value * 10 + (*p - '0');
+        if (value > maximum)
+            return false;
+    }
+    *out = value;
+    return true;
+}
+
+static broker_status sim_config_uint(const broker_host_services *services, broker_host *host,
+                                     const char *key, uint32_t maximum, uint32_t *out,
+                                     broker_text *error)
+{
+    const char *value = services->config_get(host, key);
+    if (value == NULL)
+        return BROKER_OK;
+    char trimmed[32];
+    sim_trim_copy(value, strlen(value), trimmed, sizeof trimmed);
+    long long parsed = 0;
+    if (strlen(value) >= sizeof trimmed || !sim_parse_count(trimmed, maximum, &parsed)) {
+        char reason[64];
+        snprintf(reason, sizeof reason, "is not an integer between 0 and %u", (unsigned)maximum);
+        return sim_config_fail(error, key, value, reason);
+    }
+    *out = (uint32_t)parsed;
+    return BROKER_OK;
+}
+
+/* Calls item(config, text, error) for every non-blank comma-separated item
+ * of `value`, the value of `key`. */
+typedef broker_status (*sim_item_fn)(sim_config *config, const char *item, broker_text *error);
+
+static broker_status sim_config_each(sim_config *config, const char *key, const char *value,
+                                     sim_item_fn item, broker_text *error)
+{
+    const char *start = value;
+    for (;;) {
+        const char *comma = strchr(start, ',');
+        size_t length = comma ? (size_t)(comma - start) : strlen(start);
+        char text[96];
+        sim_trim_copy(start, length, text, sizeof text);
+        if (length >= sizeof text)
+            return sim_config_fail(error, key, text, "is too long");
+        if (text[0] != '\0') {
+            broker_status status = item(config, text, error);
+            if (status != BROKER_OK)
+                return status;
+        }
+        if (comma == NULL)
+            return BROKER_OK;
+        start = comma + 1;
+    }
+}
+
+static broker_status sim_holding_item(sim_config *config, const char *item, broker_text *error)
+{
+    const char *colon = strchr(item, ':');
+    char symbol[64], count[48];
+    long long quantity = 0;
+    if (colon == NULL)
+        return sim_config_fail(error, "initial_holdings", item, "is not SYMBOL:QUANTITY");
+    sim_trim_copy(item, (size_t)(colon - item), symbol, sizeof symbol);
+    sim_trim_copy(colon + 1, strlen(colon + 1), count, sizeof count);
+    sim_symbol_normalize(symbol);
+    if (!sim_symbol_valid(symbol))
+        return sim_config_fail(error, "initial_holdings", item, "has an invalid symbol");
+    if (!sim_parse_count(count, SIM_QUANTITY_MAX, &quantity))
+        return sim_config_fail(error, "initial_holdings", item,
+                               "needs a whole quantity between 0 and 1000000000");
+    for (size_t i = 0; i < config->initial_count; i++)
+        if (strcmp(config->initial_holdings[i].symbol, symbol) == 0)
+            return sim_config_fail(error, "initial_holdings", item, "names a symbol twice");
+    sim_position *grown =
+        realloc(config->initial_holdings, (config->initial_count + 1) * sizeof *grown);
+    if (grown == NULL)
+        return BROKER_INTERNAL;
+    config->initial_holdings = grown;
+    sim_position *position = &grown[config->initial_count++];
+    snprintf(position->symbol, sizeof position->symbol, "%.32s", symbol);
+    position->quantity = quantity;
+    return BROKER_OK;
+}
+
+static const char *sim_unknown_key(const void *context, uint32_t value)
+{
+    const sim_config *config = context;
+    return config->unknown_symbols[value];
+}
+
+static broker_status sim_unknown_item(sim_config *config, const char *item, broker_text *error)
+{
+    char symbol[64];
+    snprintf(symbol, sizeof symbol, "%s", item);
+    sim_symbol_normalize(symbol);
+    if (!sim_symbol_valid(symbol))
+        return sim_config_fail(error, "unknown_symbols", item, "is not a valid symbol");
+    if (sim_map_find(&config->unknown_index, symbol) != SIM_MAP_NONE)
+        return BROKER_OK;
+    void *grown = realloc(config->unknown_symbols, (config->unknown_count + 1) * BROKER_SYMBOL_MAX);
+    if (grown == NULL)
+        return BROKER_INTERNAL;
+    config->unknown_symbols = grown;
+    uint32_t index = (uint32_t)config->unknown_count++;
+    snprintf(config->unknown_symbols[index], BROKER_SYMBOL_MAX, "%.32s", symbol);
+    if (sim_map_put(&config->unknown_index, symbol, index) != 0)
+        return BROKER_INTERNAL;
+    return BROKER_OK;
+}
+
+static broker_status sim_config_mode(const char *mode, broker_text *error)
+{
+    if (mode == NULL || strcmp(mode, "simulated") == 0)
+        return BROKER_OK;
+    if (strcmp(mode, "live") == 0) {
+        snprintf(error->text, sizeof error->text, "mode = live is not available in this build");
+        return BROKER_CONFIG;
+    }
+    return sim_config_fail(error, "mode", mode, "is not simulated or live");
+}
+
+static broker_status sim_config_rates(sim_config *config, const broker_host_services *services,
+                                      broker_host *host, broker_text *error)
+{
+    struct {
+        const char *key;
+        double *rate;
+    } rates[] = {
+        {"transient_failure_rate", &config->transient_failure_rate},
+        {"unknown_outcome_rate", &config->unknown_outcome_rate},
+        {"reject_rate", &config->reject_rate},
+        {"partial_fill_rate", &config->partial_fill_rate},
+        {"auth_expiry_rate", &config->auth_expiry_rate},
+    };
+    for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++) {
+        broker_status status = sim_config_rate(services, host, rates[i].key, rates[i].rate, error);
+        if (status != BROKER_OK)
+            return status;
+    }
+    return BROKER_OK;
+}
+
+broker_status sim_config_load(sim_config *config, const broker_host_services *services,
+                              broker_host *host, uint32_t default_rate_limit, broker_text *error)
+{
+    memset(config, 0, sizeof *config);
+    sim_map_init(&config->unknown_index, sim_unknown_key, config);
+    config->rate_limit_per_second = default_rate_limit;
+    broker_status status = sim_config_mode(services->config_get(host, "mode"), error);
+    if (status == BROKER_OK)
+        status = sim_config_rates(config, services, host, error);
+    if (status == BROKER_OK)
+        status = sim_config_uint(services, host, "latency_ms", SIM_LATENCY_MAX_MS,
+                                 &config->latency_ms, error);
+    if (status == BROKER_OK)
+        status = sim_config_uint(services, host, "rate_limit_per_second", SIM_RATE_LIMIT_MAX,
+                                 &config->rate_limit_per_second, error);
+    const char *holdings = services->config_get(host, "initial_holdings");
+    if (status == BROKER_OK)
+        status =
+            sim_config_each(config, "initial_holdings", holdings ? holdings : SIM_DEFAULT_HOLDINGS,
+                            sim_holding_item, error);
+    const char *unknown = services->config_get(host, "unknown_symbols");
+    if (status == BROKER_OK && unknown != NULL)
+        status = sim_config_each(config, "unknown_symbols", unknown, sim_unknown_item, error);
+    if (status == BROKER_INTERNAL)
+        snprintf(error->text, sizeof error->text, "out of memory reading the configuration");
+    return status;
+}
+
+void sim_config_free(sim_config *config)
+{
+    free(config->initial_holdings);
+    free(config->unknown_symbols);
+    sim_map_free(&config->unknown_index);
+    config->initial_holdings = NULL;
+    config->unknown_symbols = NULL;
+    config->initial_count = 0;
+    config->unknown_count = 0;
+}
+
+bool sim_config_is_unlisted(const sim_config *config, const char *symbol)
+{
+    return sim_map_find(&config->unknown_index, symbol) != SIM_MAP_NONE;
+}

@@ -1,0 +1,53 @@
+/* The simulated-mode keys of one [broker.NAME] section (design §2.3). */
+#ifndef PTEXEC_SIM_CONFIG_H
+#define PTEXEC_SIM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ptexec/broker_plugin.h>
+
+#include "sim_map.h"
+
+#define SIM_RATE_LIMIT_MAX 100000u
+#define SIM_LATENCY_MAX_MS 60000u
+#define SIM_QUANTITY_MAX 1000000000ll
+
+typedef struct sim_position {
+    char symbol[BROKER_SYMBOL_MAX];
+    int64_t quantity;
+} sim_position;
+
+typedef struct sim_config {
+    double transient_failure_rate;
+    double unknown_outcome_rate;
+    double reject_rate;
+    double partial_fill_rate;
+    double auth_expiry_rate;
+    uint32_t latency_ms;
+    uint32_t rate_limit_per_second; /* 0 = unlimited */
+    sim_position *initial_holdings; /* in the order the key lists them */
+    size_t initial_count;
+    char (*unknown_symbols)[BROKER_SYMBOL_MAX];
+    size_t unknown_count;
+    sim_map unknown_index;
+} sim_config;
+
+/*
+ * Reads every simulated-mode key through services->config_get into *config,
+ * which the caller releases with sim_config_free (also after a failure).
+ * Absent keys take their defaults; rate_limit_per_second defaults to
+ * `default_rate_limit`. Returns BROKER_CONFIG with "KEY: reason" in `error`
+ * for a malformed value or mode = live, BROKER_INTERNAL when memory runs out.
+ */
+broker_status sim_config_load(sim_config *config, const broker_host_services *services,
+                              broker_host *host, uint32_t default_rate_limit, broker_text *error);
+
+/* Releases what sim_config_load allocated; safe on a zeroed struct. */
+void sim_config_free(sim_config *config);
+
+/* True when `symbol` is listed in unknown_symbols. */
+bool sim_config_is_unlisted(const sim_config *config, const char *symbol);
+
+#endif

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs the benchmarks (figures, not pass/fail): plan_build and a full
+# engine_execute on portfolios of 1k, 10k, 100k and 1M symbols. Each size runs
+# in its own process, BENCH_RUNS times (BENCH_RUNS_LARGE for 1M), and the
+# table shows medians: ns per symbol, peak RSS, and the ratio of ns/symbol to
+# the previous size (about 1 when cost grows linearly).
+# Environment: BUILD (default build), BENCH_SIZES, BENCH_RUNS (5),
+# BENCH_RUNS_LARGE (3), BENCH_TIMEOUT seconds per run (900).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export PTEXEC_BUILD_DIR="$PWD/$BUILD"
+sizes=${BENCH_SIZES:-"1000 10000 100000 1000000"}
+runs=${BENCH_RUNS:-5}
+runs_large=${BENCH_RUNS_LARGE:-3}
+run_timeout=${BENCH_TIMEOUT:-900}
+failures=0
+
+# field LINE NAME: the value of NAME=VALUE in LINE.
+field() { sed -nE "s/.*(^| )$2=([^ ]+).*/\2/p" <<<"$1"; }
+
+# median VALUES...: the middle value (the lower middle for an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+
+# bench NAME: one table for $BUILD/bench/NAME over every size.
+bench() {
+    local name=$1 binary="$BUILD/bench/$1" previous="" size count i line
+    if [ ! -x "$binary" ]; then
+        echo "$binary is missing: run make bench" >&2
+        failures=$((failures + 1))
+        return
+    fi
+    echo
+    echo "$name (median of runs)"
+    printf '%10s %6s %14s %14s %14s %10s\n' symbols runs "ns/symbol" "ratio/prev" \
+        "setup ns/sym" "RSS MiB"
+    for size in $sizes; do
+        count=$runs
+        [ "$size" -ge 1000000 ] && count=$runs_large
+        local ns=() setup=() rss=()
+        for ((i = 0; i < count; i++)); do
+            if ! line=$(timeout "$run_timeout" "$binary" "$size" 2>"$BUILD/bench/$name.err"); then
+                echo "$name $size: run failed: $(head -c 400 "$BUILD/bench/$name.err")" >&2
+                failures=$((failures + 1))
+                continue 2
+            fi
+            ns+=("$(field "$line" ns_per_symbol)")
+            rss+=("$(field "$line" peak_rss_mib)")
+            setup+=("$(field "$line" setup_ns_per_symbol)")
+        done
+        local ns_median rss_median setup_median="-" ratio="-"
+        ns_median=$(median "${ns[@]}")
+        rss_median=$(median "${rss[@]}")
+        [ -n "${setup[0]}" ] && setup_median=$(median "${setup[@]}")
+        [ -n "$previous" ] && ratio=$(awk -v a="$ns_median" -v b="$previous" \
+            'BEGIN {printf "%.2f", a / b}')
+        printf '%10s %6s %14s %14s %14s %10s\n' "$size" "$count" "$ns_median" "$ratio" \
+            "$setup_median" "$rss_median"
+        previous=$ns_median
+    done
+}
+
+echo "ptexec benchmarks: $(uname -m), $(nproc) cores, build $BUILD"
+bench bench_plan
+bench bench_execute
+echo
+echo "ratio/prev: ns/symbol at this size over ns/symbol at the previous size;"
+echo "near 1 means cost grows linearly with the number of symbols."
+[ "$failures" -eq 0 ]

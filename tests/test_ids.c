@@ -1,0 +1,128 @@
+/* Check suite for host/ids.c: execution ids, client order ids, account
+ * hashes. */
+#include <check.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "holdings.h"
+#include "ids.h"
+
+START_TEST(test_execution_id_shape_and_uniqueness)
+{
+    char previous[IDS_EXECUTION_ID_MAX] = "";
+    holdings *seen = holdings_create(2000);
+    for (int i = 0; i < 2000; i++) {
+        char id[IDS_EXECUTION_ID_MAX];
+        ids_new_execution_id(id);
+        ck_assert_uint_eq(strlen(id), 29);
+        ck_assert(strncmp(id, "ex-", 3) == 0);
+        for (const char *c = id + 3; *c; c++)
+            ck_assert_msg(isdigit((unsigned char)*c) || isupper((unsigned char)*c), "%s", id);
+        /* The time prefix never goes backwards. */
+        if (previous[0] != '\0')
+            ck_assert(strncmp(previous, id, 13) <= 0);
+        ck_assert_msg(!holdings_contains(seen, id + 3), "duplicate %s", id);
+        ck_assert(holdings_set(seen, id + 3, i));
+        memcpy(previous, id, sizeof previous);
+    }
+    holdings_free(seen);
+}
+END_TEST
+
+static void check_alnum(const char *text)
+{
+    for (const char *c = text; *c; c++)
+        ck_assert_msg(isalnum((unsigned char)*c), "'%s' is not alphanumeric", text);
+}
+
+START_TEST(test_client_order_id_lengths)
+{
+    static const unsigned limits[][3] = {
+        /* min, max, expected length */
+        {8, 20, 20}, {1, 19, 19}, {0, 20, 20}, {1, 30, 20}, {8, 8, 8}, {0, 0, 20}, {24, 30, 24},
+    };
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        char id[32];
+        ids_client_order_id("ex-01ABCDEFGHJKMNPQRSTVWXYZ01", 7, limits[i][0], limits[i][1], id,
+                            sizeof id);
+        ck_assert_msg(strlen(id) == limits[i][2], "min %u max %u gave '%s'", limits[i][0],
+                      limits[i][1], id);
+        check_alnum(id);
+    }
+}
+END_TEST
+
+START_TEST(test_client_order_id_deterministic_and_distinct)
+{
+    char a[32], b[32], c[32];
+    ids_client_order_id("ex-AAAA", 3, 8, 20, a, sizeof a);
+    ids_client_order_id("ex-AAAA", 3, 8, 20, b, sizeof b);
+    ids_client_order_id("ex-AAAB", 3, 8, 20, c, sizeof c);
+    ck_assert_str_eq(a, b);
+    ck_assert_str_ne(a, c);
+}
+END_TEST
+
+/* The leg part must be injective for at least two million legs, even with
+ * the shortest tag a broker allows (8 characters). */
+START_TEST(test_client_order_id_unique_per_leg)
+{
+    enum { LEGS = 2100000 };
+    holdings *seen = holdings_create(LEGS);
+    char id[32];
+    for (size_t leg = 0; leg < LEGS; leg++) {
+        ids_client_order_id("ex-01JTESTTESTTESTTESTTESTTE", leg, 8, 8, id, sizeof id);
+        if (holdings_contains(seen, id))
+            ck_abort_msg("leg %zu repeats client order id %s", leg, id);
+        ck_assert(holdings_set(seen, id, 1));
+    }
+    holdings_free(seen);
+}
+END_TEST
+
+START_TEST(test_account_hash)
+{
+    char a[IDS_ACCOUNT_HASH_MAX], b[IDS_ACCOUNT_HASH_MAX], c[IDS_ACCOUNT_HASH_MAX];
+    ids_account_hash("zerodha", "AB1234", a);
+    ids_account_hash("zerodha", "AB1234", b);
+    ids_account_hash("fyers", "AB1234", c);
+    ck_assert_uint_eq(strlen(a), 16);
+    ck_assert_str_eq(a, b);
+    ck_assert_str_ne(a, c);
+    for (const char *p = a; *p; p++)
+        ck_assert(isxdigit((unsigned char)*p) && !isupper((unsigned char)*p));
+    /* The NUL separates the parts: "ab"+"c" differs from "a"+"bc". */
+    ids_account_hash("ab", "c", a);
+    ids_account_hash("a", "bc", b);
+    ck_assert_str_ne(a, b);
+    /* SHA-256("demo\0demo"), first 8 bytes. */
+    ids_account_hash("demo", "demo", a);
+    ck_assert_str_eq(a, "28008768e2f6d0cd");
+    ck_assert_ptr_null(strstr(a, "demo"));
+}
+END_TEST
+
+static Suite *ids_suite(void)
+{
+    Suite *suite = suite_create("ids");
+    TCase *core = tcase_create("core");
+    tcase_set_timeout(core, 60);
+    tcase_add_test(core, test_execution_id_shape_and_uniqueness);
+    tcase_add_test(core, test_client_order_id_lengths);
+    tcase_add_test(core, test_client_order_id_deterministic_and_distinct);
+    tcase_add_test(core, test_client_order_id_unique_per_leg);
+    tcase_add_test(core, test_account_hash);
+    suite_add_tcase(suite, core);
+    return suite;
+}
+
+int main(void)
+{
+    SRunner *runner = srunner_create(ids_suite());
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
