@@ -9,7 +9,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-export PTEXEC_BUILD_DIR="$PWD/$BUILD"
+case $BUILD in
+/*) export PTEXEC_BUILD_DIR="$BUILD" ;;
+*) export PTEXEC_BUILD_DIR="$PWD/$BUILD" ;;
+esac
 sizes=${BENCH_SIZES:-"1000 10000 100000 1000000"}
 runs=${BENCH_RUNS:-5}
 runs_large=${BENCH_RUNS_LARGE:-3}
@@ -33,11 +36,11 @@ bench() {
     echo
     echo "$name (median of runs)"
     printf '%10s %6s %14s %14s %14s %10s\n' symbols runs "ns/symbol" "ratio/prev" \
-        "setup ns/sym" "RSS MiB"
+        "seed ns/sym" "RSS MiB"
     for size in $sizes; do
         count=$runs
         [ "$size" -ge 1000000 ] && count=$runs_large
-        local ns=() setup=() rss=()
+        local ns=() seed=() rss=()
         for ((i = 0; i < count; i++)); do
             if ! line=$(timeout "$run_timeout" "$binary" "$size" 2>"$BUILD/bench/$name.err"); then
                 echo "$name $size: run failed: $(head -c 400 "$BUILD/bench/$name.err")" >&2
@@ -46,16 +49,16 @@ bench() {
             fi
             ns+=("$(field "$line" ns_per_symbol)")
             rss+=("$(field "$line" peak_rss_mib)")
-            setup+=("$(field "$line" setup_ns_per_symbol)")
+            seed+=("$(field "$line" seed_ns_per_symbol)")
         done
-        local ns_median rss_median setup_median="-" ratio="-"
+        local ns_median rss_median seed_median="-" ratio="-"
         ns_median=$(median "${ns[@]}")
         rss_median=$(median "${rss[@]}")
-        [ -n "${setup[0]}" ] && setup_median=$(median "${setup[@]}")
+        [ -n "${seed[0]}" ] && seed_median=$(median "${seed[@]}")
         [ -n "$previous" ] && ratio=$(awk -v a="$ns_median" -v b="$previous" \
             'BEGIN {printf "%.2f", a / b}')
         printf '%10s %6s %14s %14s %14s %10s\n' "$size" "$count" "$ns_median" "$ratio" \
-            "$setup_median" "$rss_median"
+            "$seed_median" "$rss_median"
         previous=$ns_median
     done
 }

@@ -54,8 +54,13 @@ static inline char *tu_format(const char *format, ...)
 {
     va_list args;
     va_start(args, format);
-    char *text = NULL;
-    ck_assert_int_ge(vasprintf(&text, format, args), 0);
+    int length = vsnprintf(NULL, 0, format, args);
+    va_end(args);
+    ck_assert_int_ge(length, 0);
+    char *text = malloc((size_t)length + 1);
+    ck_assert_ptr_nonnull(text);
+    va_start(args, format);
+    vsnprintf(text, (size_t)length + 1, format, args);
     va_end(args);
     return text;
 }

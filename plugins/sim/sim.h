@@ -38,6 +38,9 @@
  *
  * Threading: the instance state is behind one mutex (the plugins declare
  * BROKER_CAP_CONCURRENT_SESSIONS); latency_ms is slept outside it.
+ * get_holdings calls `emit` with that mutex held, so `emit` must not call
+ * back into the same instance. errmsg(instance, NULL) reads a thread-local
+ * buffer that create and open_session failures also write.
  */
 #ifndef PTEXEC_SIM_H
 #define PTEXEC_SIM_H
