@@ -51,7 +51,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 DOCS_DIR  := $(BUILD)/share/swagger-ui
 
-.PHONY: all deps test check-build run install uninstall bench clean format format-check
+.PHONY: all deps test check-build run install uninstall bench clean format format-check fuzz
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/ptexec $(PLUGIN_SO) $(DOCS_DIR)/VERSION
@@ -63,6 +63,20 @@ $(DOCS_DIR)/VERSION: scripts/fetch-swagger-ui.sh web/docs/index.html web/docs/do
 
 deps:
 	@scripts/deps.sh
+
+# libFuzzer on the request parser/validator (clang, ASan+UBSan), FUZZ_TIME seconds.
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 60
+fuzz: $(BUILD)/fuzz/fuzz_request
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_request -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
+		$(BUILD)/fuzz/corpus fuzz/corpus/request
+
+$(BUILD)/fuzz/fuzz_request: fuzz/fuzz_request.c host/request.c host/json.c host/status.c $(wildcard host/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(WARN) $(DEFS) \
+		-Isdk/include -Ihost $(shell $(PKG_CONFIG) --cflags libcjson) -o $@ $(filter %.c,$^) \
+		$(shell $(PKG_CONFIG) --libs libcjson)
 
 $(BUILD)/ptexec: $(HOST_OBJ) $(MAIN_OBJ)
 	$(CC) $(LDFLAGS_ALL) -rdynamic -o $@ $^ $(LIBS)
@@ -117,7 +131,8 @@ install: all
 		> $(DESTDIR)$(PREFIX)/etc/ptexec/brokers.ini
 	cp -R sdk/examples/. $(DESTDIR)$(PREFIX)/share/ptexec/examples/
 	install -d $(DESTDIR)$(PREFIX)/share/ptexec/swagger-ui
-	install -m 644 $(DOCS_DIR)/* $(DESTDIR)$(PREFIX)/share/ptexec/swagger-ui/
+	if [ -f $(DOCS_DIR)/VERSION ]; then \
+		install -m 644 $(DOCS_DIR)/* $(DESTDIR)$(PREFIX)/share/ptexec/swagger-ui/; fi
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/bin/ptexec $(DESTDIR)$(PREFIX)/lib/ptexec \

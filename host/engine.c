@@ -127,7 +127,7 @@ static broker_status run_dispatch(run *r, call *c)
 static broker_status run_call_once(run *r, call *c)
 {
     if (c->kind == CALL_PLACE) {
-        locks_pace(r->account, r->settings->rate_limit_per_second);
+        locks_pace_wait(r->account, r->settings->rate_limit_per_second);
         (*c->place_count)++;
     }
     c->tries++;
@@ -140,6 +140,8 @@ static broker_status run_call_once(run *r, call *c)
                  text && *text ? text : broker_strerror(status));
     }
     registry_broker_leave(r->broker);
+    if (c->kind == CALL_PLACE)
+        locks_pace_done(r->account, r->settings->rate_limit_per_second);
     return status;
 }
 
@@ -300,15 +302,16 @@ static void run_follow(run *r, exec_leg *leg, broker_order *order)
     int64_t started = retry_monotonic_ms();
     unsigned interval = r->settings->poll_interval_ms;
     for (bool first = true; !order_is_terminal(order); first = false) {
-        int64_t waited = retry_monotonic_ms() - started;
-        if (waited >= (int64_t)r->settings->order_timeout_ms) {
-            run_give_up(r, leg, order, waited);
-            return;
-        }
         if (!first) {
+            int64_t waited = retry_monotonic_ms() - started;
             int64_t left = (int64_t)r->settings->order_timeout_ms - waited;
+            if (left <= 0) {
+                run_give_up(r, leg, order, waited);
+                return;
+            }
             retry_sleep_ms(interval < left ? interval : (unsigned)left);
-            interval = interval * 2 > ENGINE_POLL_MAX_MS ? ENGINE_POLL_MAX_MS : interval * 2;
+            interval = interval == 0 ? 1 : interval * 2;
+            interval = interval > ENGINE_POLL_MAX_MS ? ENGINE_POLL_MAX_MS : interval;
         }
         broker_order latest = *order;
         call get = {.kind = CALL_GET, .id = leg->order_id, .order = &latest};
@@ -664,7 +667,7 @@ cleanup:
 static void engine_log_result(const exec_result *result)
 {
     const exec_summary *s = &result->summary;
-    log_write(LOG_INFO, "engine",
+    log_write(LOG_DEBUG, "engine",
               "execution %s broker=%s account=%s status=%s orders=%zu filled=%zu "
               "partially_filled=%zu rejected=%zu cancelled=%zu failed=%zu reconciled=%s",
               result->execution_id, result->broker, result->account_hash,

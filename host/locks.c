@@ -1,7 +1,7 @@
 /* Per-account locks: a list of account entries guarded by one mutex, with
  * one condition variable (monotonic clock) for every waiter. Executions are
  * few compared with orders, so a list is enough; nothing here runs per leg
- * except locks_pace, which touches only the holder's own entry. */
+ * except the pacing, which touches only the holder's own entry. */
 #include "locks.h"
 
 #include <errno.h>
@@ -18,7 +18,10 @@ struct locks_account {
     char *broker;
     char *account_id;
     bool held;
-    int64_t next_slot_us; /* monotonic time of the next free order slot */
+    int64_t *recent; /* ring of the last placements' completion times (µs) */
+    unsigned recent_capacity;
+    unsigned recent_count;
+    unsigned recent_next; /* oldest entry once the ring is full */
 };
 
 struct locks {
@@ -50,6 +53,7 @@ void locks_destroy(locks *table)
         locks_account *next = account->next;
         free(account->broker);
         free(account->account_id);
+        free(account->recent);
         free(account);
         account = next;
     }
@@ -123,14 +127,39 @@ void locks_release(locks *table, locks_account *account)
     pthread_mutex_unlock(&table->mutex);
 }
 
-void locks_pace(locks_account *account, unsigned per_second)
+/* Sizes the ring for `per_second`; false when memory runs out. */
+static bool locks_pace_ring(locks_account *account, unsigned per_second)
 {
-    if (per_second == 0)
+    if (account->recent_capacity == per_second)
+        return true;
+    int64_t *recent = calloc(per_second, sizeof *recent);
+    if (recent == NULL)
+        return false;
+    free(account->recent);
+    account->recent = recent;
+    account->recent_capacity = per_second;
+    account->recent_count = 0;
+    account->recent_next = 0;
+    return true;
+}
+
+void locks_pace_wait(locks_account *account, unsigned per_second)
+{
+    if (per_second == 0 || !locks_pace_ring(account, per_second))
         return;
-    int64_t now = retry_monotonic_us();
-    if (account->next_slot_us > now) {
-        retry_sleep_us(account->next_slot_us - now);
-        now = account->next_slot_us;
-    }
-    account->next_slot_us = now + 1000000 / per_second;
+    if (account->recent_count < per_second)
+        return;
+    /* One millisecond of margin: brokers count in whole milliseconds. */
+    int64_t free_at = account->recent[account->recent_next] + 1001000;
+    retry_sleep_us(free_at - retry_monotonic_us());
+}
+
+void locks_pace_done(locks_account *account, unsigned per_second)
+{
+    if (per_second == 0 || account->recent_capacity != per_second)
+        return;
+    account->recent[account->recent_next] = retry_monotonic_us();
+    account->recent_next = (account->recent_next + 1) % per_second;
+    if (account->recent_count < per_second)
+        account->recent_count++;
 }

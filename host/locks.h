@@ -28,10 +28,14 @@ ptx_status locks_acquire(locks *table, const char *broker, const char *account_i
 void locks_release(locks *table, locks_account *account);
 
 /*
- * Sleeps until the account may place its next order at `per_second` orders a
- * second (0 = no limit), and books that slot. Only the holder of the account
- * may call it.
+ * Pacing of order placements at `per_second` orders in any rolling second
+ * (0 = no limit), the way brokers count them. locks_pace_wait sleeps until
+ * one more placement fits; locks_pace_done records a placement when its call
+ * has returned, so that the broker, whenever during the call it counted the
+ * order, never sees more than `per_second` in a second. Only the holder of
+ * the account may call them.
  */
-void locks_pace(locks_account *account, unsigned per_second);
+void locks_pace_wait(locks_account *account, unsigned per_second);
+void locks_pace_done(locks_account *account, unsigned per_second);
 
 #endif

@@ -18,7 +18,7 @@ for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
     log="$out/$name.log"
-    CK_RUN_SUITE= "$t" >"$log" 2>&1
+    "$t" >"$log" 2>&1
     rc=$?
     line=$(grep -E '^[0-9]+%: Checks: [0-9]+' "$log" | tail -n1)
     if [ -n "$line" ]; then

@@ -473,6 +473,38 @@ fi
 stop_server
 
 # ---------------------------------------------------------------------------
+# 2b. Bounded connections and the per-connection timeout (slowloris).
+write_ini "$work/limits.ini" "" "max_connections = 2\nconnection_timeout_s = 1"
+start_server limits "$work/limits.ini" || exit 1
+exec 4<>"/dev/tcp/127.0.0.1/$PORT"
+exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+sleep 0.2
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$PORT/health")
+if [ "$code" != 200 ]; then
+    pass "max_connections = 2: a third connection is not served while two are open"
+else
+    fail "max_connections" "a third connection was served"
+fi
+printf 'GET /health HTTP/1.1\r\nHost: t' >&4 # a slowloris: headers never finish
+reply=$(timeout 6 cat <&4)
+rc=$?
+exec 4<&- 5<&-
+if [ "$rc" = 0 ] && [ -z "$reply" ]; then
+    pass "connection_timeout_s = 1: an unfinished request is dropped by the server"
+else
+    fail "slowloris timeout" "rc $rc, reply '${reply:0:60}'"
+fi
+ok=
+for _ in $(seq 1 50); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$PORT/health")
+    [ "$code" = 200 ] && { ok=1; break; }
+    sleep 0.1
+done
+[ -n "$ok" ] && pass "once the idle connections are gone the server accepts again" ||
+    fail "accept after limit" "status $code"
+stop_server
+
+# ---------------------------------------------------------------------------
 # 3. Concurrency with simulated latency: /health and other accounts are not
 #    blocked; two executions for one account are serialized.
 write_ini "$work/slow.ini" "latency_ms = 150" "account_wait_ms = 60000"
@@ -571,6 +603,27 @@ if [ "$STOP_RC" = 0 ] && json_check "$work/drain.body" "d['status'] == 'COMPLETE
 else
     fail "graceful shutdown" "exit $STOP_RC; $(head -c 200 "$work/drain.body")"
 fi
+
+# --- 409: the account stays busy past account_wait_ms
+write_ini "$work/busy.ini" "latency_ms = 100" "account_wait_ms = 0"
+start_server busy "$work/busy.ini" || exit 1
+curl -s -o "$work/busy_first.body" -H 'Content-Type: application/json' --data-binary "@$work/long.json" \
+    "http://127.0.0.1:$PORT/execute" &
+busy_pid=$!
+for _ in $(seq 1 100); do
+    req inflight GET /health
+    json_check "$work/inflight.body" "d['executions_in_flight'] >= 1" >/dev/null && break
+    sleep 0.02
+done
+req busy POST /execute "$work/long.json"
+expect_error "409 account_busy for a second execution on a busy account" 409 account_busy
+wait "$busy_pid"
+if json_check "$work/busy_first.body" "d['status'] in ('COMPLETED', 'NOOP')" >/dev/null; then
+    pass "the first execution on the busy account completes normally"
+else
+    fail "busy first execution" "$(head -c 200 "$work/busy_first.body")"
+fi
+stop_server
 
 # --- grace period runs out
 write_ini "$work/grace.ini" "latency_ms = 300" "shutdown_grace_ms = 200"

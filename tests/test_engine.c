@@ -1,6 +1,5 @@
 /* Check suite for host/engine.c, end to end against the real simulated
  * plugins loaded by the real registry from an ini written by tu_write_ini. */
-#define _GNU_SOURCE /* vasprintf in testutil.h */
 #include <check.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -11,6 +10,7 @@
 #include "config.h"
 #include "engine.h"
 #include "registry.h"
+#include "retry.h"
 #include "testutil.h"
 
 static const char *const brokers[] = {"zerodha", "fyers", "angelone", "groww", "upstox"};
@@ -792,11 +792,35 @@ START_TEST(test_progress_in_execution_order)
 }
 END_TEST
 
+/* ---- backoff (host/retry.c, the engine's helper) ----------------------- */
+
+START_TEST(test_backoff_full_jitter_bounds)
+{
+    retry_rng rng;
+    retry_rng_seed(&rng);
+    ck_assert_uint_eq(retry_backoff_ms(&rng, 0, 5000, 3), 0);
+    for (unsigned retry = 0; retry < 12; retry++) {
+        unsigned ceiling = 100u << retry;
+        ceiling = ceiling > 5000 ? 5000 : ceiling;
+        unsigned highest = 0;
+        for (int i = 0; i < 2000; i++) {
+            unsigned delay = retry_backoff_ms(&rng, 100, 5000, retry);
+            ck_assert_uint_le(delay, ceiling);
+            highest = delay > highest ? delay : highest;
+        }
+        /* Full jitter spreads over the whole range, up to the ceiling. */
+        ck_assert_uint_gt(highest, ceiling / 2);
+    }
+    ck_assert_uint_le(retry_backoff_ms(&rng, 100, 5000, 1000), 5000); /* no overflow */
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *suite = suite_create("engine");
     TCase *basic = tcase_create("basic");
     tcase_set_timeout(basic, 30);
+    tcase_add_test(basic, test_backoff_full_jitter_bounds);
     tcase_add_loop_test(basic, test_seed_example, 0, (int)BROKER_COUNT);
     tcase_add_test(basic, test_dry_run_places_nothing);
     tcase_add_test(basic, test_bad_token_is_auth_error);

@@ -143,18 +143,30 @@ static broker_status sim_holding_item(sim_config *config, const char *item, brok
     if (!sim_parse_count(count, SIM_QUANTITY_MAX, &quantity))
         return sim_config_fail(error, "initial_holdings", item,
                                "needs a whole quantity between 0 and 1000000000");
-    for (size_t i = 0; i < config->initial_count; i++)
-        if (strcmp(config->initial_holdings[i].symbol, symbol) == 0)
-            return sim_config_fail(error, "initial_holdings", item, "names a symbol twice");
-    sim_position *grown =
-        realloc(config->initial_holdings, (config->initial_count + 1) * sizeof *grown);
-    if (grown == NULL)
-        return BROKER_INTERNAL;
-    config->initial_holdings = grown;
+    if (sim_map_find(&config->initial_index, symbol) != SIM_MAP_NONE)
+        return sim_config_fail(error, "initial_holdings", item, "names a symbol twice");
+    if (config->initial_count == config->initial_capacity) {
+        size_t capacity = config->initial_capacity ? config->initial_capacity * 2 : 8;
+        sim_position *grown = realloc(config->initial_holdings, capacity * sizeof *grown);
+        if (grown == NULL)
+            return BROKER_INTERNAL;
+        config->initial_holdings = grown;
+        config->initial_capacity = capacity;
+    }
+    sim_position *grown = config->initial_holdings;
     sim_position *position = &grown[config->initial_count++];
     snprintf(position->symbol, sizeof position->symbol, "%.32s", symbol);
     position->quantity = quantity;
+    if (sim_map_put(&config->initial_index, position->symbol,
+                    (uint32_t)(config->initial_count - 1)) != 0)
+        return BROKER_INTERNAL;
     return BROKER_OK;
+}
+
+static const char *sim_initial_key(const void *context, uint32_t value)
+{
+    const sim_config *config = context;
+    return config->initial_holdings[value].symbol;
 }
 
 static const char *sim_unknown_key(const void *context, uint32_t value)
@@ -220,6 +232,7 @@ broker_status sim_config_load(sim_config *config, const broker_host_services *se
 {
     memset(config, 0, sizeof *config);
     sim_map_init(&config->unknown_index, sim_unknown_key, config);
+    sim_map_init(&config->initial_index, sim_initial_key, config);
     config->rate_limit_per_second = default_rate_limit;
     broker_status status = sim_config_mode(services->config_get(host, "mode"), error);
     if (status == BROKER_OK)
@@ -248,9 +261,11 @@ void sim_config_free(sim_config *config)
     free(config->initial_holdings);
     free(config->unknown_symbols);
     sim_map_free(&config->unknown_index);
+    sim_map_free(&config->initial_index);
     config->initial_holdings = NULL;
     config->unknown_symbols = NULL;
     config->initial_count = 0;
+    config->initial_capacity = 0;
     config->unknown_count = 0;
 }
 

@@ -29,6 +29,8 @@ typedef struct sim_config {
     uint32_t rate_limit_per_second; /* 0 = unlimited */
     sim_position *initial_holdings; /* in the order the key lists them */
     size_t initial_count;
+    size_t initial_capacity;
+    sim_map initial_index; /* symbol → index in initial_holdings */
     char (*unknown_symbols)[BROKER_SYMBOL_MAX];
     size_t unknown_count;
     sim_map unknown_index;

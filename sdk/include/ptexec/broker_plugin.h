@@ -137,8 +137,9 @@ typedef enum broker_log_level {
     BROKER_LOG_DEBUG = 3
 } broker_log_level;
 
-/* One credential, such as {"api_key", "…"}. Values are secrets: a plugin never
- * logs them and never copies them into error text. */
+/* One credential, such as {"api_key", "…"}. Keys and values are never NULL
+ * (values may be ""). Values are secrets: a plugin never logs them and never
+ * copies them into error text. */
 typedef struct broker_credential {
     const char *key;
     const char *value;
@@ -288,7 +289,10 @@ typedef struct broker_plugin {
      * Places one order. BROKER_OK means the broker accepted it and `order` is
      * filled (order_id set; state is usually OPEN). BROKER_UNKNOWN means the
      * request may have reached the broker: the host will look it up with
-     * find_order before sending it again. Required.
+     * find_order before sending it again. A refusal the broker gives at once
+     * (bad symbol, insufficient holdings) may be returned as BROKER_REJECTED
+     * with the reason in errmsg, or as BROKER_OK with state REJECTED and the
+     * reason in order->message; the host treats both alike. Required.
      */
     broker_status (*place_order)(broker_instance *instance, broker_session *session,
                                  const broker_order_request *request, broker_order *order);
@@ -308,8 +312,11 @@ typedef struct broker_plugin {
     /*
      * Detail of the last failed call on `session` (or, when `session` is NULL,
      * of the last failed instance-level call made by the calling thread).
-     * Never NULL; may be "". Valid until the next call on the same session or,
-     * for NULL, on the same instance from the same thread. Required.
+     * Never NULL; may be "" (the host then reports the status text). Valid
+     * until the next call on the same session or, for NULL, on the same
+     * instance from the same thread. The host reads it with session == NULL
+     * only after a failed authenticate-free instance call, so a plugin that
+     * keeps no per-thread text may return "" there. Required.
      */
     const char *(*errmsg)(broker_instance *instance, broker_session *session);
 } broker_plugin;
