@@ -13,7 +13,7 @@ DESTDIR   ?=
 BUILD     ?= build
 CC        ?= cc
 OPT       ?= -O2 -g
-PKGS      := inih libcjson libcrypto libmicrohttpd
+PKGS      := inih libcjson libcrypto libmicrohttpd sqlite3
 PKG_CONFIG ?= pkg-config
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

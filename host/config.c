@@ -22,7 +22,8 @@
 
 static const char *const config_host_keys[] = {
     "plugin_dir",  "listen",     "journal",           "api_token",       "log_level", "log_format",
-    "max_symbols", "body_limit", "shutdown_grace_ms", "max_connections", NULL};
+    "max_symbols", "body_limit", "shutdown_grace_ms", "max_connections", "connection_timeout_s",
+    "account_wait_ms", NULL};
 
 /* Where the keys of the section being parsed go. */
 typedef enum config_kind {

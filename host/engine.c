@@ -17,18 +17,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "journal.h"
 #include "locks.h"
 #include "log.h"
 #include "notify.h"
 #include "plan.h"
+#include "render.h"
 #include "retry.h"
 
 #define ENGINE_POLL_MAX_MS 1000u
+#define PTX_JOURNAL_MESSAGE_MAX 512
+#define ENGINE_NOT_SENT_REASON "not sent: ptexec stopped before placing this leg"
 
 struct engine {
     registry *reg;
     struct notify *notifier;
     locks *accounts;
+    journal *journal;                  /* NULL: no journal */
+    char owner[IDS_EXECUTION_ID_MAX]; /* marks the executions this process runs */
 };
 
 /* Everything one execution needs. */
@@ -43,6 +49,11 @@ typedef struct run {
     char message[BROKER_MESSAGE_MAX]; /* detail of the last failed plugin call */
     bool auth_failed;                 /* re-authentication failed: place nothing more */
     char auth_message[BROKER_MESSAGE_MAX];
+    journal *journal;      /* NULL when this run is not journaled */
+    exec_result *result;   /* the execution being journaled */
+    bool journal_broken;   /* a journal write failed: place nothing more */
+    char journal_message[PTX_JOURNAL_MESSAGE_MAX];
+    const char *owner; /* the engine's owner mark for journal rows */
 } run;
 
 typedef enum call_kind {
@@ -63,6 +74,7 @@ typedef struct call {
     holdings *map;                       /* CALL_HOLDINGS: result, owned by the caller */
     size_t expected;                     /* CALL_HOLDINGS: sizing hint */
     unsigned *place_count;               /* CALL_PLACE: incremented per place_order */
+    exec_leg *leg;                       /* CALL_PLACE: the leg, for the journal */
     unsigned tries;                      /* calls made by run_call */
 } call;
 
@@ -78,6 +90,40 @@ static int engine_collect(void *context, const char *symbol, int64_t quantity)
         return 0;
     into->failed = true;
     return 1;
+}
+
+/* ---- journal ----------------------------------------------------------- */
+
+/*
+ * Records `state` of `leg` in the journal (no-op without one). A failure
+ * stops all further placing; when the order may already be at the broker it
+ * is logged at error level with the client order id, never silently.
+ */
+static bool run_journal(run *r, exec_leg *leg, const char *state, const char *detail)
+{
+    if (r->journal == NULL)
+        return true;
+    ptx_error error;
+    size_t index = (size_t)(leg - r->result->legs);
+    if (journal_leg(r->journal, r->result->execution_id, index, state, leg, detail, &error) ==
+        PTX_OK)
+        return true;
+    if (!r->journal_broken)
+        snprintf(r->journal_message, sizeof r->journal_message, "%s", error.message);
+    r->journal_broken = true;
+    if (strcmp(state, "SENDING") == 0)
+        log_write(LOG_ERROR, "engine",
+                  "execution %s: journal write failed before placing leg %zu (client order id "
+                  "%s); it is not placed and placing stops: %s",
+                  r->result->execution_id, leg->sequence, leg->client_order_id, error.message);
+    else
+        log_write(LOG_ERROR, "engine",
+                  "execution %s: leg %zu %s %s %lld (client order id %s, order id %s): state %s "
+                  "NOT RECORDED in the journal; the order may exist at the broker: %s",
+                  r->result->execution_id, leg->sequence, side_name(leg->side), leg->symbol,
+                  (long long)leg->quantity, leg->client_order_id,
+                  leg->order_id[0] ? leg->order_id : "unknown", state, error.message);
+    return false;
 }
 
 /* ---- plugin calls ------------------------------------------------------ */
@@ -129,6 +175,13 @@ static broker_status run_call_once(run *r, call *c)
     if (c->kind == CALL_PLACE) {
         locks_pace_wait(r->account, r->settings->rate_limit_per_second);
         (*c->place_count)++;
+        if (!run_journal(r, c->leg, "SENDING", NULL)) {
+            (*c->place_count)--;
+            c->tries++;
+            snprintf(r->message, sizeof r->message, "journal unavailable: %.200s",
+                     r->journal_message);
+            return BROKER_INTERNAL;
+        }
     }
     c->tries++;
     r->message[0] = '\0';
@@ -330,6 +383,14 @@ static void run_follow(run *r, exec_leg *leg, broker_order *order)
     leg_finish(leg, order);
 }
 
+/* The broker holds the order: journal it as ACCEPTED, then follow it. */
+static void run_accepted(run *r, exec_leg *leg, broker_order *order, const char *detail)
+{
+    snprintf(leg->order_id, sizeof leg->order_id, "%s", order->order_id);
+    run_journal(r, leg, "ACCEPTED", detail);
+    run_follow(r, leg, order);
+}
+
 typedef enum lookup_outcome { LOOKUP_ADOPTED, LOOKUP_ABSENT, LOOKUP_FAILED } lookup_outcome;
 
 /* After UNKNOWN: asks the broker for the order by client order id. */
@@ -361,6 +422,10 @@ static void run_place_leg(run *r, exec_leg *leg)
         leg_failed(leg, "not placed: broker authentication failed: %s", r->auth_message);
         return;
     }
+    if (r->journal_broken) {
+        leg_failed(leg, "not placed: journal unavailable: %s", r->journal_message);
+        return;
+    }
     broker_order_request request = {.side = leg->side, .quantity = leg->quantity};
     memcpy(request.symbol, leg->symbol, sizeof request.symbol);
     memcpy(request.client_order_id, leg->client_order_id, sizeof request.client_order_id);
@@ -370,20 +435,22 @@ static void run_place_leg(run *r, exec_leg *leg)
         call place = {.kind = CALL_PLACE,
                       .request = &request,
                       .order = &order,
-                      .place_count = &leg->attempts};
+                      .place_count = &leg->attempts,
+                      .leg = leg};
         broker_status status = run_call(r, &place);
         switch (status) {
         case BROKER_OK:
-            run_follow(r, leg, &order);
+            run_accepted(r, leg, &order, NULL);
             return;
         case BROKER_REJECTED:
             leg->status = LEG_REJECTED;
             leg_reason(leg, "%s", r->message);
             return;
         case BROKER_UNKNOWN: {
+            run_journal(r, leg, "UNKNOWN", r->message);
             lookup_outcome found = run_lookup(r, leg, &order);
             if (found == LOOKUP_ADOPTED) {
-                run_follow(r, leg, &order);
+                run_accepted(r, leg, &order, "found by client order id after an unknown outcome");
                 return;
             }
             if (found == LOOKUP_FAILED)
@@ -402,7 +469,10 @@ static void run_place_leg(run *r, exec_leg *leg)
             leg_failed(leg, "not placed: broker authentication failed: %s", r->auth_message);
             return;
         default:
-            leg_failed(leg, "not placed: %s: %s", broker_status_name(status), r->message);
+            if (r->journal_broken)
+                leg_failed(leg, "not placed: journal unavailable: %s", r->journal_message);
+            else
+                leg_failed(leg, "not placed: %s: %s", broker_status_name(status), r->message);
             return;
         }
     }
@@ -609,19 +679,26 @@ static void result_summarize(exec_result *result)
         result->status = EXEC_PARTIAL;
 }
 
+/* Gives every leg its client order id, before the intent is journaled. */
+static void run_name_legs(run *r, exec_result *result)
+{
+    const broker_capabilities *caps = &r->plugin->capabilities;
+    for (size_t i = 0; i < result->leg_count; i++)
+        ids_client_order_id(result->execution_id, i, caps->tag_min_length, caps->tag_max_length,
+                            result->legs[i].client_order_id,
+                            sizeof result->legs[i].client_order_id);
+}
+
 /* Step 7: places the legs in execution order. */
 static void run_place_all(run *r, exec_result *result, const plan *p,
                           const engine_call_options *options)
 {
-    const broker_capabilities *caps = &r->plugin->capabilities;
     for (size_t k = 0; k < p->count; k++) {
-        size_t index = p->order[k];
-        exec_leg *leg = &result->legs[index];
-        ids_client_order_id(result->execution_id, index, caps->tag_min_length, caps->tag_max_length,
-                            leg->client_order_id, sizeof leg->client_order_id);
+        exec_leg *leg = &result->legs[p->order[k]];
         run_place_leg(r, leg);
         if (leg->status != LEG_FILLED && leg->reason[0] == '\0')
             leg_reason(leg, "%s", "no reason given by the broker");
+        run_journal(r, leg, leg_status_name(leg->status), leg->reason);
         if (log_enabled(LOG_DEBUG))
             log_write(LOG_DEBUG, "engine", "execution %s leg %zu %s %s %lld: %s",
                       result->execution_id, leg->sequence, side_name(leg->side), leg->symbol,
@@ -631,8 +708,40 @@ static void run_place_all(run *r, exec_result *result, const plan *p,
     }
 }
 
+/* Renders the finished execution into result->response and stores it as the
+ * journal's record of the outcome. A failure is logged loudly: the orders are
+ * at the broker whatever the journal says. */
+static void run_journal_finish(run *r, exec_result *result, const char *status_name)
+{
+    free(result->response);
+    result->response = render_result(result, NULL);
+    ptx_error error;
+    if (result->response == NULL)
+        ptx_fail(&error, PTX_NOMEM, NULL, "out of memory rendering the response");
+    else if (journal_finish(r->journal, result->execution_id, status_name, result->response,
+                            &error) == PTX_OK)
+        return;
+    log_write(LOG_ERROR, "engine",
+              "execution %s finished %s but its outcome is NOT RECORDED in the journal: %s",
+              result->execution_id, status_name, error.message);
+}
+
+/* Journals the intent of every leg before anything is placed. */
+static ptx_status run_journal_begin(run *r, const exec_request *request, const char *request_hash,
+                                    exec_result *result, ptx_error *error)
+{
+    r->result = result;
+    ptx_status status = journal_begin(r->journal, result, request->idempotency_key, request_hash,
+                                      r->owner, error);
+    if (status == PTX_JOURNAL)
+        log_write(LOG_ERROR, "engine",
+                  "execution %s refused before placing anything: journal unavailable: %s",
+                  result->execution_id, error->message);
+    return status;
+}
+
 /* Steps 4–8 once the account is ours and the session is open. */
-static ptx_status run_execute(run *r, const exec_request *request,
+static ptx_status run_execute(run *r, const exec_request *request, const char *request_hash,
                               const engine_call_options *options, exec_result *result,
                               ptx_error *error)
 {
@@ -655,14 +764,291 @@ static ptx_status run_execute(run *r, const exec_request *request,
         result->summary.orders = p.count;
         goto cleanup;
     }
+    run_name_legs(r, result);
+    if (r->journal != NULL && (status = run_journal_begin(r, request, request_hash, result,
+                                                         error)) != PTX_OK)
+        goto cleanup;
     run_place_all(r, result, &p, options);
     run_reconcile(r, result);
     result_summarize(result);
+    if (r->journal != NULL)
+        run_journal_finish(r, result, exec_status_name(result->status));
 cleanup:
     holdings_free(current);
     plan_free(&p);
     return status;
 }
+
+/* ---- recovery ------------------------------------------------------------ */
+
+/* The leg status a journal state stands for; *final when it is terminal. */
+static leg_status leg_status_of_state(const char *state, bool *final)
+{
+    static const struct {
+        const char *state;
+        leg_status status;
+    } finals[] = {{"FILLED", LEG_FILLED},       {"PARTIALLY_FILLED", LEG_PARTIALLY_FILLED},
+                  {"REJECTED", LEG_REJECTED},   {"CANCELLED", LEG_CANCELLED},
+                  {"FAILED", LEG_FAILED},       {"NOT_SENT", LEG_FAILED}};
+    for (size_t i = 0; i < sizeof finals / sizeof finals[0]; i++)
+        if (strcmp(state, finals[i].state) == 0) {
+            *final = true;
+            return finals[i].status;
+        }
+    *final = false;
+    return LEG_FAILED;
+}
+
+/* Settles one leg of an interrupted execution. Nothing is ever sent: a leg
+ * that may be at the broker is looked up by its client order id. */
+static void run_recover_leg(run *r, exec_leg *leg, const char *state)
+{
+    bool final = false;
+    leg_status status = leg_status_of_state(state, &final);
+    if (final) {
+        leg->status = status;
+        return;
+    }
+    if (strcmp(state, "PENDING_SEND") == 0) {
+        leg_failed(leg, "%s", ENGINE_NOT_SENT_REASON);
+        run_journal(r, leg, "NOT_SENT", "recovery: never handed to the broker");
+        return;
+    }
+    broker_order order;
+    memset(&order, 0, sizeof order);
+    if (strcmp(state, "ACCEPTED") == 0 && leg->order_id[0] != '\0') {
+        snprintf(order.order_id, sizeof order.order_id, "%s", leg->order_id);
+        order.state = BROKER_ORDER_OPEN;
+        run_follow(r, leg, &order);
+    } else {
+        lookup_outcome found = run_lookup(r, leg, &order);
+        if (found == LOOKUP_ABSENT) {
+            leg_failed(leg,
+                       "not sent: ptexec stopped while placing this leg and the broker has no "
+                       "order with client order id %s",
+                       leg->client_order_id);
+            run_journal(r, leg, "NOT_SENT", "recovery: the broker has no such order");
+            return;
+        }
+        if (found == LOOKUP_ADOPTED)
+            run_accepted(r, leg, &order, "recovery: found by client order id");
+    }
+    if (leg->status != LEG_FILLED && leg->reason[0] == '\0')
+        leg_reason(leg, "%s", "no reason given by the broker");
+    run_journal(r, leg, leg_status_name(leg->status), "recovery");
+}
+
+/* Legs of `result` in execution order (by sequence), into `order`. */
+static void legs_by_sequence(const exec_result *result, size_t *order)
+{
+    bool valid = true;
+    for (size_t i = 0; i < result->leg_count; i++)
+        order[i] = SIZE_MAX;
+    for (size_t i = 0; i < result->leg_count && valid; i++) {
+        size_t sequence = result->legs[i].sequence;
+        valid = sequence >= 1 && sequence <= result->leg_count && order[sequence - 1] == SIZE_MAX;
+        if (valid)
+            order[sequence - 1] = i;
+    }
+    for (size_t i = 0; !valid && i < result->leg_count; i++)
+        order[i] = i;
+}
+
+static void engine_log_recovered(const exec_result *result)
+{
+    const exec_summary *s = &result->summary;
+    log_write(LOG_INFO, "engine",
+              "execution %s broker=%s account=%s RECOVERED after an interrupted run: orders=%zu "
+              "filled=%zu partially_filled=%zu rejected=%zu cancelled=%zu failed=%zu",
+              result->execution_id, result->broker, result->account_hash, s->orders, s->filled,
+              s->partially_filled, s->rejected, s->cancelled, s->failed);
+}
+
+/* Finishes one execution a previous process left RUNNING. */
+static ptx_status run_recover_one(run *r, engine *eng, const char *id, ptx_error *error)
+{
+    exec_result recovered;
+    char(*states)[JOURNAL_STATE_MAX] = NULL;
+    ptx_status status = journal_load(eng->journal, id, &recovered, &states, error);
+    if (status != PTX_OK)
+        return status;
+    size_t *order = calloc(recovered.leg_count ? recovered.leg_count : 1, sizeof *order);
+    if (order == NULL) {
+        status = ptx_fail(error, PTX_NOMEM, NULL, "out of memory recovering %s", id);
+        goto cleanup;
+    }
+    exec_result *saved = r->result;
+    r->result = &recovered;
+    legs_by_sequence(&recovered, order);
+    for (size_t k = 0; k < recovered.leg_count; k++)
+        run_recover_leg(r, &recovered.legs[order[k]], states[order[k]]);
+    run_reconcile(r, &recovered);
+    result_summarize(&recovered);
+    recovered.status = EXEC_RECOVERED;
+    recovered.finished_ms = retry_wall_ms();
+    run_journal_finish(r, &recovered, exec_status_name(EXEC_RECOVERED));
+    r->result = saved;
+    engine_log_recovered(&recovered);
+    if (eng->notifier != NULL)
+        notify_execution(eng->notifier, &recovered);
+cleanup:
+    free(order);
+    free(states);
+    exec_result_free(&recovered);
+    return status;
+}
+
+/*
+ * Recovers every execution of the run's account that a previous process left
+ * RUNNING. Logs in first when there is any. Called with the account held.
+ */
+static ptx_status run_recover_account(run *r, engine *eng, const exec_result *result,
+                                      ptx_error *error)
+{
+    char **ids = NULL;
+    size_t count = 0;
+    ptx_status status =
+        journal_orphans(eng->journal, result->broker, result->account_hash, eng->owner, &ids,
+                        &count, error);
+    if (status != PTX_OK || count == 0)
+        return status;
+    call login = {.kind = CALL_AUTHENTICATE};
+    broker_status logged_in = run_call_transient(r, &login);
+    if (logged_in != BROKER_OK)
+        status = run_refused(r, result->broker, "authenticate", logged_in, login.tries, error);
+    journal *saved = r->journal;
+    r->journal = eng->journal;
+    for (size_t i = 0; i < count && status == PTX_OK; i++) {
+        log_write(LOG_INFO, "engine", "execution %s: recovering the interrupted run", ids[i]);
+        status = run_recover_one(r, eng, ids[i], error);
+    }
+    r->journal = saved;
+    r->journal_broken = false;
+    journal_ids_free(ids, count);
+    return status;
+}
+
+/* ---- idempotency ---------------------------------------------------------- */
+
+/* Writes the hash that identifies a request for its idempotency key: broker,
+ * account, dry_run and the normalised targets; never the credentials. */
+static void engine_request_hash(const exec_request *request, const char *account_hash,
+                                char out[IDS_SHA256_HEX_MAX])
+{
+    size_t capacity = 128 + request->target_count * (BROKER_SYMBOL_MAX + 24);
+    char *text = malloc(capacity);
+    if (text == NULL) {
+        snprintf(out, IDS_SHA256_HEX_MAX, "%s", "unhashable");
+        return;
+    }
+    size_t used = (size_t)snprintf(text, capacity, "ptexec-request-v1\n%s\n%s\n%d\n",
+                                   request->broker, account_hash, request->dry_run ? 1 : 0);
+    for (size_t i = 0; i < request->target_count && used < capacity; i++)
+        used += (size_t)snprintf(text + used, capacity - used, "%s=%lld\n",
+                                 request->targets[i].symbol,
+                                 (long long)request->targets[i].target_quantity);
+    ids_sha256_hex(text, used < capacity ? used : capacity, out);
+    free(text);
+}
+
+static exec_status exec_status_of_name(const char *name)
+{
+    for (int s = EXEC_COMPLETED; s <= EXEC_RECOVERED; s++)
+        if (strcmp(name, exec_status_name((exec_status)s)) == 0)
+            return (exec_status)s;
+    return EXEC_FAILED;
+}
+
+/* Fills *result with the stored outcome of `row` (finished). */
+static ptx_status engine_replay(engine *eng, const journal_execution *row, exec_result *result,
+                                ptx_error *error)
+{
+    char(*states)[JOURNAL_STATE_MAX] = NULL;
+    exec_result stored;
+    ptx_status status = journal_load(eng->journal, row->id, &stored, &states, error);
+    if (status != PTX_OK)
+        return status;
+    for (size_t i = 0; i < stored.leg_count; i++) {
+        bool final = false;
+        stored.legs[i].status = leg_status_of_state(states[i], &final);
+    }
+    free(states);
+    result_summarize(&stored);
+    stored.status = exec_status_of_name(row->status);
+    stored.finished_ms = row->finished_ms;
+    stored.response = strdup(row->response);
+    stored.replayed = true;
+    stored.reconciled = true;
+    if (stored.response == NULL) {
+        exec_result_free(&stored);
+        return ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+    }
+    exec_result_free(result);
+    *result = stored;
+    log_write(LOG_INFO, "engine",
+              "execution %s broker=%s account=%s: idempotency key reused with the same request; "
+              "stored response returned, nothing placed",
+              result->execution_id, result->broker, result->account_hash);
+    return PTX_OK;
+}
+
+typedef enum key_state { KEY_UNUSED, KEY_REPLAYED, KEY_RUNNING } key_state;
+
+/*
+ * Looks the request's idempotency key up. PTX_OK with *state: KEY_UNUSED,
+ * KEY_REPLAYED (*result holds the stored outcome) or KEY_RUNNING (its
+ * execution has not finished). PTX_CONFLICT when the key belongs to another
+ * request; PTX_JOURNAL on a read failure.
+ */
+static ptx_status engine_check_key(engine *eng, const exec_request *request,
+                                   const char *request_hash, exec_result *result, key_state *state,
+                                   ptx_error *error)
+{
+    journal_execution row;
+    *state = KEY_UNUSED;
+    ptx_status status = journal_find_key(eng->journal, request->broker, result->account_hash,
+                                         request->idempotency_key, &row, error);
+    if (status == PTX_NOT_FOUND) {
+        ptx_error_clear(error);
+        return PTX_OK;
+    }
+    if (status != PTX_OK)
+        return status;
+    if (strcmp(row.request_hash, request_hash) != 0) {
+        status = ptx_fail(error, PTX_CONFLICT, "idempotency_key",
+                          "idempotency key '%s' was already used for a different request on this "
+                          "%s account (execution %s)",
+                          request->idempotency_key, request->broker, row.id);
+    } else if (row.response == NULL) {
+        *state = KEY_RUNNING;
+    } else {
+        status = engine_replay(eng, &row, result, error);
+        *state = status == PTX_OK ? KEY_REPLAYED : KEY_UNUSED;
+    }
+    journal_execution_clear(&row);
+    return status;
+}
+
+/* The account is busy past the lock timeout: say whether it is this key. */
+static ptx_status engine_busy(engine *eng, const exec_request *request, const char *request_hash,
+                              exec_result *result, ptx_error *error)
+{
+    key_state state = KEY_UNUSED;
+    if (request_hash[0] != '\0' &&
+        engine_check_key(eng, request, request_hash, result, &state, error) != PTX_OK)
+        return error->status;
+    if (state == KEY_REPLAYED)
+        return PTX_OK;
+    if (state == KEY_RUNNING)
+        return ptx_fail(error, PTX_IN_PROGRESS, "idempotency_key",
+                        "the execution with idempotency key '%s' is still running; retry later",
+                        request->idempotency_key);
+    return ptx_fail(error, PTX_BUSY, NULL,
+                    "account busy: another execution for this %s account is running",
+                    request->broker);
+}
+
+/* ---- one execution --------------------------------------------------------- */
 
 static void engine_log_result(const exec_result *result)
 {
@@ -681,6 +1067,53 @@ static void engine_log_refused(const exec_result *result, const ptx_error *error
               result->execution_id, result->broker,
               result->account_hash[0] ? result->account_hash : "-", ptx_status_code(error->status),
               error->message);
+}
+
+/* With the account held: recovery, the key's second look, then the run. */
+static ptx_status engine_run_locked(engine *eng, run *r, const exec_request *request,
+                                    const char *request_hash, const engine_call_options *options,
+                                    exec_result *result, ptx_error *error)
+{
+    ptx_status status = PTX_OK;
+    if (eng->journal != NULL)
+        status = run_recover_account(r, eng, result, error);
+    if (status == PTX_OK && request_hash[0] != '\0') {
+        key_state state = KEY_UNUSED;
+        status = engine_check_key(eng, request, request_hash, result, &state, error);
+        if (status == PTX_OK && state == KEY_REPLAYED)
+            return PTX_OK;
+        if (status == PTX_OK && state == KEY_RUNNING)
+            return ptx_fail(error, PTX_IN_PROGRESS, "idempotency_key",
+                            "the execution with idempotency key '%s' is still running",
+                            request->idempotency_key);
+    }
+    if (status == PTX_OK)
+        status = run_execute(r, request, request_hash, options, result, error);
+    return status;
+}
+
+/* Steps 2–8 once the session is open: the key, the account lock, the run. */
+static ptx_status engine_run(engine *eng, run *r, const exec_request *request,
+                             const char *account_id, const engine_call_options *options,
+                             exec_result *result, ptx_error *error)
+{
+    char request_hash[IDS_SHA256_HEX_MAX] = "";
+    if (r->journal != NULL && request->idempotency_key[0] != '\0') {
+        engine_request_hash(request, result->account_hash, request_hash);
+        key_state state = KEY_UNUSED;
+        ptx_status status = engine_check_key(eng, request, request_hash, result, &state, error);
+        if (status != PTX_OK || state == KEY_REPLAYED)
+            return status;
+    }
+    ptx_status status = locks_acquire(eng->accounts, request->broker, account_id,
+                                      options->lock_timeout_ms, &r->account);
+    if (status == PTX_BUSY)
+        return engine_busy(eng, request, request_hash, result, error);
+    if (status != PTX_OK)
+        return ptx_fail(error, status, NULL, "out of memory");
+    status = engine_run_locked(eng, r, request, request_hash, options, result, error);
+    locks_release(eng->accounts, r->account);
+    return status;
 }
 
 ptx_status engine_execute(engine *eng, const exec_request *request,
@@ -707,22 +1140,14 @@ ptx_status engine_execute(engine *eng, const exec_request *request,
     if (status != PTX_OK)
         goto refused;
     ids_account_hash(request->broker, account_id.text, result->account_hash);
-    status = locks_acquire(eng->accounts, request->broker, account_id.text,
-                           options->lock_timeout_ms, &r.account);
-    if (status == PTX_BUSY)
-        ptx_fail(error, PTX_BUSY, NULL,
-                 "account busy: another execution for this %s account "
-                 "is running",
-                 request->broker);
-    else if (status != PTX_OK)
-        ptx_fail(error, status, NULL, "out of memory");
-    if (status == PTX_OK) {
-        status = run_execute(&r, request, options, result, error);
-        locks_release(eng->accounts, r.account);
-    }
+    r.journal = request->dry_run ? NULL : eng->journal;
+    r.owner = eng->owner;
+    status = engine_run(eng, &r, request, account_id.text, options, result, error);
     run_close(&r);
     if (status != PTX_OK)
         goto refused;
+    if (result->replayed)
+        return PTX_OK;
     result->finished_ms = retry_wall_ms();
     engine_log_result(result);
     if (eng->notifier != NULL && !request->dry_run)
@@ -765,7 +1190,41 @@ engine *engine_create(registry *reg, struct notify *notifier)
         free(eng);
         return NULL;
     }
+    ids_new_execution_id(eng->owner);
     return eng;
+}
+
+void engine_set_journal(engine *eng, struct journal *records)
+{
+    eng->journal = records;
+}
+
+struct journal *engine_journal(engine *eng)
+{
+    return eng->journal;
+}
+
+size_t engine_recovery_pending(engine *eng)
+{
+    if (eng->journal == NULL)
+        return 0;
+    char **ids = NULL;
+    size_t count = 0;
+    ptx_error error;
+    if (journal_orphans(eng->journal, NULL, NULL, eng->owner, &ids, &count, &error) != PTX_OK)
+        return 0;
+    for (size_t i = 0; i < count; i++) {
+        journal_execution row;
+        if (journal_get(eng->journal, ids[i], &row, &error) != PTX_OK)
+            continue;
+        log_write(LOG_WARN, "engine",
+                  "execution %s broker=%s account=%s was interrupted: recovery pending; it is "
+                  "resumed at the next request for this account",
+                  row.id, row.broker, row.account_hash);
+        journal_execution_clear(&row);
+    }
+    journal_ids_free(ids, count);
+    return count;
 }
 
 void engine_destroy(engine *eng)
@@ -782,6 +1241,7 @@ void exec_result_free(exec_result *result)
         return;
     free(result->legs);
     free(result->positions);
+    free(result->response);
     memset(result, 0, sizeof *result);
 }
 
@@ -817,6 +1277,8 @@ const char *exec_status_name(exec_status status)
         return "NOOP";
     case EXEC_PLANNED:
         return "PLANNED";
+    case EXEC_RECOVERED:
+        return "RECOVERED";
     }
     return "UNKNOWN";
 }

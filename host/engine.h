@@ -28,7 +28,8 @@ typedef enum exec_status {
     EXEC_PARTIAL,   /* some legs not FILLED, at least one filled something */
     EXEC_FAILED,    /* no leg filled anything */
     EXEC_NOOP,      /* nothing to do */
-    EXEC_PLANNED    /* dry run */
+    EXEC_PLANNED,   /* dry run */
+    EXEC_RECOVERED  /* finished by recovery after ptexec stopped mid-run (journal) */
 } exec_status;
 
 typedef struct exec_leg {
@@ -76,6 +77,16 @@ typedef struct exec_result {
     exec_summary summary;
     int64_t started_ms; /* wall clock */
     int64_t finished_ms;
+    /* With a journal (engine_set_journal), the exact response text stored in
+     * it (heap, freed by exec_result_free); front-ends print it instead of
+     * render_result() so a replay is byte-identical. NULL without a journal
+     * and for dry runs. */
+    char *response;
+    /* True when this result is the stored outcome of an earlier execution
+     * with the same idempotency key: nothing was placed by this call. The
+     * legs then come from the journal and `positions` carry only before and
+     * target; `response` is authoritative. */
+    bool replayed;
 } exec_result;
 
 typedef struct engine engine;
@@ -102,13 +113,60 @@ engine *engine_create(registry *reg, struct notify *notifier);
 /* Frees the engine; no execution may be running. */
 void engine_destroy(engine *eng);
 
+struct journal;
+
+/*
+ * Makes the engine journal every execution in `journal` (borrowed, may be
+ * NULL for none; must outlive the engine). Call on the main thread before the
+ * first engine call. With a journal, engine_execute:
+ *   - commits the execution and every leg's intent (PENDING_SEND, with its
+ *     client order id) before the first place_order, SENDING before every
+ *     place_order call, and each later state as it happens; a journal that
+ *     cannot take the intent refuses the execution with PTX_JOURNAL before
+ *     anything is placed; a write that fails once an order may be at the
+ *     broker stops further placing and is logged at error level with the
+ *     client order id;
+ *   - honours request->idempotency_key (scoped per broker account): the same
+ *     key with the same request (broker, account, targets, dry_run; never the
+ *     credentials) returns the stored response (result->replayed, nothing
+ *     placed), waiting up to lock_timeout_ms while the first one still runs
+ *     and then failing with PTX_IN_PROGRESS; the same key with another
+ *     request fails with PTX_CONFLICT (field "idempotency_key");
+ *   - first recovers, for the request's account, every execution that a
+ *     previous process left RUNNING (recovery needs the account's session,
+ *     and credentials are never stored, so it happens lazily at the next
+ *     request for that account, before that request runs): legs never sent
+ *     are marked NOT_SENT (reported FAILED, "not sent: ptexec stopped before
+ *     placing this leg"), legs that may be at the broker are looked up by
+ *     client order id and followed to a final state, nothing is sent again;
+ *     the execution ends RECOVERED, its response is stored and the sinks hear
+ *     of it.
+ * Dry runs are not journaled and ignore the idempotency key.
+ */
+void engine_set_journal(engine *eng, struct journal *records);
+
+/* The journal given to engine_set_journal, or NULL. */
+struct journal *engine_journal(engine *eng);
+
+/*
+ * Logs one line per execution a previous process left RUNNING ("recovery
+ * pending": it is resumed at the next request for its account) and returns
+ * how many there are; 0 without a journal or on a read failure (logged).
+ * Main thread, after engine_set_journal.
+ */
+size_t engine_recovery_pending(engine *eng);
+
 /*
  * Runs one execution (or plans it when request->dry_run). Returns PTX_OK and
  * fills *result (release with exec_result_free) whenever the execution ran,
  * even if legs failed. Otherwise nothing was placed and *error says why:
  * PTX_INVALID / PTX_NOT_FOUND (unknown broker, field "broker"), PTX_AUTH
  * (credentials refused), PTX_UNAVAILABLE (broker unreachable before any
- * order), PTX_BUSY (account busy past the lock timeout). Any thread;
+ * order), PTX_BUSY (account busy past the lock timeout), and with a journal
+ * PTX_JOURNAL (journal unwritable: code journal_unavailable), PTX_CONFLICT
+ * (idempotency key reused with another request: idempotency_conflict),
+ * PTX_IN_PROGRESS (the key's execution still runs past the lock timeout:
+ * in_progress). Any thread;
  * executions for different accounts run in parallel, for one account they are
  * serialized.
  */

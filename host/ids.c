@@ -137,3 +137,15 @@ void ids_account_hash(const char *broker, const char *account_id, char out[IDS_A
     }
     out[16] = '\0';
 }
+
+void ids_sha256_hex(const void *data, size_t length, char out[IDS_SHA256_HEX_MAX])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(data, length, digest);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 15u];
+    }
+    out[2 * SHA256_DIGEST_LENGTH] = '\0';
+}

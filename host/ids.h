@@ -7,6 +7,7 @@
 
 #define IDS_EXECUTION_ID_MAX 40 /* "ex-" + 26 base32 chars + NUL fits */
 #define IDS_ACCOUNT_HASH_MAX 17 /* 16 hex chars + NUL */
+#define IDS_SHA256_HEX_MAX 65   /* 64 hex chars + NUL */
 
 /* Writes a new random, time-ordered execution id (e.g. "ex-01J…") into
  * `out` (IDS_EXECUTION_ID_MAX bytes). Any thread. */
@@ -25,5 +26,9 @@ void ids_client_order_id(const char *execution_id, size_t leg_index, unsigned mi
  * only way logs, journals and events name an account. Any thread. */
 void ids_account_hash(const char *broker, const char *account_id,
                       char out[IDS_ACCOUNT_HASH_MAX]);
+
+/* Writes the SHA-256 of `length` bytes at `data` as 64 lower-case hex
+ * characters into `out`. Used for request hashes (idempotency). Any thread. */
+void ids_sha256_hex(const void *data, size_t length, char out[IDS_SHA256_HEX_MAX]);
 
 #endif

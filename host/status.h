@@ -18,7 +18,10 @@
     X(NOMEM, 8, "out of memory", "internal_error")                                                 \
     X(IO, 9, "input/output error", "io_error")                                                     \
     X(PLUGIN, 10, "plugin refused", "plugin_refused")                                              \
-    X(INTERNAL, 11, "internal error", "internal_error")
+    X(INTERNAL, 11, "internal error", "internal_error")                                            \
+    X(CONFLICT, 12, "idempotency key reused with a different request", "idempotency_conflict")     \
+    X(IN_PROGRESS, 13, "an execution with this idempotency key is still running", "in_progress")   \
+    X(JOURNAL, 14, "journal unavailable", "journal_unavailable")
 
 typedef enum ptx_status {
 #define PTX_STATUS_ENUM_(name, value, text, code) PTX_##name = value,

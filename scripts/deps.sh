@@ -2,7 +2,7 @@
 # Installs the Debian packages ptexec needs to build and test, when missing.
 # Uses apt-get as root, or through sudo. Idempotent and quiet when all is there.
 set -euo pipefail
-packages=(build-essential pkg-config libinih-dev libcjson-dev libssl-dev libmicrohttpd-dev check curl)
+packages=(build-essential pkg-config libinih-dev libcjson-dev libssl-dev libmicrohttpd-dev libsqlite3-dev check curl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

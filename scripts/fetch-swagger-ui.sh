@@ -18,7 +18,7 @@ if [ "$(cat "$dest/VERSION" 2>/dev/null)" != "$version" ]; then
     }
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
-    (cd "$tmp" && npm pack --silent "swagger-ui-dist@$version" >/dev/null 2>"$tmp/npm.log") || {
+    (cd "$tmp" && npm pack --silent --fetch-timeout=30000 --fetch-retries=1 "swagger-ui-dist@$version" >/dev/null 2>"$tmp/npm.log") || {
         cat "$tmp/npm.log" >&2
         echo "fetch-swagger-ui: npm pack swagger-ui-dist@$version failed" >&2
         exit 1

@@ -17,6 +17,7 @@ skip() {
     exit 0
 }
 
+[ -n "${PTEXEC_SKIP_CONTAINER:-}" ] && skip "$PTEXEC_SKIP_CONTAINER"
 command -v podman >/dev/null 2>&1 || skip "podman is not installed (run ../shared/tools/container-base.sh as root)"
 podman info >/dev/null 2>&1 || skip "podman cannot run here: $(podman info 2>&1 | tail -n1)"
 podman image exists localhost/debian:bookworm-slim || podman image exists debian:bookworm-slim ||

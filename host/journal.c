@@ -1,0 +1,1030 @@
+/*
+ * The write-ahead journal (design §1 step 9, issue 4). One SQLite connection
+ * in WAL mode behind a mutex; every statement is prepared once and cached.
+ * Writes that belong together run in one BEGIN IMMEDIATE transaction, so a
+ * crash leaves either all of them or none.
+ *
+ * Schema history (PRAGMA user_version):
+ *   1  executions (id, broker, account_hash, idempotency_key, status,
+ *      created_ms, finished_ms, response) and legs (… without attempts).
+ *   2  adds executions.request_hash, owner, leg_count, updated_ms;
+ *      legs.attempts; the positions and leg_events tables.
+ * A new file is created at version 1 and migrated like any old file, so the
+ * migration path runs every time a journal is made.
+ */
+#include "journal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "json.h"
+#include "log.h"
+#include "retry.h"
+
+#define JOURNAL_DEFAULT_BUSY_MS 2000u
+#define JOURNAL_DEFAULT_LIMIT 50u
+#define JOURNAL_MAX_LIMIT 10000u
+
+static const char journal_schema_v1[] =
+    "CREATE TABLE executions("
+    " id TEXT PRIMARY KEY, broker TEXT NOT NULL, account_hash TEXT NOT NULL,"
+    " idempotency_key TEXT, status TEXT NOT NULL, created_ms INTEGER NOT NULL,"
+    " finished_ms INTEGER, response TEXT);"
+    "CREATE UNIQUE INDEX executions_key ON executions(broker, account_hash, idempotency_key);"
+    "CREATE TABLE legs("
+    " execution_id TEXT NOT NULL, leg_index INTEGER NOT NULL, sequence INTEGER NOT NULL,"
+    " symbol TEXT NOT NULL, side TEXT NOT NULL, quantity INTEGER NOT NULL,"
+    " client_order_id TEXT NOT NULL, status TEXT NOT NULL, order_id TEXT,"
+    " filled_quantity INTEGER NOT NULL DEFAULT 0, average_price REAL NOT NULL DEFAULT 0,"
+    " reason TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(execution_id, leg_index));"
+    "PRAGMA user_version = 1;";
+
+static const char journal_migrate_v2[] =
+    "ALTER TABLE executions ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE executions ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE executions ADD COLUMN leg_count INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE executions ADD COLUMN updated_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE legs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE executions SET updated_ms = coalesce(finished_ms, created_ms),"
+    " leg_count = (SELECT count(*) FROM legs WHERE legs.execution_id = executions.id);"
+    "CREATE TABLE positions("
+    " execution_id TEXT NOT NULL, position_index INTEGER NOT NULL, symbol TEXT NOT NULL,"
+    " before_quantity INTEGER NOT NULL, target_quantity INTEGER NOT NULL,"
+    " PRIMARY KEY(execution_id, position_index));"
+    "CREATE TABLE leg_events("
+    " execution_id TEXT NOT NULL, leg_index INTEGER NOT NULL, at_ms INTEGER NOT NULL,"
+    " state TEXT NOT NULL, detail TEXT);"
+    "CREATE INDEX leg_events_leg ON leg_events(execution_id, leg_index);"
+    "CREATE INDEX executions_created ON executions(created_ms);"
+    "CREATE INDEX executions_status ON executions(status);"
+    "PRAGMA user_version = 2;";
+
+#define EXECUTION_COLUMNS                                                                          \
+    "id, broker, account_hash, coalesce(idempotency_key, ''), request_hash, status, owner,"        \
+    " leg_count, created_ms, coalesce(finished_ms, 0), response"
+
+/* The cached statements, in the order of journal_sql. */
+typedef enum journal_stmt {
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
+    STMT_INSERT_EXECUTION,
+    STMT_INSERT_LEG,
+    STMT_INSERT_POSITION,
+    STMT_INSERT_EVENT,
+    STMT_UPDATE_LEG,
+    STMT_FINISH,
+    STMT_FIND_KEY,
+    STMT_GET,
+    STMT_ORPHANS,
+    STMT_ORPHANS_ALL,
+    STMT_LOAD_LEGS,
+    STMT_LOAD_POSITIONS,
+    STMT_LEG_EVENTS,
+    STMT_RUNNING,
+    STMT_COUNT
+} journal_stmt;
+
+static const char *const journal_sql[STMT_COUNT] = {
+    [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_INSERT_EXECUTION] =
+        "INSERT INTO executions(id, broker, account_hash, idempotency_key, request_hash, status,"
+        " owner, leg_count, created_ms, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, 'RUNNING', ?6, ?7,"
+        " ?8, ?8)",
+    [STMT_INSERT_LEG] =
+        "INSERT INTO legs(execution_id, leg_index, sequence, symbol, side, quantity,"
+        " client_order_id, status, created_ms, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+        " 'PENDING_SEND', ?8, ?8)",
+    [STMT_INSERT_POSITION] = "INSERT INTO positions(execution_id, position_index, symbol,"
+                             " before_quantity, target_quantity) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [STMT_INSERT_EVENT] = "INSERT INTO leg_events(execution_id, leg_index, at_ms, state, detail)"
+                          " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [STMT_UPDATE_LEG] = "UPDATE legs SET status = ?3, order_id = ?4, filled_quantity = ?5,"
+                        " average_price = ?6, attempts = ?7, reason = ?8, updated_ms = ?9"
+                        " WHERE execution_id = ?1 AND leg_index = ?2",
+    [STMT_FINISH] = "UPDATE executions SET status = ?2, response = ?3, finished_ms = ?4,"
+                    " updated_ms = ?4 WHERE id = ?1",
+    [STMT_FIND_KEY] = "SELECT " EXECUTION_COLUMNS " FROM executions"
+                      " WHERE broker = ?1 AND account_hash = ?2 AND idempotency_key = ?3",
+    [STMT_GET] = "SELECT " EXECUTION_COLUMNS " FROM executions WHERE id = ?1",
+    [STMT_ORPHANS] = "SELECT id FROM executions WHERE status = 'RUNNING' AND owner <> ?1"
+                     " AND broker = ?2 AND account_hash = ?3 ORDER BY created_ms, id",
+    [STMT_ORPHANS_ALL] = "SELECT id FROM executions WHERE status = 'RUNNING' AND owner <> ?1"
+                         " ORDER BY created_ms, id",
+    [STMT_LOAD_LEGS] =
+        "SELECT leg_index, sequence, symbol, side, quantity, client_order_id, status,"
+        " coalesce(order_id, ''), filled_quantity, average_price, attempts, coalesce(reason, '')"
+        " FROM legs WHERE execution_id = ?1 ORDER BY leg_index",
+    [STMT_LOAD_POSITIONS] = "SELECT symbol, before_quantity, target_quantity FROM positions"
+                            " WHERE execution_id = ?1 ORDER BY position_index",
+    [STMT_LEG_EVENTS] = "SELECT leg_index, at_ms, state, coalesce(detail, '') FROM leg_events"
+                        " WHERE execution_id = ?1 ORDER BY leg_index, rowid",
+    [STMT_RUNNING] = "SELECT count(*) FROM executions WHERE status = 'RUNNING'",
+};
+
+struct journal {
+    sqlite3 *db;
+    char *path;
+    pthread_mutex_t lock;
+    sqlite3_stmt *stmts[STMT_COUNT];
+};
+
+/* ---- errors and statements --------------------------------------------- */
+
+static ptx_status journal_fail(journal *j, ptx_error *error, const char *what)
+{
+    const char *detail = j->db ? sqlite3_errmsg(j->db) : "out of memory";
+    int code = j->db ? sqlite3_extended_errcode(j->db) : SQLITE_NOMEM;
+    log_write(LOG_ERROR, "journal", "journal %s: %s failed: %s (sqlite %d)", j->path, what, detail,
+              code);
+    return ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: %s failed: %s", j->path, what, detail);
+}
+
+/* The cached statement `which`, reset and unbound; NULL on a prepare failure. */
+static sqlite3_stmt *journal_stmt_get(journal *j, journal_stmt which)
+{
+    sqlite3_stmt *stmt = j->stmts[which];
+    if (stmt == NULL) {
+        if (sqlite3_prepare_v3(j->db, journal_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &stmt,
+                               NULL) != SQLITE_OK)
+            return NULL;
+        j->stmts[which] = stmt;
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return stmt;
+}
+
+/* Runs a statement that returns no rows. */
+static bool journal_step_done(sqlite3_stmt *stmt)
+{
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    return rc == SQLITE_DONE;
+}
+
+static bool journal_simple(journal *j, journal_stmt which)
+{
+    sqlite3_stmt *stmt = journal_stmt_get(j, which);
+    return stmt != NULL && journal_step_done(stmt);
+}
+
+static void journal_rollback(journal *j)
+{
+    if (!sqlite3_get_autocommit(j->db))
+        journal_simple(j, STMT_ROLLBACK);
+}
+
+static void bind_text(sqlite3_stmt *stmt, int index, const char *text)
+{
+    if (text == NULL)
+        sqlite3_bind_null(stmt, index);
+    else
+        sqlite3_bind_text(stmt, index, text, -1, SQLITE_TRANSIENT);
+}
+
+/* Binds NULL for "" (order ids, reasons, keys). */
+static void bind_text_or_null(sqlite3_stmt *stmt, int index, const char *text)
+{
+    bind_text(stmt, index, text != NULL && *text != '\0' ? text : NULL);
+}
+
+static void copy_column(sqlite3_stmt *stmt, int column, char *out, size_t size)
+{
+    const unsigned char *text = sqlite3_column_text(stmt, column);
+    snprintf(out, size, "%s", text ? (const char *)text : "");
+}
+
+/* ---- open, schema, retention -------------------------------------------- */
+
+static bool journal_exec(journal *j, const char *sql)
+{
+    return sqlite3_exec(j->db, sql, NULL, NULL, NULL) == SQLITE_OK;
+}
+
+int journal_schema_version(journal *j)
+{
+    sqlite3_stmt *stmt = NULL;
+    int version = -1;
+    pthread_mutex_lock(&j->lock);
+    if (sqlite3_prepare_v2(j->db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW)
+        version = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&j->lock);
+    return version;
+}
+
+/* Brings the schema to JOURNAL_SCHEMA_VERSION inside one transaction. */
+static ptx_status journal_migrate(journal *j, ptx_error *error)
+{
+    if (!journal_exec(j, "BEGIN IMMEDIATE"))
+        return journal_fail(j, error, "locking for the schema check");
+    sqlite3_stmt *stmt = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(j->db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW)
+        version = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+    ptx_status status = PTX_OK;
+    if (version < 0) {
+        status = journal_fail(j, error, "reading the schema version");
+    } else if (version > JOURNAL_SCHEMA_VERSION) {
+        status = ptx_fail(error, PTX_JOURNAL, NULL,
+                          "journal %s: schema version %d is newer than this ptexec (%d)", j->path,
+                          version, JOURNAL_SCHEMA_VERSION);
+    } else {
+        if (version == 0 && !journal_exec(j, journal_schema_v1))
+            status = journal_fail(j, error, "creating the schema");
+        if (status == PTX_OK && version < 2 && !journal_exec(j, journal_migrate_v2))
+            status = journal_fail(j, error, "migrating the schema to version 2");
+        if (status == PTX_OK && version > 0 && version < JOURNAL_SCHEMA_VERSION)
+            log_write(LOG_INFO, "journal", "journal %s: schema migrated from version %d to %d",
+                      j->path, version, JOURNAL_SCHEMA_VERSION);
+    }
+    if (status == PTX_OK && !journal_exec(j, "COMMIT"))
+        status = journal_fail(j, error, "committing the schema");
+    if (status != PTX_OK)
+        journal_exec(j, "ROLLBACK");
+    return status;
+}
+
+/* Deletes finished executions older than `days`. */
+static ptx_status journal_prune(journal *j, unsigned days, ptx_error *error)
+{
+    if (days == 0)
+        return PTX_OK;
+    int64_t cutoff = retry_wall_ms() - (int64_t)days * 86400000;
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "BEGIN IMMEDIATE;"
+             "CREATE TEMP TABLE IF NOT EXISTS prune(id TEXT PRIMARY KEY);"
+             "DELETE FROM prune;"
+             "INSERT INTO prune SELECT id FROM executions WHERE status <> 'RUNNING'"
+             " AND coalesce(finished_ms, created_ms) < %lld;"
+             "DELETE FROM leg_events WHERE execution_id IN (SELECT id FROM prune);"
+             "DELETE FROM legs WHERE execution_id IN (SELECT id FROM prune);"
+             "DELETE FROM positions WHERE execution_id IN (SELECT id FROM prune);"
+             "DELETE FROM executions WHERE id IN (SELECT id FROM prune);"
+             "COMMIT;",
+             (long long)cutoff);
+    if (!journal_exec(j, sql)) {
+        ptx_status status = journal_fail(j, error, "pruning old executions");
+        journal_exec(j, "ROLLBACK");
+        return status;
+    }
+    int pruned = sqlite3_changes(j->db);
+    if (pruned > 0)
+        log_write(LOG_INFO, "journal", "journal %s: pruned executions older than %u days", j->path,
+                  days);
+    return PTX_OK;
+}
+
+static ptx_status journal_configure(journal *j, const journal_options *options, ptx_error *error)
+{
+    unsigned busy = options->busy_timeout_ms ? options->busy_timeout_ms : JOURNAL_DEFAULT_BUSY_MS;
+    sqlite3_busy_timeout(j->db, (int)busy);
+    if (sqlite3_db_readonly(j->db, "main") == 1)
+        return ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: file is read-only", j->path);
+    sqlite3_stmt *stmt = NULL;
+    bool wal = false;
+    if (sqlite3_prepare_v2(j->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+        const unsigned char *mode = sqlite3_column_text(stmt, 0);
+        wal = mode != NULL && strcmp((const char *)mode, "wal") == 0;
+    }
+    sqlite3_finalize(stmt);
+    if (!wal && strcmp(j->path, ":memory:") != 0)
+        return journal_fail(j, error, "switching to WAL mode");
+    const char *sync = options->sync == JOURNAL_SYNC_FULL ? "PRAGMA synchronous = FULL"
+                                                          : "PRAGMA synchronous = NORMAL";
+    if (!journal_exec(j, sync) || !journal_exec(j, "PRAGMA foreign_keys = OFF"))
+        return journal_fail(j, error, "setting pragmas");
+    return PTX_OK;
+}
+
+ptx_status journal_open(const char *path, const journal_options *options, journal **out,
+                        ptx_error *error)
+{
+    static const journal_options defaults = {JOURNAL_SYNC_NORMAL, 30, 0};
+    options = options ? options : &defaults;
+    *out = NULL;
+    journal *j = calloc(1, sizeof *j);
+    if (j == NULL || (j->path = strdup(path)) == NULL) {
+        free(j);
+        return ptx_fail(error, PTX_NOMEM, NULL, "out of memory opening the journal");
+    }
+    pthread_mutex_init(&j->lock, NULL);
+    ptx_status status = PTX_OK;
+    int rc = sqlite3_open_v2(path, &j->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK)
+        status = journal_fail(j, error, "opening");
+    if (status == PTX_OK)
+        status = journal_configure(j, options, error);
+    if (status == PTX_OK)
+        status = journal_migrate(j, error);
+    if (status == PTX_OK)
+        status = journal_prune(j, options->retention_days, error);
+    if (status != PTX_OK) {
+        if (status == PTX_JOURNAL)
+            log_write(LOG_ERROR, "journal", "%s", error ? error->message : "journal unavailable");
+        journal_close(j);
+        return status;
+    }
+    *out = j;
+    return PTX_OK;
+}
+
+void journal_close(journal *j)
+{
+    if (j == NULL)
+        return;
+    for (size_t i = 0; i < STMT_COUNT; i++)
+        sqlite3_finalize(j->stmts[i]);
+    sqlite3_close(j->db);
+    pthread_mutex_destroy(&j->lock);
+    free(j->path);
+    free(j);
+}
+
+bool journal_parse_sync(const char *text, journal_sync_mode *mode)
+{
+    if (strcmp(text, "normal") == 0)
+        *mode = JOURNAL_SYNC_NORMAL;
+    else if (strcmp(text, "full") == 0)
+        *mode = JOURNAL_SYNC_FULL;
+    else
+        return false;
+    return true;
+}
+
+/* ---- writes ------------------------------------------------------------- */
+
+static bool journal_insert_leg(journal *j, const char *id, size_t index, const exec_leg *leg,
+                               int64_t now)
+{
+    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_INSERT_LEG);
+    if (stmt == NULL)
+        return false;
+    bind_text(stmt, 1, id);
+    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)index);
+    sqlite3_bind_int64(stmt, 3, (sqlite3_int64)leg->sequence);
+    bind_text(stmt, 4, leg->symbol);
+    bind_text(stmt, 5, side_name(leg->side));
+    sqlite3_bind_int64(stmt, 6, leg->quantity);
+    bind_text(stmt, 7, leg->client_order_id);
+    sqlite3_bind_int64(stmt, 8, now);
+    return journal_step_done(stmt);
+}
+
+static bool journal_insert_position(journal *j, const char *id, size_t index,
+                                    const exec_position *position)
+{
+    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_INSERT_POSITION);
+    if (stmt == NULL)
+        return false;
+    bind_text(stmt, 1, id);
+    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)index);
+    bind_text(stmt, 3, position->symbol);
+    sqlite3_bind_int64(stmt, 4, position->before);
+    sqlite3_bind_int64(stmt, 5, position->target);
+    return journal_step_done(stmt);
+}
+
+static bool journal_insert_execution(journal *j, const exec_result *result, const char *key,
+                                     const char *request_hash, const char *owner, int64_t now)
+{
+    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_INSERT_EXECUTION);
+    if (stmt == NULL)
+        return false;
+    bind_text(stmt, 1, result->execution_id);
+    bind_text(stmt, 2, result->broker);
+    bind_text(stmt, 3, result->account_hash);
+    bind_text_or_null(stmt, 4, key);
+    bind_text(stmt, 5, request_hash);
+    bind_text(stmt, 6, owner);
+    sqlite3_bind_int64(stmt, 7, (sqlite3_int64)result->leg_count);
+    sqlite3_bind_int64(stmt, 8, now);
+    return journal_step_done(stmt);
+}
+
+ptx_status journal_begin(journal *j, const exec_result *result, const char *key,
+                         const char *request_hash, const char *owner, ptx_error *error)
+{
+    int64_t now = retry_wall_ms();
+    ptx_status status = PTX_OK;
+    pthread_mutex_lock(&j->lock);
+    if (!journal_simple(j, STMT_BEGIN)) {
+        status = journal_fail(j, error, "beginning an execution");
+        goto done;
+    }
+    bool ok = journal_insert_execution(j, result, key, request_hash, owner, now);
+    if (!ok && sqlite3_extended_errcode(j->db) == SQLITE_CONSTRAINT_UNIQUE) {
+        journal_rollback(j);
+        status = ptx_fail(error, PTX_CONFLICT, "idempotency_key",
+                          "idempotency key already used for this %s account", result->broker);
+        goto done;
+    }
+    for (size_t i = 0; ok && i < result->leg_count; i++)
+        ok = journal_insert_leg(j, result->execution_id, i, &result->legs[i], now);
+    for (size_t i = 0; ok && i < result->position_count; i++)
+        ok = journal_insert_position(j, result->execution_id, i, &result->positions[i]);
+    if (ok)
+        ok = journal_simple(j, STMT_COMMIT);
+    if (!ok) {
+        status = journal_fail(j, error, "recording the intent of an execution");
+        journal_rollback(j);
+    }
+done:
+    pthread_mutex_unlock(&j->lock);
+    return status;
+}
+
+static bool journal_update_leg(journal *j, const char *id, size_t index, const char *state,
+                               const exec_leg *leg, int64_t now)
+{
+    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_UPDATE_LEG);
+    if (stmt == NULL)
+        return false;
+    bind_text(stmt, 1, id);
+    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)index);
+    bind_text(stmt, 3, state);
+    bind_text_or_null(stmt, 4, leg->order_id);
+    sqlite3_bind_int64(stmt, 5, leg->filled_quantity);
+    sqlite3_bind_double(stmt, 6, leg->average_price);
+    sqlite3_bind_int64(stmt, 7, leg->attempts);
+    bind_text_or_null(stmt, 8, leg->reason);
+    sqlite3_bind_int64(stmt, 9, now);
+    return journal_step_done(stmt) && sqlite3_changes(j->db) == 1;
+}
+
+static bool journal_insert_event(journal *j, const char *id, size_t index, const char *state,
+                                 const char *detail, int64_t now)
+{
+    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_INSERT_EVENT);
+    if (stmt == NULL)
+        return false;
+    bind_text(stmt, 1, id);
+    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)index);
+    sqlite3_bind_int64(stmt, 3, now);
+    bind_text(stmt, 4, state);
+    bind_text_or_null(stmt, 5, detail);
+    return journal_step_done(stmt);
+}
+
+ptx_status journal_leg(journal *j, const char *execution_id, size_t leg_index, const char *state,
+                       const exec_leg *leg, const char *detail, ptx_error *error)
+{
+    int64_t now = retry_wall_ms();
+    ptx_status status = PTX_OK;
+    pthread_mutex_lock(&j->lock);
+    bool ok = journal_simple(j, STMT_BEGIN) &&
+              journal_update_leg(j, execution_id, leg_index, state, leg, now) &&
+              journal_insert_event(j, execution_id, leg_index, state, detail, now) &&
+              journal_simple(j, STMT_COMMIT);
+    if (!ok) {
+        status = journal_fail(j, error, "recording a leg");
+        journal_rollback(j);
+    }
+    pthread_mutex_unlock(&j->lock);
+    return status;
+}
+
+ptx_status journal_finish(journal *j, const char *execution_id, const char *status_name,
+                          const char *response, ptx_error *error)
+{
+    ptx_status status = PTX_OK;
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_FINISH);
+    bool ok = stmt != NULL;
+    if (ok) {
+        bind_text(stmt, 1, execution_id);
+        bind_text(stmt, 2, status_name);
+        bind_text(stmt, 3, response);
+        sqlite3_bind_int64(stmt, 4, retry_wall_ms());
+        ok = journal_step_done(stmt) && sqlite3_changes(j->db) == 1;
+    }
+    if (!ok)
+        status = journal_fail(j, error, "recording the end of an execution");
+    pthread_mutex_unlock(&j->lock);
+    return status;
+}
+
+/* ---- reads -------------------------------------------------------------- */
+
+static void journal_read_execution(sqlite3_stmt *stmt, journal_execution *out, bool with_response)
+{
+    memset(out, 0, sizeof *out);
+    copy_column(stmt, 0, out->id, sizeof out->id);
+    copy_column(stmt, 1, out->broker, sizeof out->broker);
+    copy_column(stmt, 2, out->account_hash, sizeof out->account_hash);
+    copy_column(stmt, 3, out->idempotency_key, sizeof out->idempotency_key);
+    copy_column(stmt, 4, out->request_hash, sizeof out->request_hash);
+    copy_column(stmt, 5, out->status, sizeof out->status);
+    copy_column(stmt, 6, out->owner, sizeof out->owner);
+    out->leg_count = (size_t)sqlite3_column_int64(stmt, 7);
+    out->created_ms = sqlite3_column_int64(stmt, 8);
+    out->finished_ms = sqlite3_column_int64(stmt, 9);
+    const unsigned char *response = sqlite3_column_text(stmt, 10);
+    if (with_response && response != NULL)
+        out->response = strdup((const char *)response);
+}
+
+/* Runs a bound single-row execution query. */
+static ptx_status journal_one_execution(journal *j, sqlite3_stmt *stmt, journal_execution *out,
+                                        ptx_error *error)
+{
+    int rc = sqlite3_step(stmt);
+    ptx_status status = PTX_OK;
+    if (rc == SQLITE_ROW) {
+        journal_read_execution(stmt, out, true);
+        if (sqlite3_column_type(stmt, 10) != SQLITE_NULL && out->response == NULL)
+            status = ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+    } else if (rc == SQLITE_DONE) {
+        status = PTX_NOT_FOUND;
+        ptx_fail(error, PTX_NOT_FOUND, NULL, "no such execution");
+    } else {
+        status = journal_fail(j, error, "reading an execution");
+    }
+    sqlite3_reset(stmt);
+    return status;
+}
+
+ptx_status journal_find_key(journal *j, const char *broker, const char *account_hash,
+                            const char *key, journal_execution *out, ptx_error *error)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_FIND_KEY);
+    ptx_status status;
+    if (stmt == NULL) {
+        status = journal_fail(j, error, "looking up an idempotency key");
+    } else {
+        bind_text(stmt, 1, broker);
+        bind_text(stmt, 2, account_hash);
+        bind_text(stmt, 3, key);
+        status = journal_one_execution(j, stmt, out, error);
+    }
+    pthread_mutex_unlock(&j->lock);
+    return status;
+}
+
+ptx_status journal_get(journal *j, const char *execution_id, journal_execution *out,
+                       ptx_error *error)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_GET);
+    ptx_status status;
+    if (stmt == NULL) {
+        status = journal_fail(j, error, "reading an execution");
+    } else {
+        bind_text(stmt, 1, execution_id);
+        status = journal_one_execution(j, stmt, out, error);
+    }
+    pthread_mutex_unlock(&j->lock);
+    return status;
+}
+
+void journal_execution_clear(journal_execution *execution)
+{
+    if (execution == NULL)
+        return;
+    free(execution->response);
+    memset(execution, 0, sizeof *execution);
+}
+
+/* Prepares the list query for `filter` (not cached: its shape varies). */
+static sqlite3_stmt *journal_list_stmt(journal *j, const journal_filter *filter)
+{
+    bool by_broker = filter->broker != NULL && *filter->broker != '\0';
+    bool by_status = filter->status != NULL && *filter->status != '\0';
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT " EXECUTION_COLUMNS " FROM executions WHERE 1%s%s"
+             " ORDER BY created_ms DESC, id DESC LIMIT ?3",
+             by_broker ? " AND broker = ?1" : "", by_status ? " AND status = ?2" : "");
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(j->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+        return NULL;
+    if (by_broker)
+        bind_text(stmt, 1, filter->broker);
+    if (by_status)
+        bind_text(stmt, 2, filter->status);
+    size_t limit = filter->limit ? filter->limit : JOURNAL_DEFAULT_LIMIT;
+    sqlite3_bind_int64(stmt, 3, (sqlite3_int64)(limit > JOURNAL_MAX_LIMIT ? JOURNAL_MAX_LIMIT : limit));
+    return stmt;
+}
+
+ptx_status journal_list(journal *j, const journal_filter *filter, journal_execution **items,
+                        size_t *count, ptx_error *error)
+{
+    static const journal_filter defaults = {0, NULL, NULL};
+    *items = NULL;
+    *count = 0;
+    ptx_status status = PTX_OK;
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *stmt = journal_list_stmt(j, filter ? filter : &defaults);
+    size_t capacity = 0;
+    int rc = stmt ? SQLITE_ROW : SQLITE_ERROR;
+    while (stmt != NULL && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (*count == capacity) {
+            capacity = capacity ? capacity * 2 : 16;
+            journal_execution *grown = realloc(*items, capacity * sizeof **items);
+            if (grown == NULL) {
+                status = ptx_fail(error, PTX_NOMEM, NULL, "out of memory listing executions");
+                break;
+            }
+            *items = grown;
+        }
+        journal_read_execution(stmt, &(*items)[(*count)++], false);
+    }
+    if (status == PTX_OK && rc != SQLITE_DONE)
+        status = journal_fail(j, error, "listing executions");
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&j->lock);
+    if (status != PTX_OK) {
+        journal_list_free(*items, *count);
+        *items = NULL;
+        *count = 0;
+    }
+    return status;
+}
+
+void journal_list_free(journal_execution *items, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        journal_execution_clear(&items[i]);
+    free(items);
+}
+
+void journal_ids_free(char **ids, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+ptx_status journal_orphans(journal *j, const char *broker, const char *account_hash,
+                           const char *owner, char ***ids, size_t *count, ptx_error *error)
+{
+    *ids = NULL;
+    *count = 0;
+    ptx_status status = PTX_OK;
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *stmt = journal_stmt_get(j, broker ? STMT_ORPHANS : STMT_ORPHANS_ALL);
+    int rc = SQLITE_ERROR;
+    if (stmt != NULL) {
+        bind_text(stmt, 1, owner);
+        if (broker != NULL) {
+            bind_text(stmt, 2, broker);
+            bind_text(stmt, 3, account_hash);
+        }
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            char **grown = realloc(*ids, (*count + 1) * sizeof **ids);
+            char *id = strdup((const char *)sqlite3_column_text(stmt, 0));
+            if (grown == NULL || id == NULL) {
+                free(id);
+                *ids = grown ? grown : *ids;
+                status = ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+                break;
+            }
+            *ids = grown;
+            (*ids)[(*count)++] = id;
+        }
+        sqlite3_reset(stmt);
+    }
+    if (status == PTX_OK && rc != SQLITE_DONE)
+        status = journal_fail(j, error, "listing interrupted executions");
+    pthread_mutex_unlock(&j->lock);
+    if (status != PTX_OK) {
+        journal_ids_free(*ids, *count);
+        *ids = NULL;
+        *count = 0;
+    }
+    return status;
+}
+
+long journal_running_count(journal *j)
+{
+    long count = -1;
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_RUNNING);
+    if (stmt != NULL && sqlite3_step(stmt) == SQLITE_ROW)
+        count = (long)sqlite3_column_int64(stmt, 0);
+    if (stmt != NULL)
+        sqlite3_reset(stmt);
+    pthread_mutex_unlock(&j->lock);
+    return count;
+}
+
+/* ---- recovery load -------------------------------------------------------- */
+
+static void journal_read_leg(sqlite3_stmt *stmt, exec_leg *leg, char *state)
+{
+    memset(leg, 0, sizeof *leg);
+    leg->target_index = 0;
+    leg->sequence = (size_t)sqlite3_column_int64(stmt, 1);
+    copy_column(stmt, 2, leg->symbol, sizeof leg->symbol);
+    const unsigned char *side = sqlite3_column_text(stmt, 3);
+    leg->side = side && strcmp((const char *)side, "SELL") == 0 ? BROKER_SIDE_SELL : BROKER_SIDE_BUY;
+    leg->quantity = sqlite3_column_int64(stmt, 4);
+    copy_column(stmt, 5, leg->client_order_id, sizeof leg->client_order_id);
+    copy_column(stmt, 6, state, JOURNAL_STATE_MAX);
+    copy_column(stmt, 7, leg->order_id, sizeof leg->order_id);
+    leg->filled_quantity = sqlite3_column_int64(stmt, 8);
+    leg->average_price = sqlite3_column_double(stmt, 9);
+    leg->attempts = (unsigned)sqlite3_column_int64(stmt, 10);
+    copy_column(stmt, 11, leg->reason, sizeof leg->reason);
+    leg->status = LEG_PLANNED;
+}
+
+static bool journal_load_legs(journal *j, const char *id, exec_result *result,
+                              char (*states)[JOURNAL_STATE_MAX])
+{
+    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_LOAD_LEGS);
+    if (stmt == NULL)
+        return false;
+    bind_text(stmt, 1, id);
+    size_t n = 0;
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && n < result->leg_count)
+        journal_read_leg(stmt, &result->legs[n], states[n]), n++;
+    sqlite3_reset(stmt);
+    result->leg_count = n;
+    return rc == SQLITE_DONE || rc == SQLITE_ROW;
+}
+
+static bool journal_load_positions(journal *j, const char *id, exec_result *result)
+{
+    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_LOAD_POSITIONS);
+    if (stmt == NULL)
+        return false;
+    bind_text(stmt, 1, id);
+    size_t n = 0, capacity = 0;
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (n == capacity) {
+            capacity = capacity ? capacity * 2 : 16;
+            exec_position *grown = realloc(result->positions, capacity * sizeof *grown);
+            if (grown == NULL)
+                break;
+            result->positions = grown;
+        }
+        exec_position *position = &result->positions[n++];
+        memset(position, 0, sizeof *position);
+        copy_column(stmt, 0, position->symbol, sizeof position->symbol);
+        position->before = sqlite3_column_int64(stmt, 1);
+        position->target = sqlite3_column_int64(stmt, 2);
+        position->after = position->before;
+        position->residual = position->target - position->after;
+        result->position_count = n;
+    }
+    sqlite3_reset(stmt);
+    return rc == SQLITE_DONE;
+}
+
+/* Each leg's target_index: its symbol's place among the positions. */
+static void journal_link_targets(exec_result *result)
+{
+    for (size_t i = 0; i < result->leg_count; i++)
+        for (size_t p = 0; p < result->position_count; p++)
+            if (strcmp(result->legs[i].symbol, result->positions[p].symbol) == 0) {
+                result->legs[i].target_index = p;
+                break;
+            }
+}
+
+ptx_status journal_load(journal *j, const char *execution_id, exec_result *result,
+                        char (**states)[JOURNAL_STATE_MAX], ptx_error *error)
+{
+    memset(result, 0, sizeof *result);
+    *states = NULL;
+    journal_execution row;
+    ptx_status status = journal_get(j, execution_id, &row, error);
+    if (status != PTX_OK)
+        return status;
+    snprintf(result->execution_id, sizeof result->execution_id, "%s", row.id);
+    snprintf(result->broker, sizeof result->broker, "%s", row.broker);
+    snprintf(result->account_hash, sizeof result->account_hash, "%s", row.account_hash);
+    result->started_ms = row.created_ms;
+    size_t legs = row.leg_count;
+    journal_execution_clear(&row);
+    result->legs = calloc(legs ? legs : 1, sizeof *result->legs);
+    *states = calloc(legs ? legs : 1, sizeof **states);
+    result->leg_count = legs;
+    if (result->legs == NULL || *states == NULL) {
+        status = ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+        goto fail;
+    }
+    pthread_mutex_lock(&j->lock);
+    bool ok = journal_load_legs(j, execution_id, result, *states) &&
+              journal_load_positions(j, execution_id, result);
+    if (!ok)
+        status = journal_fail(j, error, "reading an interrupted execution");
+    pthread_mutex_unlock(&j->lock);
+    if (status != PTX_OK)
+        goto fail;
+    journal_link_targets(result);
+    return PTX_OK;
+fail:
+    free(*states);
+    *states = NULL;
+    exec_result_free(result);
+    return status;
+}
+
+/* ---- JSON for history ----------------------------------------------------- */
+
+static void write_time(json_writer *w, int64_t ms)
+{
+    if (ms <= 0) {
+        json_write_null(w);
+        return;
+    }
+    time_t seconds = (time_t)(ms / 1000);
+    struct tm utc;
+    char text[40];
+    gmtime_r(&seconds, &utc);
+    size_t n = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+    snprintf(text + n, sizeof text - n, ".%03dZ", (int)(ms % 1000));
+    json_write_string(w, text);
+}
+
+static void write_text_or_null(json_writer *w, const char *text)
+{
+    if (text == NULL || *text == '\0')
+        json_write_null(w);
+    else
+        json_write_string(w, text);
+}
+
+static void write_execution_fields(json_writer *w, const journal_execution *e)
+{
+    json_key_write(w, "execution_id");
+    json_write_string(w, e->id);
+    json_key_write(w, "broker");
+    json_write_string(w, e->broker);
+    json_key_write(w, "account_hash");
+    json_write_string(w, e->account_hash);
+    json_key_write(w, "status");
+    json_write_string(w, e->status);
+    json_key_write(w, "idempotency_key");
+    write_text_or_null(w, e->idempotency_key);
+    json_key_write(w, "orders");
+    json_write_int(w, (int64_t)e->leg_count);
+    json_key_write(w, "created_at");
+    write_time(w, e->created_ms);
+    json_key_write(w, "finished_at");
+    write_time(w, e->finished_ms);
+}
+
+ptx_status journal_list_json(journal *j, const journal_filter *filter, char **json,
+                             ptx_error *error)
+{
+    *json = NULL;
+    journal_execution *items = NULL;
+    size_t count = 0;
+    ptx_status status = journal_list(j, filter, &items, &count, error);
+    if (status != PTX_OK)
+        return status;
+    json_writer w;
+    json_writer_init(&w);
+    json_object_begin(&w);
+    json_key_write(&w, "executions");
+    json_array_begin(&w);
+    for (size_t i = 0; i < count; i++) {
+        json_object_begin(&w);
+        write_execution_fields(&w, &items[i]);
+        json_object_end(&w);
+    }
+    json_array_end(&w);
+    json_object_end(&w);
+    journal_list_free(items, count);
+    *json = json_writer_finish(&w, NULL);
+    return *json ? PTX_OK : ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+}
+
+static void write_leg_fields(json_writer *w, sqlite3_stmt *legs)
+{
+    json_key_write(w, "leg_index");
+    json_write_int(w, sqlite3_column_int64(legs, 0));
+    json_key_write(w, "sequence");
+    json_write_int(w, sqlite3_column_int64(legs, 1));
+    json_key_write(w, "symbol");
+    json_write_string(w, (const char *)sqlite3_column_text(legs, 2));
+    json_key_write(w, "side");
+    json_write_string(w, (const char *)sqlite3_column_text(legs, 3));
+    json_key_write(w, "quantity");
+    json_write_int(w, sqlite3_column_int64(legs, 4));
+    json_key_write(w, "client_order_id");
+    json_write_string(w, (const char *)sqlite3_column_text(legs, 5));
+    json_key_write(w, "state");
+    json_write_string(w, (const char *)sqlite3_column_text(legs, 6));
+    json_key_write(w, "order_id");
+    write_text_or_null(w, (const char *)sqlite3_column_text(legs, 7));
+    json_key_write(w, "filled_quantity");
+    json_write_int(w, sqlite3_column_int64(legs, 8));
+    json_key_write(w, "average_price");
+    if (sqlite3_column_int64(legs, 8) > 0)
+        json_write_double(w, sqlite3_column_double(legs, 9));
+    else
+        json_write_null(w);
+    json_key_write(w, "attempts");
+    json_write_int(w, sqlite3_column_int64(legs, 10));
+    json_key_write(w, "reason");
+    write_text_or_null(w, (const char *)sqlite3_column_text(legs, 11));
+}
+
+/* Writes the events of leg `index`; `events` is stepped in leg order and
+ * `*rc` holds its last step result. */
+static void write_leg_events(json_writer *w, sqlite3_stmt *events, int64_t index, int *rc)
+{
+    json_key_write(w, "events");
+    json_array_begin(w);
+    while (*rc == SQLITE_ROW && sqlite3_column_int64(events, 0) <= index) {
+        if (sqlite3_column_int64(events, 0) == index) {
+            json_object_begin(w);
+            json_key_write(w, "at");
+            write_time(w, sqlite3_column_int64(events, 1));
+            json_key_write(w, "state");
+            json_write_string(w, (const char *)sqlite3_column_text(events, 2));
+            json_key_write(w, "detail");
+            write_text_or_null(w, (const char *)sqlite3_column_text(events, 3));
+            json_object_end(w);
+        }
+        *rc = sqlite3_step(events);
+    }
+    json_array_end(w);
+}
+
+/* The "legs" array of journal_show_json; false on a read failure. */
+static bool write_show_legs(journal *j, json_writer *w, const char *id)
+{
+    sqlite3_stmt *legs = journal_stmt_get(j, STMT_LOAD_LEGS);
+    sqlite3_stmt *events = journal_stmt_get(j, STMT_LEG_EVENTS);
+    if (legs == NULL || events == NULL)
+        return false;
+    bind_text(legs, 1, id);
+    bind_text(events, 1, id);
+    json_key_write(w, "legs");
+    json_array_begin(w);
+    int rc_events = sqlite3_step(events);
+    int rc;
+    while ((rc = sqlite3_step(legs)) == SQLITE_ROW) {
+        json_object_begin(w);
+        write_leg_fields(w, legs);
+        write_leg_events(w, events, sqlite3_column_int64(legs, 0), &rc_events);
+        json_object_end(w);
+    }
+    json_array_end(w);
+    bool ok = rc == SQLITE_DONE && (rc_events == SQLITE_DONE || rc_events == SQLITE_ROW);
+    sqlite3_reset(legs);
+    sqlite3_reset(events);
+    return ok;
+}
+
+ptx_status journal_show_json(journal *j, const char *execution_id, char **json, ptx_error *error)
+{
+    *json = NULL;
+    journal_execution row;
+    ptx_status status = journal_get(j, execution_id, &row, error);
+    if (status == PTX_NOT_FOUND)
+        return ptx_fail(error, PTX_NOT_FOUND, NULL, "no execution '%s' in the journal",
+                        execution_id);
+    if (status != PTX_OK)
+        return status;
+    json_writer w;
+    json_writer_init(&w);
+    json_object_begin(&w);
+    write_execution_fields(&w, &row);
+    json_key_write(&w, "response");
+    if (row.response != NULL)
+        json_write_raw(&w, row.response);
+    else
+        json_write_null(&w);
+    pthread_mutex_lock(&j->lock);
+    bool ok = write_show_legs(j, &w, row.id);
+    if (!ok)
+        status = journal_fail(j, error, "reading the legs of an execution");
+    pthread_mutex_unlock(&j->lock);
+    json_object_end(&w);
+    journal_execution_clear(&row);
+    if (status != PTX_OK) {
+        json_writer_discard(&w);
+        return status;
+    }
+    *json = json_writer_finish(&w, NULL);
+    return *json ? PTX_OK : ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+}

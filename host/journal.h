@@ -1,0 +1,190 @@
+/*
+ * The write-ahead journal of executions (SQLite; the only module that
+ * includes sqlite3.h).
+ *
+ * What is stored: one row per execution (id, broker, account hash — never
+ * credentials —, idempotency key, request hash, status, timestamps, the
+ * rendered response), one row per leg (client order id, symbol, side,
+ * quantity, sequence, journal state, broker order id, fill, attempts,
+ * reason, timestamps), one row per target position (symbol, before, target)
+ * and a timeline of leg events.
+ *
+ * Leg states in the journal: PENDING_SEND (intent committed, place_order not
+ * yet called), SENDING (committed before every place_order call), ACCEPTED
+ * (the broker gave an order id; not terminal yet), then a terminal state:
+ * FILLED, PARTIALLY_FILLED, REJECTED, CANCELLED, FAILED, or NOT_SENT (recovery
+ * found the leg never handed to the broker; reported as FAILED).
+ *
+ * Execution states: RUNNING while it runs, then COMPLETED, PARTIAL, FAILED,
+ * NOOP, or RECOVERED (finished by start-up recovery after a crash).
+ *
+ * Durability: WAL mode. journal_sync = normal (synchronous=NORMAL) makes every
+ * commit atomic and survives a crash of ptexec; a power loss may lose the
+ * last commits. journal_sync = full (synchronous=FULL) fsyncs the WAL on
+ * every commit, so a commit survives a power loss too, at a cost per commit.
+ *
+ * Threading: one connection per journal, guarded by a mutex; every function
+ * may be called from any thread. One ptexec process per journal file (the
+ * engine treats RUNNING executions written by another process as crashed).
+ */
+#ifndef PTEXEC_JOURNAL_H
+#define PTEXEC_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "status.h"
+
+#define JOURNAL_SCHEMA_VERSION 2
+#define JOURNAL_HASH_MAX 65  /* 64 hex chars + NUL */
+#define JOURNAL_STATE_MAX 20 /* longest state name + NUL */
+#define JOURNAL_OWNER_MAX 40
+
+typedef enum journal_sync_mode { JOURNAL_SYNC_NORMAL, JOURNAL_SYNC_FULL } journal_sync_mode;
+
+typedef struct journal_options {
+    journal_sync_mode sync;  /* JOURNAL_SYNC_NORMAL by default (zeroed struct) */
+    unsigned retention_days; /* finished executions older than this are pruned at open; 0 keeps all */
+    unsigned busy_timeout_ms; /* wait for a lock held by another connection; 0 means 2000 */
+} journal_options;
+
+typedef struct journal journal;
+
+/* One execution row, as listed by history and found by idempotency key. */
+typedef struct journal_execution {
+    char id[IDS_EXECUTION_ID_MAX];
+    char broker[REQUEST_BROKER_MAX];
+    char account_hash[IDS_ACCOUNT_HASH_MAX];
+    char idempotency_key[REQUEST_IDEMPOTENCY_KEY_MAX]; /* "" when none */
+    char request_hash[JOURNAL_HASH_MAX];
+    char status[JOURNAL_STATE_MAX]; /* RUNNING, COMPLETED, … RECOVERED */
+    char owner[JOURNAL_OWNER_MAX];  /* the engine instance that wrote it */
+    size_t leg_count;
+    int64_t created_ms;
+    int64_t finished_ms; /* 0 while RUNNING */
+    char *response;      /* heap (journal_execution_clear), NULL while RUNNING */
+} journal_execution;
+
+/* Filter of journal_list; zeroed = the latest 50 of every broker and status. */
+typedef struct journal_filter {
+    size_t limit;       /* 0 means 50; at most 10000 */
+    const char *broker; /* NULL or "" for all */
+    const char *status; /* NULL or "" for all */
+} journal_filter;
+
+/*
+ * Opens (creating when missing) the journal at `path`, switches it to WAL,
+ * applies the sync mode and busy timeout, migrates an older schema forward
+ * (version 1 → 2) and prunes finished executions older than retention_days.
+ * Returns PTX_OK and sets *out, or PTX_JOURNAL with "journal PATH: reason" in
+ * error->message (unwritable file or folder, not a database, newer schema,
+ * locked past the busy timeout). Main thread.
+ */
+ptx_status journal_open(const char *path, const journal_options *options, journal **out,
+                        ptx_error *error);
+
+/* Closes the journal; NULL is fine. No other call may be running. */
+void journal_close(journal *j);
+
+/* The schema version of the open file (PRAGMA user_version). */
+int journal_schema_version(journal *j);
+
+/*
+ * Write-ahead of one execution, in one transaction: the execution row
+ * (status RUNNING, owned by `owner`), every leg of `result` with its client
+ * order id in state PENDING_SEND, and every position's symbol, before and
+ * target. `key` may be "" (no idempotency key). PTX_CONFLICT when the key is
+ * already used for this broker account (a concurrent process won the race);
+ * PTX_JOURNAL when the write failed (nothing was stored).
+ */
+ptx_status journal_begin(journal *j, const exec_result *result, const char *key,
+                         const char *request_hash, const char *owner, ptx_error *error);
+
+/*
+ * Records the state of leg `leg_index` (its index in result->legs) in one
+ * transaction: the leg row takes `state` (a journal leg state) and the
+ * order id, fill, attempts and reason of `leg`, and an event with `state` and
+ * `detail` (may be NULL) joins the timeline. PTX_JOURNAL on failure.
+ */
+ptx_status journal_leg(journal *j, const char *execution_id, size_t leg_index, const char *state,
+                       const exec_leg *leg, const char *detail, ptx_error *error);
+
+/*
+ * Finishes an execution: its status (`status`, e.g. "COMPLETED" or
+ * "RECOVERED"), the finish time and the exact response text to replay.
+ * PTX_JOURNAL on failure.
+ */
+ptx_status journal_finish(journal *j, const char *execution_id, const char *status,
+                          const char *response, ptx_error *error);
+
+/*
+ * Looks up the execution that used idempotency key `key` for the account
+ * (broker, account_hash). PTX_OK fills *out (release with
+ * journal_execution_clear), PTX_NOT_FOUND when the key is unused, PTX_JOURNAL
+ * on a read failure.
+ */
+ptx_status journal_find_key(journal *j, const char *broker, const char *account_hash,
+                            const char *key, journal_execution *out, ptx_error *error);
+
+/* Reads one execution row by id: PTX_OK, PTX_NOT_FOUND or PTX_JOURNAL. */
+ptx_status journal_get(journal *j, const char *execution_id, journal_execution *out,
+                       ptx_error *error);
+
+/* Frees what journal_find_key / journal_get / journal_list stored. */
+void journal_execution_clear(journal_execution *execution);
+
+/*
+ * The latest executions (newest first) that match `filter` (NULL = defaults)
+ * into *items (heap array of *count; release with journal_list_free).
+ * `response` is left NULL in listed rows. PTX_OK or PTX_JOURNAL.
+ */
+ptx_status journal_list(journal *j, const journal_filter *filter, journal_execution **items,
+                        size_t *count, ptx_error *error);
+void journal_list_free(journal_execution *items, size_t count);
+
+/*
+ * The ids of executions still RUNNING that `owner` did not write (a previous
+ * process crashed while running them), of one account when broker and
+ * account_hash are given, of every account when both are NULL; oldest first.
+ * *ids is a heap array of heap strings (journal_ids_free). PTX_OK or
+ * PTX_JOURNAL.
+ */
+ptx_status journal_orphans(journal *j, const char *broker, const char *account_hash,
+                           const char *owner, char ***ids, size_t *count, ptx_error *error);
+void journal_ids_free(char **ids, size_t count);
+
+/*
+ * Rebuilds an execution for recovery: fills *result (exec_result_free) with
+ * id, broker, account hash, started time, legs (request order, with client
+ * order id, order id, fill, attempts, reason) and positions (symbol, before,
+ * target), and stores each leg's journal state into `states` (a heap array
+ * of result->leg_count entries of JOURNAL_STATE_MAX bytes; caller frees).
+ * PTX_OK, PTX_NOT_FOUND or PTX_JOURNAL.
+ */
+ptx_status journal_load(journal *j, const char *execution_id, exec_result *result,
+                        char (**states)[JOURNAL_STATE_MAX], ptx_error *error);
+
+/*
+ * JSON for history front-ends (heap strings, caller frees):
+ * journal_list_json → {"executions":[{"execution_id","broker","account_hash",
+ *   "status","idempotency_key","orders","created_at","finished_at"},…]}
+ *   (times as ISO-8601 UTC, finished_at null while running);
+ * journal_show_json → {"execution_id",…, "response": <the stored response or
+ *   null>, "legs":[{"leg_index","sequence","symbol","side","quantity",
+ *   "client_order_id","order_id","state","filled_quantity","average_price",
+ *   "attempts","reason","events":[{"at","state","detail"},…]},…]}.
+ * PTX_OK, PTX_NOT_FOUND (show: unknown id) or PTX_JOURNAL.
+ */
+ptx_status journal_list_json(journal *j, const journal_filter *filter, char **json,
+                             ptx_error *error);
+ptx_status journal_show_json(journal *j, const char *execution_id, char **json, ptx_error *error);
+
+/* Number of executions still RUNNING (any owner). -1 on a read failure. */
+long journal_running_count(journal *j);
+
+/* Parses "normal" or "full"; false otherwise. */
+bool journal_parse_sync(const char *text, journal_sync_mode *mode);
+
+#endif
