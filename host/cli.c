@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "engine.h"
 #include "http.h"
+#include "journal.h"
 #include "log.h"
 #include "notify.h"
 #include "registry.h"
@@ -26,12 +28,15 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  serve [--listen ADDR:PORT]                 serve the HTTP API\n"
-    "  execute REQUEST.json|- [--dry-run] [--format json|text]\n"
+    "  execute REQUEST.json|- [--dry-run] [--idempotency-key K] [--format json|text]\n"
     "                                             run one execution\n"
     "  plan REQUEST.json|- [--format json|text]   the same as execute --dry-run\n"
     "  holdings --broker NAME [--api-key K --access-token T] [--credential KEY=VALUE]...\n"
     "                                             show an account's holdings\n"
     "  brokers [--format text|json]               list the loaded broker plugins\n"
+    "  history [--limit N] [--broker B] [--status S] [--format text|json]\n"
+    "                                             list journaled executions, newest first\n"
+    "  show EXECUTION_ID                          one execution: stored response and leg timeline\n"
     "  plugin check FILE.so                       load one plugin and print its descriptor\n"
     "\n"
     "options:\n"
@@ -48,6 +53,7 @@ typedef struct cli_context {
     registry *reg;
     notify *notifier;
     engine *eng;
+    journal *records; /* NULL when the journal is off or could not be opened */
 } cli_context;
 
 typedef enum output_format { FORMAT_JSON, FORMAT_TEXT } output_format;
@@ -73,6 +79,8 @@ static int exit_code_for(ptx_status status)
     case PTX_AUTH:
     case PTX_UNAVAILABLE:
     case PTX_BUSY:
+    case PTX_IN_PROGRESS:
+    case PTX_JOURNAL:
         return CLI_EXIT_BROKER;
     case PTX_INTERNAL:
     case PTX_NOMEM:
@@ -157,6 +165,7 @@ static char *read_request(const char *path, size_t *length, ptx_error *error)
 static void context_close(cli_context *ctx)
 {
     engine_destroy(ctx->eng);
+    journal_close(ctx->records);
     notify_destroy(ctx->notifier);
     registry_free(ctx->reg);
     config_free(&ctx->cfg);
@@ -169,6 +178,34 @@ static const char *config_path(const char *given)
         return given;
     const char *env = getenv("PTEXEC_CONFIG");
     return env != NULL && *env != '\0' ? env : "brokers.ini";
+}
+
+/* Opens the journal the configuration names ([host] journal, journal_sync,
+ * journal_retention_days). PTX_NOT_FOUND when the journal is off. */
+static ptx_status open_journal(const config *cfg, journal **out, ptx_error *error)
+{
+    *out = NULL;
+    if (cfg->journal == NULL || cfg->journal[0] == '\0')
+        return ptx_fail(error, PTX_NOT_FOUND, NULL, "the journal is off in %s", cfg->path);
+    journal_options options = {.retention_days = (unsigned)cfg->journal_retention_days};
+    if (cfg->journal_sync != NULL && !journal_parse_sync(cfg->journal_sync, &options.sync))
+        options.sync = JOURNAL_SYNC_NORMAL;
+    return journal_open(cfg->journal, &options, out, error);
+}
+
+/* Gives the engine its journal; one that cannot be opened makes the engine
+ * refuse executions (journal_unavailable) rather than trade unrecorded. */
+static void context_attach_journal(cli_context *ctx)
+{
+    ptx_error error;
+    ptx_error_clear(&error);
+    ptx_status status = open_journal(&ctx->cfg, &ctx->records, &error);
+    if (status == PTX_OK) {
+        engine_set_journal(ctx->eng, ctx->records);
+        engine_recovery_pending(ctx->eng);
+    } else if (status != PTX_NOT_FOUND) {
+        engine_set_journal_error(ctx->eng, error.message);
+    }
 }
 
 /* Loads the configuration, the plugins, the sinks and the engine. */
@@ -194,6 +231,7 @@ static ptx_status context_open(cli_context *ctx, const char *path, ptx_error *er
         status = ptx_fail(error, PTX_NOMEM, NULL, "out of memory creating the engine");
         goto fail;
     }
+    context_attach_journal(ctx);
     return PTX_OK;
 fail:
     context_close(ctx);
@@ -250,6 +288,10 @@ static int print_result(const exec_result *result, output_format format)
         print_result_text(result);
         return exit_code_for_result(result);
     }
+    if (result->response != NULL) { /* the journal's exact text, also on a replay */
+        puts(result->response);
+        return exit_code_for_result(result);
+    }
     char *body = render_result(result, NULL);
     if (body == NULL) {
         fprintf(stderr, "ptexec: out of memory rendering the result\n");
@@ -263,10 +305,16 @@ static int print_result(const exec_result *result, output_format format)
 static int cmd_execute(const char *config_file, int argc, char **argv, bool dry_run)
 {
     const char *request_path = NULL;
+    const char *key = NULL;
     output_format format = FORMAT_JSON;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--dry-run") == 0) {
             dry_run = true;
+        } else if (strcmp(argv[i], "--idempotency-key") == 0 && i + 1 < argc) {
+            key = argv[++i];
+            if (*key == '\0' || strlen(key) >= REQUEST_IDEMPOTENCY_KEY_MAX)
+                return usage_error("--idempotency-key takes 1-%d characters",
+                                   REQUEST_IDEMPOTENCY_KEY_MAX - 1);
         } else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) {
             if (!parse_format(argv[++i], &format))
                 return usage_error("unknown format '%s' (json or text)", argv[i]);
@@ -303,6 +351,8 @@ static int cmd_execute(const char *config_file, int argc, char **argv, bool dry_
         goto done;
     }
     request.dry_run = request.dry_run || dry_run;
+    if (key != NULL)
+        snprintf(request.idempotency_key, sizeof request.idempotency_key, "%s", key);
     engine_call_options options = {.lock_timeout_ms = 30000};
     if (isatty(STDERR_FILENO))
         options.progress = print_progress;
@@ -447,6 +497,120 @@ static int cmd_brokers(const char *config_file, int argc, char **argv)
     return code;
 }
 
+/* Loads the configuration and its journal alone (no plugins) for history. */
+static ptx_status history_open(const char *config_file, config *cfg, journal **records,
+                               ptx_error *error)
+{
+    ptx_status status = config_load(config_path(config_file), cfg, error);
+    if (status != PTX_OK)
+        return status;
+    log_level level = LOG_INFO;
+    log_parse_level(cfg->log_level, &level);
+    log_configure(level, strcmp(cfg->log_format, "json") == 0);
+    status = open_journal(cfg, records, error);
+    if (status != PTX_OK)
+        config_free(cfg);
+    return status;
+}
+
+static void print_time(int64_t ms)
+{
+    time_t seconds = (time_t)(ms / 1000);
+    struct tm utc;
+    char text[32] = "-";
+    if (ms > 0 && gmtime_r(&seconds, &utc) != NULL)
+        strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &utc);
+    printf("%-20s", text);
+}
+
+static int print_history_text(journal *records, const journal_filter *filter)
+{
+    journal_execution *items = NULL;
+    size_t count = 0;
+    ptx_error error;
+    if (journal_list(records, filter, &items, &count, &error) != PTX_OK)
+        return report_error(&error);
+    printf("%-30s %-20s %-10s %-16s %-10s %6s  %s\n", "EXECUTION", "CREATED (UTC)", "BROKER",
+           "ACCOUNT", "STATUS", "ORDERS", "IDEMPOTENCY_KEY");
+    for (size_t i = 0; i < count; i++) {
+        const journal_execution *e = &items[i];
+        printf("%-30s ", e->id);
+        print_time(e->created_ms);
+        printf(" %-10s %-16s %-10s %6zu  %s\n", e->broker, e->account_hash, e->status,
+               e->leg_count, e->idempotency_key[0] ? e->idempotency_key : "-");
+    }
+    journal_list_free(items, count);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_history(const char *config_file, int argc, char **argv)
+{
+    journal_filter filter = {.limit = 20};
+    output_format format = FORMAT_TEXT;
+    for (int i = 0; i < argc; i++) {
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--limit") == 0 && value != NULL) {
+            char *end = NULL;
+            unsigned long limit = strtoul(value, &end, 10);
+            if (end == value || *end != '\0' || limit < 1 || limit > 10000)
+                return usage_error("--limit takes a number from 1 to 10000");
+            filter.limit = limit;
+        } else if (strcmp(argv[i], "--broker") == 0 && value != NULL) {
+            filter.broker = value;
+        } else if (strcmp(argv[i], "--status") == 0 && value != NULL) {
+            filter.status = value;
+        } else if (strcmp(argv[i], "--format") == 0 && value != NULL) {
+            if (!parse_format(value, &format))
+                return usage_error("unknown format '%s' (json or text)", value);
+        } else {
+            return usage_error("unexpected argument '%s'", argv[i]);
+        }
+        i++;
+    }
+    config cfg;
+    journal *records = NULL;
+    ptx_error error;
+    ptx_error_clear(&error);
+    if (history_open(config_file, &cfg, &records, &error) != PTX_OK)
+        return report_error(&error);
+    int code = CLI_EXIT_OK;
+    if (format == FORMAT_TEXT) {
+        code = print_history_text(records, &filter);
+    } else {
+        char *json = NULL;
+        if (journal_list_json(records, &filter, &json, &error) == PTX_OK)
+            puts(json);
+        else
+            code = report_error(&error);
+        free(json);
+    }
+    journal_close(records);
+    config_free(&cfg);
+    return code;
+}
+
+static int cmd_show(const char *config_file, int argc, char **argv)
+{
+    if (argc != 1 || argv[0][0] == '-')
+        return usage_error("usage: ptexec show EXECUTION_ID");
+    config cfg;
+    journal *records = NULL;
+    ptx_error error;
+    ptx_error_clear(&error);
+    if (history_open(config_file, &cfg, &records, &error) != PTX_OK)
+        return report_error(&error);
+    char *json = NULL;
+    int code = CLI_EXIT_OK;
+    if (journal_show_json(records, argv[0], &json, &error) == PTX_OK)
+        puts(json);
+    else
+        code = report_error(&error);
+    free(json);
+    journal_close(records);
+    config_free(&cfg);
+    return code;
+}
+
 static void print_descriptor(const char *path, const broker_plugin *p)
 {
     const broker_capabilities *caps = &p->capabilities;
@@ -544,6 +708,10 @@ int cli_main(int argc, char **argv)
         return cmd_brokers(config_file, rest, args);
     if (strcmp(command, "plugin") == 0)
         return cmd_plugin(rest, args);
+    if (strcmp(command, "history") == 0)
+        return cmd_history(config_file, rest, args);
+    if (strcmp(command, "show") == 0)
+        return cmd_show(config_file, rest, args);
     if (strcmp(command, "serve") == 0)
         return cmd_serve(config_file, rest, args);
     return usage_error("unknown command '%s'", command);

@@ -18,12 +18,13 @@
 #define CONFIG_DEFAULT_JOURNAL "ptexec.db"
 #define CONFIG_DEFAULT_MAX_SYMBOLS 10000
 #define CONFIG_DEFAULT_BODY_LIMIT 1048576
+#define CONFIG_DEFAULT_RETENTION_DAYS 30
 #define CONFIG_SECTION_NAME_MAX 50 /* inih's MAX_SECTION: longer names are cut */
 
 static const char *const config_host_keys[] = {
     "plugin_dir",  "listen",     "journal",           "api_token",       "log_level", "log_format",
     "max_symbols", "body_limit", "shutdown_grace_ms", "max_connections", "connection_timeout_s",
-    "account_wait_ms", NULL};
+    "account_wait_ms", "journal_sync", "journal_retention_days", NULL};
 
 /* Where the keys of the section being parsed go. */
 typedef enum config_kind {
@@ -537,7 +538,24 @@ static ptx_status host_numbers(config *cfg, ptx_error *error)
         status = config_get_uint(cfg, &cfg->host, "body_limit", 1, 1UL << 30, &body_limit, error);
     cfg->max_symbols = max_symbols;
     cfg->body_limit = body_limit;
+    unsigned long retention = CONFIG_DEFAULT_RETENTION_DAYS;
+    if (status == PTX_OK)
+        status = config_get_uint(cfg, &cfg->host, "journal_retention_days", 0, 36500, &retention,
+                                 error);
+    cfg->journal_retention_days = retention;
     return status;
+}
+
+/* `journal`: a path resolved against the ini's folder, or "" when the key is
+ * present but empty or "off" (no journal). */
+static ptx_status host_journal(config *cfg, ptx_error *error)
+{
+    const char *value = config_get(&cfg->host, "journal");
+    if (value != NULL && (*value == '\0' || strcmp(value, "off") == 0)) {
+        cfg->journal = strdup("");
+        return cfg->journal ? PTX_OK : PTX_NOMEM;
+    }
+    return host_path(cfg, "journal", CONFIG_DEFAULT_JOURNAL, &cfg->journal, error);
 }
 
 /* Fills the [host] fields of `cfg` from its entries, defaults and the
@@ -551,7 +569,7 @@ static ptx_status config_apply_host(config *cfg, ptx_error *error)
     if (status == PTX_OK)
         status = host_path(cfg, "plugin_dir", CONFIG_DEFAULT_PLUGIN_DIR, &cfg->plugin_dir, error);
     if (status == PTX_OK)
-        status = host_path(cfg, "journal", CONFIG_DEFAULT_JOURNAL, &cfg->journal, error);
+        status = host_journal(cfg, error);
     if (status == PTX_OK && listen_override && *listen_override)
         status = (cfg->listen = strdup(listen_override)) ? PTX_OK : PTX_NOMEM;
     else if (status == PTX_OK)
@@ -562,6 +580,8 @@ static ptx_status config_apply_host(config *cfg, ptx_error *error)
         status = host_string(cfg, "log_level", "info", &cfg->log_level, error);
     if (status == PTX_OK)
         status = host_string(cfg, "log_format", "text", &cfg->log_format, error);
+    if (status == PTX_OK)
+        status = host_string(cfg, "journal_sync", "normal", &cfg->journal_sync, error);
     if (status == PTX_NOMEM)
         return ptx_fail(error, PTX_NOMEM, NULL, "%s: out of memory", cfg->path);
     if (status == PTX_OK && *cfg->listen == '\0')
@@ -572,6 +592,8 @@ static ptx_status config_apply_host(config *cfg, ptx_error *error)
             host_check_choice(cfg, "log_level", cfg->log_level, "error|warn|info|debug", error);
     if (status == PTX_OK)
         status = host_check_choice(cfg, "log_format", cfg->log_format, "text|json", error);
+    if (status == PTX_OK)
+        status = host_check_choice(cfg, "journal_sync", cfg->journal_sync, "normal|full", error);
     if (status == PTX_OK)
         status = host_numbers(cfg, error);
     return status;
@@ -636,5 +658,6 @@ void config_free(config *cfg)
     free(cfg->api_token);
     free(cfg->log_level);
     free(cfg->log_format);
+    free(cfg->journal_sync);
     memset(cfg, 0, sizeof *cfg);
 }

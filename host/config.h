@@ -27,7 +27,9 @@ typedef struct config {
     /* [host] */
     char *plugin_dir; /* resolved against `directory` */
     char *listen;     /* "127.0.0.1:8000"; PTEXEC_LISTEN overrides */
-    char *journal;    /* resolved against `directory` */
+    char *journal;    /* resolved against `directory`; "" when `journal =` is empty or "off" */
+    char *journal_sync;                   /* "normal" (default) or "full" */
+    unsigned long journal_retention_days; /* default 30; 0 keeps every execution */
     char *api_token;  /* "" when unset */
     char *log_level;  /* "info" */
     char *log_format; /* "text" */

@@ -35,6 +35,7 @@ struct engine {
     locks *accounts;
     journal *journal;                  /* NULL: no journal */
     char owner[IDS_EXECUTION_ID_MAX]; /* marks the executions this process runs */
+    char journal_error[PTX_JOURNAL_MESSAGE_MAX]; /* "" unless the journal is unusable */
 };
 
 /* Everything one execution needs. */
@@ -1133,6 +1134,10 @@ ptx_status engine_execute(engine *eng, const exec_request *request,
     run r;
     broker_text account_id;
     ptx_status status = engine_check_request(request, error);
+    if (status == PTX_OK && eng->journal_error[0] != '\0' && !request->dry_run)
+        status = ptx_fail(error, PTX_JOURNAL, NULL,
+                          "journal unavailable, execution refused before placing anything: %s",
+                          eng->journal_error);
     if (status == PTX_OK)
         status = run_init(&r, eng, request->broker, error);
     if (status == PTX_OK)
@@ -1197,6 +1202,12 @@ engine *engine_create(registry *reg, struct notify *notifier)
 void engine_set_journal(engine *eng, struct journal *records)
 {
     eng->journal = records;
+}
+
+void engine_set_journal_error(engine *eng, const char *message)
+{
+    snprintf(eng->journal_error, sizeof eng->journal_error, "%s",
+             message && *message ? message : "journal unavailable");
 }
 
 struct journal *engine_journal(engine *eng)

@@ -145,6 +145,14 @@ struct journal;
  */
 void engine_set_journal(engine *eng, struct journal *records);
 
+/*
+ * Marks the configured journal as unusable (it could not be opened; `message`
+ * says why, without secrets): from now on every execution that is not a dry
+ * run is refused with PTX_JOURNAL (code journal_unavailable) and that message,
+ * before anything is placed. Dry runs and holdings still work. Main thread.
+ */
+void engine_set_journal_error(engine *eng, const char *message);
+
 /* The journal given to engine_set_journal, or NULL. */
 struct journal *engine_journal(engine *eng);
 

@@ -245,5 +245,15 @@ else
     fail "--format text" "rc=$rc $(head -c 300 "$work/text.out")"
 fi
 
+# 13. The sample configurations parse cleanly (no unknown keys, no config errors).
+for ini in config/*.ini brokers.ini; do
+    PTEXEC_API_TOKEN=t "$PTEXEC" -c "$ini" brokers >"$work/sample.out" 2>"$work/sample.err"
+    if grep -qiE "unknown key|invalid_config|:[0-9]+: " "$work/sample.err"; then
+        fail "sample configuration $ini" "$(head -c 300 "$work/sample.err")"
+    else
+        pass "sample configuration $ini parses"
+    fi
+done
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -130,6 +130,7 @@ uint32_t sim_book_account(sim_book *book, const char *id, const sim_position *in
         return SIM_MAP_NONE;
     index = (uint32_t)book->account_count;
     book->accounts[index] = account;
+    book->dirty = true;
     if (sim_map_put(&book->account_index, account->id, index) != 0) {
         sim_account_free(account);
         return SIM_MAP_NONE;
@@ -259,6 +260,7 @@ uint32_t sim_book_record(sim_book *book, uint32_t account_index,
     if (order->side == BROKER_SIDE_SELL)
         account->holdings[holding].reserved += order->quantity;
     account->pending[account->pending_count++] = sequence;
+    book->dirty = true;
     return sequence;
 }
 
@@ -274,6 +276,7 @@ void sim_book_settle(sim_book *book, sim_order *order)
         return;
     sim_holding *holding = sim_order_holding(book, order);
     order->state = order->outcome;
+    book->dirty = true;
     if (order->side == BROKER_SIDE_SELL) {
         holding->reserved -= order->quantity;
         holding->quantity -= order->filled;
@@ -298,5 +301,41 @@ bool sim_book_cancel(sim_book *book, sim_order *order)
     order->state = BROKER_ORDER_CANCELLED;
     order->outcome = BROKER_ORDER_CANCELLED;
     order->filled = 0;
+    book->dirty = true;
     return true;
+}
+
+int sim_book_restore_holding(sim_book *book, uint32_t account_index, const char *symbol,
+                             int64_t quantity)
+{
+    sim_account *account = sim_book_account_at(book, account_index);
+    uint32_t slot = account ? sim_holding_slot(account, symbol) : SIM_MAP_NONE;
+    if (slot == SIM_MAP_NONE)
+        return -1;
+    account->holdings[slot].quantity = quantity;
+    return 0;
+}
+
+int sim_book_restore_order(sim_book *book, const sim_order *saved)
+{
+    sim_account *account = sim_book_account_at(book, saved->account);
+    if (account == NULL || saved->holding >= account->holding_count)
+        return -1;
+    sim_order *order = sim_book_next_slot(book);
+    if (order == NULL || sim_pending_reserve(book, account) != 0)
+        return -1;
+    uint32_t sequence = book->order_count;
+    *order = *saved;
+    book->order_count++;
+    if (order->client_order_id[0] != '\0' &&
+        sim_map_put(&account->client_index, order->client_order_id, sequence) != 0) {
+        book->order_count--;
+        return -1;
+    }
+    if (order->state == BROKER_ORDER_OPEN) {
+        if (order->side == BROKER_SIDE_SELL)
+            account->holdings[order->holding].reserved += order->quantity;
+        account->pending[account->pending_count++] = sequence;
+    }
+    return 0;
 }

@@ -49,6 +49,7 @@ typedef struct sim_book {
     size_t chunk_capacity;
     uint32_t order_count;
     uint32_t rate_limit; /* placements per rolling second per account; 0 = none */
+    bool dirty;          /* changed since the last sim_book_clean (persistence) */
 } sim_book;
 
 /* Prepares an empty book whose accounts may place `rate_limit` orders per
@@ -103,5 +104,14 @@ void sim_book_settle_pending(sim_book *book, sim_account *account);
 
 /* Cancels an OPEN order (nothing filled). Returns false if it is terminal. */
 bool sim_book_cancel(sim_book *book, sim_order *order);
+
+/* Restoring a saved book (sim_state.c): sets the quantity of `symbol` in
+ * account `account_index` (adding the symbol in order), and appends an order
+ * with its saved fields as the next sequence number (an OPEN one is pending
+ * again, an OPEN SELL reserves its quantity). 0, or -1 when memory runs out
+ * or the order names an unknown account or holding. */
+int sim_book_restore_holding(sim_book *book, uint32_t account_index, const char *symbol,
+                             int64_t quantity);
+int sim_book_restore_order(sim_book *book, const sim_order *saved);
 
 #endif

@@ -23,6 +23,7 @@ const char *const sim_config_keys[] = {
     "latency_ms",
     "rate_limit_per_second",
     "unknown_symbols",
+    "state_file",
     NULL,
 };
 
@@ -251,6 +252,8 @@ broker_status sim_config_load(sim_config *config, const broker_host_services *se
     const char *unknown = services->config_get(host, "unknown_symbols");
     if (status == BROKER_OK && unknown != NULL)
         status = sim_config_each(config, "unknown_symbols", unknown, sim_unknown_item, error);
+    const char *state_file = services->config_get(host, "state_file");
+    config->state_file = state_file != NULL && *state_file != '\0' ? state_file : NULL;
     if (status == BROKER_INTERNAL)
         snprintf(error->text, sizeof error->text, "out of memory reading the configuration");
     return status;

@@ -31,6 +31,9 @@ typedef struct sim_config {
     size_t initial_count;
     size_t initial_capacity;
     sim_map initial_index; /* symbol → index in initial_holdings */
+    /* state_file: where holdings and the order book persist across restarts
+     * (NULL: in memory only). Borrowed from the host's configuration. */
+    const char *state_file;
     char (*unknown_symbols)[BROKER_SYMBOL_MAX];
     size_t unknown_count;
     sim_map unknown_index;
