@@ -342,6 +342,10 @@ static void run_give_up(run *r, exec_leg *leg, broker_order *order, int64_t wait
                            order_message(&cancelled, "cancelled on request"));
             return;
         }
+        if (status == BROKER_OK) {
+            leg->filled_quantity = cancelled.filled_quantity;
+            leg->average_price = cancelled.average_price;
+        }
     }
     leg_failed(leg, "order %s still open at the broker after %lld ms", leg->order_id,
                (long long)waited_ms);
