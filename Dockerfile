@@ -7,7 +7,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      build-essential pkg-config libinih-dev libcjson-dev libssl-dev libmicrohttpd-dev \
+      build-essential pkg-config libinih-dev libcjson-dev libssl-dev libmicrohttpd-dev libsqlite3-dev \
       ca-certificates openssl \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -25,7 +25,7 @@ RUN make -j"$(nproc)" all \
 FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libinih1 libcjson1 libssl3 libmicrohttpd12 curl \
+      libinih1 libcjson1 libssl3 libmicrohttpd12 libsqlite3-0 curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/ptexec --create-home \
       --shell /usr/sbin/nologin ptexec

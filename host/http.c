@@ -793,8 +793,8 @@ static void log_listening(int fd)
 static bool has_docs(const char *dir)
 {
     char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/swagger-ui-bundle.js", dir);
-    return access(path, R_OK) == 0;
+    int length = snprintf(path, sizeof path, "%s/swagger-ui-bundle.js", dir);
+    return length > 0 && (size_t)length < sizeof path && access(path, R_OK) == 0;
 }
 
 /* Finds the Swagger UI folder: $PTEXEC_DOCS_DIR, then next to the binary
@@ -821,7 +821,7 @@ static void find_docs_dir(char out[PATH_MAX])
         char dir[PATH_MAX + 64];
         snprintf(dir, sizeof dir, "%s/%s", exe, candidates[i]);
         if (strlen(dir) < PATH_MAX && has_docs(dir)) {
-            snprintf(out, PATH_MAX, "%s", dir);
+            memcpy(out, dir, strlen(dir) + 1);
             return;
         }
     }
