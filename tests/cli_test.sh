@@ -245,7 +245,27 @@ else
     fail "--format text" "rc=$rc $(head -c 300 "$work/text.out")"
 fi
 
-# 13. The sample configurations parse cleanly (no unknown keys, no config errors).
+# 13. On a terminal, one progress line per order on stderr as it completes.
+if command -v script >/dev/null 2>&1; then
+    script -qec "'$PTEXEC' -c '$work/clean.ini' execute '$work/seed.json' >/dev/null" /dev/null \
+        >"$work/tty.out" 2>&1 </dev/null
+    if grep -qE '^\[1/2\] SELL TCS +5 +FILLED' "$work/tty.out" &&
+        grep -qE '^\[2/2\] BUY +RELIANCE +10 +FILLED' "$work/tty.out"; then
+        pass "progress lines on a terminal"
+    else
+        fail "progress lines on a terminal" "$(head -c 300 "$work/tty.out")"
+    fi
+    "$PTEXEC" -c "$work/clean.ini" execute "$work/seed.json" >/dev/null 2>"$work/notty.err"
+    if grep -q '^\[1/2\]' "$work/notty.err"; then
+        fail "no progress lines without a terminal" "found one"
+    else
+        pass "no progress lines without a terminal"
+    fi
+else
+    echo "SKIP progress lines: the script command (bsdutils) is not installed"
+fi
+
+# 14. The sample configurations parse cleanly (no unknown keys, no config errors).
 for ini in config/*.ini brokers.ini; do
     PTEXEC_API_TOKEN=t "$PTEXEC" -c "$ini" brokers >"$work/sample.out" 2>"$work/sample.err"
     if grep -qiE "unknown key|invalid_config|:[0-9]+: " "$work/sample.err"; then
