@@ -37,6 +37,14 @@
 #define HTTP_DEFAULT_ACCOUNT_WAIT_MS 30000 /* how long an execution waits for a busy account */
 #define HTTP_PATH_LOG_MAX 128
 #define HTTP_DOCS_FILE_MAX 64
+/* Per-connection memory pool: request line, headers, the read buffer (bodies
+ * are streamed through it in pieces) and the response headers. libmicrohttpd
+ * zeroes the pool between keep-alive requests, so its size is paid on every
+ * request; 16 KiB leaves room for ~8 KiB of request headers. */
+#define HTTP_CONNECTION_MEMORY (16 * 1024)
+/* Connection threads run the engine, SQLite and the plugins; 512 KiB is ample
+ * and keeps 64 threads' reservations far below the 8 MiB default each. */
+#define HTTP_THREAD_STACK (512 * 1024)
 
 /* Files of the Swagger UI folder that GET /docs/NAME may serve; nothing else. */
 static const struct docs_file {
@@ -835,7 +843,9 @@ static struct MHD_Daemon *start_daemon(http_server *server, int listen_fd,
     return MHD_start_daemon(flags, 0, NULL, NULL, on_request, server, MHD_OPTION_LISTEN_SOCKET,
                             (MHD_socket)listen_fd, MHD_OPTION_CONNECTION_LIMIT,
                             (unsigned int)settings->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned int)settings->timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
+                            (unsigned int)settings->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_THREAD_STACK_SIZE,
+                            (size_t)HTTP_THREAD_STACK, MHD_OPTION_NOTIFY_COMPLETED,
                             on_completed, server, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, server,
                             MHD_OPTION_END);
 }

@@ -13,6 +13,8 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,7 +27,41 @@
 static const char ids_crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 static const char ids_base36[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
-static void ids_random_bytes(unsigned char *out, size_t length)
+#define IDS_RANDOM_POOL 320 /* 32 execution ids per getrandom() call */
+
+/* Bumped in a forked child so that it never reuses its parent's pool. */
+static atomic_uint ids_fork_generation;
+static pthread_once_t ids_fork_once = PTHREAD_ONCE_INIT;
+
+static void ids_after_fork(void)
+{
+    atomic_fetch_add(&ids_fork_generation, 1);
+}
+
+static void ids_register_fork(void)
+{
+    pthread_atfork(NULL, NULL, ids_after_fork);
+}
+
+/* SHA-256 fetched once: the one-shot SHA256() looks the algorithm up again
+ * on every call, which costs more than hashing a short string. */
+static EVP_MD *ids_sha256_md;
+static pthread_once_t ids_sha256_once = PTHREAD_ONCE_INIT;
+
+static void ids_fetch_sha256(void)
+{
+    ids_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* SHA-256 of `length` bytes into `digest` (SHA256_DIGEST_LENGTH bytes). */
+static void ids_sha256(const void *data, size_t length, unsigned char *digest)
+{
+    pthread_once(&ids_sha256_once, ids_fetch_sha256);
+    if (ids_sha256_md == NULL || EVP_Digest(data, length, digest, NULL, ids_sha256_md, NULL) != 1)
+        SHA256(data, length, digest);
+}
+
+static void ids_random_fill(unsigned char *out, size_t length)
 {
     size_t done = 0;
     while (done < length) {
@@ -41,6 +77,32 @@ static void ids_random_bytes(unsigned char *out, size_t length)
         for (; done < length; done++, mix = mix * 6364136223846793005ull + 1)
             out[done] = (unsigned char)(mix >> 56);
     }
+}
+
+/* Random bytes from a per-thread pool refilled by getrandom(): one system
+ * call per 32 ids instead of one per id. Each byte is handed out once. */
+static void ids_random_bytes(unsigned char *out, size_t length)
+{
+    static _Thread_local unsigned char pool[IDS_RANDOM_POOL];
+    static _Thread_local size_t used = IDS_RANDOM_POOL;
+    static _Thread_local unsigned generation;
+    pthread_once(&ids_fork_once, ids_register_fork);
+    unsigned now = atomic_load(&ids_fork_generation);
+    if (generation != now) {
+        generation = now;
+        used = IDS_RANDOM_POOL;
+    }
+    if (length > IDS_RANDOM_POOL) {
+        ids_random_fill(out, length);
+        return;
+    }
+    if (used + length > IDS_RANDOM_POOL) {
+        ids_random_fill(pool, IDS_RANDOM_POOL);
+        used = 0;
+    }
+    memcpy(out, pool + used, length);
+    explicit_bzero(pool + used, length);
+    used += length;
 }
 
 void ids_new_execution_id(char out[IDS_EXECUTION_ID_MAX])
@@ -86,7 +148,7 @@ static const unsigned char *ids_execution_digest(const char *execution_id)
     static _Thread_local bool cached;
     size_t length = strlen(execution_id);
     if (!cached || length > IDS_EXECUTION_ID_MAX || strcmp(cached_id, execution_id) != 0) {
-        SHA256((const unsigned char *)execution_id, length, cached_digest);
+        ids_sha256(execution_id, length, cached_digest);
         cached = length <= IDS_EXECUTION_ID_MAX;
         if (cached)
             memcpy(cached_id, execution_id, length + 1);
@@ -116,10 +178,33 @@ void ids_client_order_id(const char *execution_id, size_t leg_index, unsigned mi
     out[length] = '\0';
 }
 
+/* SHA-256 of broker + NUL + account id in one call; false when they do not
+ * fit the stack buffer (then the EVP path below hashes the same bytes). */
+static bool ids_account_digest_short(const char *broker, const char *account_id,
+                                     unsigned char digest[SHA256_DIGEST_LENGTH])
+{
+    char input[256];
+    size_t broker_length = strlen(broker) + 1, account_length = strlen(account_id);
+    if (broker_length + account_length > sizeof input)
+        return false;
+    memcpy(input, broker, broker_length);
+    memcpy(input + broker_length, account_id, account_length);
+    ids_sha256(input, broker_length + account_length, digest);
+    return true;
+}
+
 void ids_account_hash(const char *broker, const char *account_id, char out[IDS_ACCOUNT_HASH_MAX])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char digest[EVP_MAX_MD_SIZE];
+    if (ids_account_digest_short(broker, account_id, digest)) {
+        for (int i = 0; i < 8; i++) {
+            out[2 * i] = hex[digest[i] >> 4];
+            out[2 * i + 1] = hex[digest[i] & 15u];
+        }
+        out[16] = '\0';
+        return;
+    }
     unsigned int digest_length = 0;
     EVP_MD_CTX *context = EVP_MD_CTX_new();
     bool ok = context != NULL && EVP_DigestInit_ex(context, EVP_sha256(), NULL) == 1 &&
@@ -142,7 +227,7 @@ void ids_sha256_hex(const void *data, size_t length, char out[IDS_SHA256_HEX_MAX
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256(data, length, digest);
+    ids_sha256(data, length, digest);
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
         out[2 * i] = hex[digest[i] >> 4];
         out[2 * i + 1] = hex[digest[i] & 15u];

@@ -242,6 +242,7 @@ static ptx_status journal_migrate(journal *j, ptx_error *error)
         status = ptx_fail(error, PTX_JOURNAL, NULL,
                           "journal %s: schema version %d is newer than this ptexec (%d)", j->path,
                           version, JOURNAL_SCHEMA_VERSION);
+        log_write(LOG_ERROR, "journal", "%s", error->message);
     } else {
         if (version == 0 && !journal_exec(j, journal_schema_v1))
             status = journal_fail(j, error, "creating the schema");
@@ -293,8 +294,11 @@ static ptx_status journal_configure(journal *j, const journal_options *options, 
 {
     unsigned busy = options->busy_timeout_ms ? options->busy_timeout_ms : JOURNAL_DEFAULT_BUSY_MS;
     sqlite3_busy_timeout(j->db, (int)busy);
-    if (sqlite3_db_readonly(j->db, "main") == 1)
-        return ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: file is read-only", j->path);
+    if (sqlite3_db_readonly(j->db, "main") == 1) {
+        ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: file is read-only", j->path);
+        log_write(LOG_ERROR, "journal", "%s", error->message);
+        return PTX_JOURNAL;
+    }
     sqlite3_stmt *stmt = NULL;
     bool wal = false;
     if (sqlite3_prepare_v2(j->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL) == SQLITE_OK &&
@@ -316,6 +320,8 @@ ptx_status journal_open(const char *path, const journal_options *options, journa
                         ptx_error *error)
 {
     static const journal_options defaults = {JOURNAL_SYNC_NORMAL, 30, 0};
+    ptx_error local_error;
+    error = error ? error : &local_error;
     options = options ? options : &defaults;
     *out = NULL;
     journal *j = calloc(1, sizeof *j);
@@ -325,9 +331,8 @@ ptx_status journal_open(const char *path, const journal_options *options, journa
     }
     pthread_mutex_init(&j->lock, NULL);
     ptx_status status = PTX_OK;
-    int rc = sqlite3_open_v2(path, &j->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK)
         status = journal_fail(j, error, "opening");
     if (status == PTX_OK)
@@ -337,8 +342,6 @@ ptx_status journal_open(const char *path, const journal_options *options, journa
     if (status == PTX_OK)
         status = journal_prune(j, options->retention_days, error);
     if (status != PTX_OK) {
-        if (status == PTX_JOURNAL)
-            log_write(LOG_ERROR, "journal", "%s", error ? error->message : "journal unavailable");
         journal_close(j);
         return status;
     }
@@ -623,7 +626,8 @@ static sqlite3_stmt *journal_list_stmt(journal *j, const journal_filter *filter)
     if (by_status)
         bind_text(stmt, 2, filter->status);
     size_t limit = filter->limit ? filter->limit : JOURNAL_DEFAULT_LIMIT;
-    sqlite3_bind_int64(stmt, 3, (sqlite3_int64)(limit > JOURNAL_MAX_LIMIT ? JOURNAL_MAX_LIMIT : limit));
+    sqlite3_bind_int64(stmt, 3,
+                       (sqlite3_int64)(limit > JOURNAL_MAX_LIMIT ? JOURNAL_MAX_LIMIT : limit));
     return stmt;
 }
 
@@ -738,7 +742,8 @@ static void journal_read_leg(sqlite3_stmt *stmt, exec_leg *leg, char *state)
     leg->sequence = (size_t)sqlite3_column_int64(stmt, 1);
     copy_column(stmt, 2, leg->symbol, sizeof leg->symbol);
     const unsigned char *side = sqlite3_column_text(stmt, 3);
-    leg->side = side && strcmp((const char *)side, "SELL") == 0 ? BROKER_SIDE_SELL : BROKER_SIDE_BUY;
+    leg->side =
+        side && strcmp((const char *)side, "SELL") == 0 ? BROKER_SIDE_SELL : BROKER_SIDE_BUY;
     leg->quantity = sqlite3_column_int64(stmt, 4);
     copy_column(stmt, 5, leg->client_order_id, sizeof leg->client_order_id);
     copy_column(stmt, 6, state, JOURNAL_STATE_MAX);
@@ -759,8 +764,10 @@ static bool journal_load_legs(journal *j, const char *id, exec_result *result,
     bind_text(stmt, 1, id);
     size_t n = 0;
     int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && n < result->leg_count)
-        journal_read_leg(stmt, &result->legs[n], states[n]), n++;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && n < result->leg_count) {
+        journal_read_leg(stmt, &result->legs[n], states[n]);
+        n++;
+    }
     sqlite3_reset(stmt);
     result->leg_count = n;
     return rc == SQLITE_DONE || rc == SQLITE_ROW;

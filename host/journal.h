@@ -45,8 +45,9 @@
 typedef enum journal_sync_mode { JOURNAL_SYNC_NORMAL, JOURNAL_SYNC_FULL } journal_sync_mode;
 
 typedef struct journal_options {
-    journal_sync_mode sync;  /* JOURNAL_SYNC_NORMAL by default (zeroed struct) */
-    unsigned retention_days; /* finished executions older than this are pruned at open; 0 keeps all */
+    journal_sync_mode sync; /* JOURNAL_SYNC_NORMAL by default (zeroed struct) */
+    unsigned
+        retention_days; /* finished executions older than this are pruned at open; 0 keeps all */
     unsigned busy_timeout_ms; /* wait for a lock held by another connection; 0 means 2000 */
 } journal_options;
 

@@ -9,7 +9,13 @@
  * then walks the tree in document order and annotates each number node from
  * its literal. A json_value is a cJSON node; for numbers, `valueint` holds our
  * number kind and `valuestring` the literal when the double cannot stand in
- * for it (cJSON_Delete frees it).
+ * for it.
+ *
+ * Memory: cJSON allocates every node and string separately. Through
+ * cJSON_InitHooks, the nodes of one json_parse come from an arena instead (a
+ * few large blocks), and json_free releases the blocks, not the nodes one by
+ * one. Every allocation carries a 16-byte header naming its arena (NULL for
+ * the heap), so the free hook and json_free know what they hold.
  */
 #include "json.h"
 
@@ -17,6 +23,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +33,97 @@
 #define JSON_EXACT_DIGITS 15      /* integer literals this long are exact as doubles */
 #define JSON_MAX_NUMBER_LENGTH 63 /* cJSON reads at most 63 characters of a number */
 
+#define JSON_ARENA_BLOCK 16384 /* first block; later ones double, up to 1 MiB */
+
 enum number_kind { NUMBER_INTEGER = 0, NUMBER_FLOAT = 1, NUMBER_BIG_INTEGER = 2 };
+
+typedef struct json_block {
+    struct json_block *next;
+    size_t used, size;
+    max_align_t data[]; /* `size` bytes */
+} json_block;
+
+typedef struct json_arena {
+    json_block *blocks; /* newest first */
+    size_t next_size;
+} json_arena;
+
+/* In front of every allocation made through the cJSON hooks. */
+typedef union json_header {
+    json_arena *arena; /* NULL: plain heap memory */
+    max_align_t align;
+} json_header;
+
+/* The arena of the json_parse running on this thread, or NULL. */
+static _Thread_local json_arena *json_active_arena;
+static pthread_once_t json_hooks_once = PTHREAD_ONCE_INIT;
+
+static size_t json_round(size_t size)
+{
+    return (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+}
+
+/* `size` bytes (a multiple of max_align_t) from the arena; NULL when out of memory. */
+static void *arena_take(json_arena *arena, size_t size)
+{
+    json_block *block = arena->blocks;
+    if (block == NULL || block->size - block->used < size) {
+        size_t capacity = arena->next_size > size ? arena->next_size : size;
+        block = malloc(sizeof *block + capacity);
+        if (block == NULL)
+            return NULL;
+        block->next = arena->blocks;
+        block->used = 0;
+        block->size = capacity;
+        arena->blocks = block;
+        if (arena->next_size < 1024 * 1024)
+            arena->next_size *= 2;
+    }
+    void *memory = (unsigned char *)block->data + block->used;
+    block->used += size;
+    return memory;
+}
+
+static void arena_free(json_arena *arena)
+{
+    if (arena == NULL)
+        return;
+    for (json_block *block = arena->blocks, *next; block != NULL; block = next) {
+        next = block->next;
+        free(block);
+    }
+    free(arena);
+}
+
+static void *json_hook_malloc(size_t size)
+{
+    if (size > SIZE_MAX - 2 * sizeof(json_header))
+        return NULL;
+    size_t total = sizeof(json_header) + json_round(size);
+    json_arena *arena = json_active_arena;
+    json_header *header = arena ? arena_take(arena, total) : malloc(total);
+    if (header == NULL)
+        return NULL;
+    header->arena = arena;
+    return header + 1;
+}
+
+static json_header *json_header_of(const void *memory)
+{
+    return (json_header *)memory - 1;
+}
+
+static void json_hook_free(void *memory)
+{
+    if (memory != NULL && json_header_of(memory)->arena == NULL)
+        free(json_header_of(memory));
+}
+
+static void json_install_hooks(void)
+{
+    cJSON_Hooks hooks = {.malloc_fn = json_hook_malloc, .free_fn = json_hook_free};
+    cJSON_InitHooks(&hooks);
+}
 
 typedef struct number_offsets {
     size_t *items;
@@ -177,8 +275,12 @@ static bool annotate_number(cJSON *item, const char *literal)
         item->valueint = NUMBER_BIG_INTEGER;
     if (item->valueint == NUMBER_INTEGER)
         return true;
-    item->valuestring = strndup(literal, length);
-    return item->valuestring != NULL;
+    item->valuestring = json_hook_malloc(length + 1); /* freed with the document */
+    if (item->valuestring == NULL)
+        return false;
+    memcpy(item->valuestring, literal, length);
+    item->valuestring[length] = '\0';
+    return true;
 }
 
 /* Visits the number nodes in document order, pairing each with the next
@@ -240,13 +342,19 @@ static cJSON *parse_tree(const char *copy, size_t length, unsigned open, char *w
 
 json_value *json_parse(const char *text, size_t length, char *why, size_t why_size)
 {
+    pthread_once(&json_hooks_once, json_install_hooks);
     number_offsets offsets = {0};
     cJSON *root = NULL;
     char *copy = malloc(length + 1);
-    if (copy == NULL) {
+    json_arena *arena = calloc(1, sizeof *arena);
+    if (copy == NULL || arena == NULL) {
+        free(copy);
+        free(arena);
         snprintf(why, why_size, "out of memory");
         return NULL;
     }
+    arena->next_size = JSON_ARENA_BLOCK;
+    json_active_arena = arena;
     if (length > 0)
         memcpy(copy, text, length);
     copy[length] = '\0';
@@ -258,11 +366,13 @@ json_value *json_parse(const char *text, size_t length, char *why, size_t why_si
         goto cleanup;
     size_t next = 0;
     if (!annotate(root, copy, &offsets, &next) || next != offsets.count) {
-        cJSON_Delete(root);
         root = NULL;
         snprintf(why, why_size, "malformed JSON: cannot read its numbers (or out of memory)");
     }
 cleanup:
+    json_active_arena = NULL;
+    if (root == NULL)
+        arena_free(arena); /* whatever a failed parse left in it */
     free(offsets.items);
     free(copy);
     return (json_value *)root;
@@ -270,7 +380,13 @@ cleanup:
 
 void json_free(json_value *document)
 {
-    cJSON_Delete((cJSON *)document);
+    if (document == NULL)
+        return;
+    json_arena *arena = json_header_of(document)->arena;
+    if (arena != NULL)
+        arena_free(arena);
+    else
+        cJSON_Delete((cJSON *)document);
 }
 
 json_type json_type_of(const json_value *value)
@@ -434,6 +550,11 @@ static void writer_append(json_writer *writer, const char *text, size_t length)
 
 static void writer_char(json_writer *writer, char c)
 {
+    if (writer->length + 2 <= writer->capacity && !writer->failed) {
+        writer->buffer[writer->length++] = c;
+        writer->buffer[writer->length] = '\0';
+        return;
+    }
     writer_append(writer, &c, 1);
 }
 
@@ -492,9 +613,31 @@ void json_array_end(json_writer *writer)
     container_end(writer, ']');
 }
 
+/* Length of `text` when no character of it needs escaping, else SIZE_MAX. */
+static size_t plain_length(const char *text)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    for (; *p != '\0'; p++)
+        if (*p < 0x20 || *p == '"' || *p == '\\')
+            return SIZE_MAX;
+    return (size_t)(p - (const unsigned char *)text);
+}
+
 static void write_escaped(json_writer *writer, const char *text)
 {
     static const char hex[] = "0123456789abcdef";
+    size_t plain = plain_length(text);
+    if (plain != SIZE_MAX) { /* the usual case: one reservation, one copy */
+        if (!writer_reserve(writer, plain + 2))
+            return;
+        char *at = writer->buffer + writer->length;
+        at[0] = '"';
+        memcpy(at + 1, text, plain);
+        at[plain + 1] = '"';
+        at[plain + 2] = '\0';
+        writer->length += plain + 2;
+        return;
+    }
     writer_char(writer, '"');
     const char *run = text;
     for (const char *p = text; *p != '\0'; p++) {
@@ -553,16 +696,90 @@ static void write_plain(json_writer *writer, const char *text)
     value_end(writer);
 }
 
+/* Writes the decimal digits of `number` ending just before `end`; returns
+ * where they start. */
+static char *format_digits(uint64_t number, char *end)
+{
+    do {
+        *--end = (char)('0' + number % 10);
+        number /= 10;
+    } while (number != 0);
+    return end;
+}
+
+/* Formats `number` into `text` (at least 24 bytes); returns its length. */
+static size_t format_int(int64_t number, char *text)
+{
+    char digits[24];
+    char *end = digits + sizeof digits;
+    uint64_t magnitude = number < 0 ? 0 - (uint64_t)number : (uint64_t)number;
+    char *start = format_digits(magnitude, end);
+    if (number < 0)
+        *--start = '-';
+    size_t length = (size_t)(end - start);
+    memcpy(text, start, length);
+    text[length] = '\0';
+    return length;
+}
+
 void json_write_int(json_writer *writer, int64_t number)
 {
-    char text[32];
-    snprintf(text, sizeof text, "%" PRId64, number);
-    write_plain(writer, text);
+    char text[24];
+    size_t length = format_int(number, text);
+    value_begin(writer);
+    writer_append(writer, text, length);
+    value_end(writer);
+}
+
+/* Writes `number` as a plain decimal with at most 6 fraction digits when
+ * that text is exactly what %.15g would print (true), else leaves `text`
+ * alone (false). Prices such as 2500.5 take this path. */
+static bool format_short_decimal(double number, char text[32])
+{
+    static const double scales[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+    double magnitude = fabs(number);
+    if (!(magnitude >= 1e-4 && magnitude < 1e15))
+        return false; /* %g switches to exponents out there; 0 and -0 too */
+    for (int places = 0; places <= 6; places++) {
+        double scaled = magnitude * scales[places];
+        if (scaled >= 1e15) /* 15 significant digits at most, all exact */
+            return false;
+        uint64_t whole = (uint64_t)scaled;
+        if ((double)whole != scaled || (double)whole / scales[places] != magnitude)
+            continue;
+        while (places > 0 && whole % 10 == 0) { /* the same decimal, shorter */
+            whole /= 10;
+            places--;
+        }
+        /* whole / 10^places has at most 15 significant digits and reads back
+         * as `number`, so %.15g prints these same digits. */
+        char digits[32];
+        char *end = digits + sizeof digits;
+        char *start = format_digits(whole, end);
+        while (end - start <= places)
+            *--start = '0';
+        size_t integer = (size_t)(end - start) - (size_t)places;
+        size_t at = 0;
+        if (number < 0)
+            text[at++] = '-';
+        memcpy(text + at, start, integer);
+        at += integer;
+        if (places > 0) {
+            text[at++] = '.';
+            memcpy(text + at, start + integer, (size_t)places);
+            at += (size_t)places;
+        }
+        text[at] = '\0';
+        return true;
+    }
+    return false;
 }
 
 /* The shortest of %.15g, %.16g and %.17g that reads back as `number`. */
 static void format_double(double number, char text[32])
 {
+    if (format_short_decimal(number, text))
+        return;
     for (int precision = 15; precision <= 17; precision++) {
         snprintf(text, 32, "%.*g", precision, number);
         if (strtod(text, NULL) == number)

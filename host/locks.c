@@ -1,33 +1,43 @@
-/* Per-account locks: a list of account entries guarded by one mutex, with
- * one condition variable (monotonic clock) for every waiter. Executions are
- * few compared with orders, so a list is enough; nothing here runs per leg
- * except the pacing, which touches only the holder's own entry. */
+/* Per-account locks: a hash table of account entries guarded by one mutex,
+ * with one condition variable (monotonic clock) for every waiter. An entry
+ * exists while its account is held, waited for, or still has placements in
+ * the last second that pacing must remember; locks_release drops it
+ * otherwise, so a server that sees millions of accounts keeps only the busy
+ * ones. Nothing here runs per leg except the pacing, which touches only the
+ * holder's own entry. */
 #include "locks.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "retry.h"
 
+#define LOCKS_PACE_WINDOW_US 1001000 /* one second and the millisecond of margin */
+
 struct locks_account {
-    struct locks_account *next;
-    char *broker;
-    char *account_id;
+    struct locks_account *next; /* in its bucket */
+    uint64_t hash;
     bool held;
+    unsigned waiters;
     int64_t *recent; /* ring of the last placements' completion times (µs) */
     unsigned recent_capacity;
     unsigned recent_count;
     unsigned recent_next; /* oldest entry once the ring is full */
+    size_t broker_length;
+    char key[]; /* broker NUL account_id NUL */
 };
 
 struct locks {
     pthread_mutex_t mutex;
     pthread_cond_t released;
-    locks_account *accounts;
+    locks_account **buckets; /* a power of two of them */
+    size_t bucket_count;
+    size_t count;
 };
 
 locks *locks_create(void)
@@ -35,6 +45,12 @@ locks *locks_create(void)
     locks *table = calloc(1, sizeof *table);
     if (table == NULL)
         return NULL;
+    table->bucket_count = 64;
+    table->buckets = calloc(table->bucket_count, sizeof *table->buckets);
+    if (table->buckets == NULL) {
+        free(table);
+        return NULL;
+    }
     pthread_condattr_t attributes;
     pthread_condattr_init(&attributes);
     pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
@@ -44,44 +60,121 @@ locks *locks_create(void)
     return table;
 }
 
+static void locks_account_free(locks_account *account)
+{
+    free(account->recent);
+    free(account);
+}
+
 void locks_destroy(locks *table)
 {
     if (table == NULL)
         return;
-    locks_account *account = table->accounts;
-    while (account != NULL) {
-        locks_account *next = account->next;
-        free(account->broker);
-        free(account->account_id);
-        free(account->recent);
-        free(account);
-        account = next;
+    for (size_t i = 0; i < table->bucket_count; i++) {
+        locks_account *account = table->buckets[i];
+        while (account != NULL) {
+            locks_account *next = account->next;
+            locks_account_free(account);
+            account = next;
+        }
     }
+    free(table->buckets);
     pthread_cond_destroy(&table->released);
     pthread_mutex_destroy(&table->mutex);
     free(table);
 }
 
+/* FNV-1a over broker, a NUL, and the account id. */
+static uint64_t locks_hash(const char *broker, const char *account_id)
+{
+    uint64_t hash = 1469598103934665603ull;
+    for (const char *p = broker;; p++) {
+        hash = (hash ^ (unsigned char)*p) * 1099511628211ull;
+        if (*p == '\0')
+            break;
+    }
+    for (const char *p = account_id; *p; p++)
+        hash = (hash ^ (unsigned char)*p) * 1099511628211ull;
+    return hash ^ (hash >> 29);
+}
+
+static bool locks_matches(const locks_account *account, uint64_t hash, const char *broker,
+                          const char *account_id)
+{
+    return account->hash == hash && strcmp(account->key, broker) == 0 &&
+           strcmp(account->key + account->broker_length + 1, account_id) == 0;
+}
+
+/* Doubles the bucket array when the table is fuller than one entry per
+ * bucket; stays as it is when memory runs out. Caller holds the mutex. */
+static void locks_grow(locks *table)
+{
+    if (table->count < table->bucket_count)
+        return;
+    size_t count = table->bucket_count * 2;
+    locks_account **buckets = calloc(count, sizeof *buckets);
+    if (buckets == NULL)
+        return;
+    for (size_t i = 0; i < table->bucket_count; i++) {
+        for (locks_account *account = table->buckets[i], *next; account != NULL; account = next) {
+            next = account->next;
+            locks_account **bucket = &buckets[account->hash & (count - 1)];
+            account->next = *bucket;
+            *bucket = account;
+        }
+    }
+    free(table->buckets);
+    table->buckets = buckets;
+    table->bucket_count = count;
+}
+
 /* Finds or adds the entry; the caller holds the mutex. NULL on OOM. */
 static locks_account *locks_entry(locks *table, const char *broker, const char *account_id)
 {
-    for (locks_account *account = table->accounts; account != NULL; account = account->next)
-        if (strcmp(account->broker, broker) == 0 && strcmp(account->account_id, account_id) == 0)
+    uint64_t hash = locks_hash(broker, account_id);
+    for (locks_account *account = table->buckets[hash & (table->bucket_count - 1)];
+         account != NULL; account = account->next)
+        if (locks_matches(account, hash, broker, account_id))
             return account;
-    locks_account *account = calloc(1, sizeof *account);
+    size_t broker_length = strlen(broker), account_length = strlen(account_id);
+    locks_account *account = calloc(1, sizeof *account + broker_length + account_length + 2);
     if (account == NULL)
         return NULL;
-    account->broker = strdup(broker);
-    account->account_id = strdup(account_id);
-    if (account->broker == NULL || account->account_id == NULL) {
-        free(account->broker);
-        free(account->account_id);
-        free(account);
-        return NULL;
-    }
-    account->next = table->accounts;
-    table->accounts = account;
+    account->hash = hash;
+    account->broker_length = broker_length;
+    memcpy(account->key, broker, broker_length + 1);
+    memcpy(account->key + broker_length + 1, account_id, account_length + 1);
+    locks_grow(table);
+    locks_account **bucket = &table->buckets[hash & (table->bucket_count - 1)];
+    account->next = *bucket;
+    *bucket = account;
+    table->count++;
     return account;
+}
+
+/* True when pacing still needs the entry: a placement within the window. */
+static bool locks_pacing_active(const locks_account *account)
+{
+    if (account->recent_count == 0)
+        return false;
+    unsigned newest = (account->recent_next + account->recent_capacity - 1) %
+                      account->recent_capacity;
+    return retry_monotonic_us() - account->recent[newest] < LOCKS_PACE_WINDOW_US;
+}
+
+/* Drops the entry when nothing refers to it any more. Caller holds the mutex. */
+static void locks_reclaim(locks *table, locks_account *account)
+{
+    if (account->held || account->waiters > 0 || locks_pacing_active(account))
+        return;
+    locks_account **link = &table->buckets[account->hash & (table->bucket_count - 1)];
+    while (*link != NULL && *link != account)
+        link = &(*link)->next;
+    if (*link == NULL)
+        return;
+    *link = account->next;
+    table->count--;
+    locks_account_free(account);
 }
 
 static struct timespec locks_deadline(unsigned timeout_ms)
@@ -106,14 +199,20 @@ ptx_status locks_acquire(locks *table, const char *broker, const char *account_i
     locks_account *account = locks_entry(table, broker, account_id);
     if (account == NULL)
         status = PTX_NOMEM;
+    if (account != NULL)
+        account->waiters++; /* keeps the entry alive while this thread waits */
     while (status == PTX_OK && account->held) {
         if (timeout_ms == 0 ||
             pthread_cond_timedwait(&table->released, &table->mutex, &deadline) == ETIMEDOUT)
             status = account->held ? PTX_BUSY : PTX_OK;
     }
+    if (account != NULL)
+        account->waiters--;
     if (status == PTX_OK) {
         account->held = true;
         *out = account;
+    } else if (account != NULL) {
+        locks_reclaim(table, account);
     }
     pthread_mutex_unlock(&table->mutex);
     return status;
@@ -123,7 +222,9 @@ void locks_release(locks *table, locks_account *account)
 {
     pthread_mutex_lock(&table->mutex);
     account->held = false;
-    pthread_cond_broadcast(&table->released);
+    if (account->waiters > 0)
+        pthread_cond_broadcast(&table->released);
+    locks_reclaim(table, account);
     pthread_mutex_unlock(&table->mutex);
 }
 

@@ -1,6 +1,8 @@
 /* Per-account serialization and order pacing. One entry per broker account
- * (broker name + account id) lives as long as the table, so an account's
- * rate pacing carries over from one execution to the next. */
+ * (broker name + account id) lives while the account is held or waited for,
+ * or placed an order within the last second, so an account's rate pacing
+ * carries over from one execution to the next; idle entries are dropped on
+ * release and memory stays bounded by the busy accounts. */
 #ifndef PTEXEC_LOCKS_H
 #define PTEXEC_LOCKS_H
 

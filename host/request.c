@@ -199,40 +199,48 @@ static ptx_status parse_credentials(const json_value *body, exec_request *out, p
     return PTX_OK;
 }
 
+/* Writes "target_portfolio[INDEX]SUFFIX" (only on the error paths: the
+ * formatting is not free and valid entries never need it). */
+static void target_field(char *field, size_t size, size_t index, const char *suffix)
+{
+    snprintf(field, size, "target_portfolio[%zu]%s", index, suffix);
+}
+
 static ptx_status parse_quantity(const json_value *entry, size_t index, exec_target *target,
                                  ptx_error *error)
 {
     char field[sizeof error->field];
-    snprintf(field, sizeof field, "target_portfolio[%zu].target_quantity", index);
     const json_value *value = json_get(entry, "target_quantity");
+    int64_t quantity = 0;
+    if (value != NULL && json_integer(value, &quantity) && quantity >= 0 &&
+        quantity <= REQUEST_QUANTITY_MAX) {
+        target->target_quantity = quantity;
+        return PTX_OK;
+    }
+    target_field(field, sizeof field, index, ".target_quantity");
     if (value == NULL)
         return ptx_fail(error, PTX_INVALID, field, "%s is required: " QUANTITY_RULE, field);
-    int64_t quantity = 0;
-    if (!json_integer(value, &quantity) || quantity < 0 || quantity > REQUEST_QUANTITY_MAX) {
-        char got[96];
-        describe_value(value, got, sizeof got);
-        return ptx_fail(error, PTX_INVALID, field, "%s must be " QUANTITY_RULE ", %s", field, got);
-    }
-    target->target_quantity = quantity;
-    return PTX_OK;
+    char got[96];
+    describe_value(value, got, sizeof got);
+    return ptx_fail(error, PTX_INVALID, field, "%s must be " QUANTITY_RULE ", %s", field, got);
 }
 
 static ptx_status parse_symbol(const json_value *entry, size_t index, exec_target *target,
                                ptx_error *error)
 {
     char field[sizeof error->field];
-    snprintf(field, sizeof field, "target_portfolio[%zu].symbol", index);
     const json_value *value = json_get(entry, "symbol");
+    const char *raw = json_string(value);
+    char why[160];
+    if (raw != NULL && request_normalize_symbol(raw, target->symbol, why, sizeof why))
+        return PTX_OK;
+    target_field(field, sizeof field, index, ".symbol");
     if (value == NULL)
         return ptx_fail(error, PTX_INVALID, field, "%s is required", field);
-    const char *raw = json_string(value);
     if (raw == NULL)
         return ptx_fail(error, PTX_INVALID, field, "%s must be a string, got %s", field,
                         json_type_name(json_type_of(value)));
-    char why[160];
-    if (!request_normalize_symbol(raw, target->symbol, why, sizeof why))
-        return ptx_fail(error, PTX_INVALID, field, "%s: %s", field, why);
-    return PTX_OK;
+    return ptx_fail(error, PTX_INVALID, field, "%s: %s", field, why);
 }
 
 static ptx_status parse_target(const json_value *entry, size_t index, exec_target *target,

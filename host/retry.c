@@ -2,15 +2,28 @@
 #include "retry.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/random.h>
 #include <time.h>
 
+/* Jitter needs no secrecy: each thread seeds once from getrandom() and then
+ * derives every further seed with splitmix64, so an execution costs no
+ * system call for its seed. */
 void retry_rng_seed(retry_rng *rng)
 {
-    uint64_t seed = 0;
-    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
-        seed = (uint64_t)retry_monotonic_us() * 0x9e3779b97f4a7c15ull;
-    rng->state = seed != 0 ? seed : 0x2545f4914f6cdd1dull;
+    static _Thread_local uint64_t stream;
+    static _Thread_local bool seeded;
+    if (!seeded) {
+        if (getrandom(&stream, sizeof stream, GRND_NONBLOCK) != (ssize_t)sizeof stream)
+            stream = (uint64_t)retry_monotonic_us() * 0x9e3779b97f4a7c15ull;
+        seeded = true;
+    }
+    uint64_t z = (stream += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    rng->state = z != 0 ? z : 0x2545f4914f6cdd1dull;
 }
 
 uint64_t retry_rng_next(retry_rng *rng)

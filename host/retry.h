@@ -10,7 +10,8 @@ typedef struct retry_rng {
     uint64_t state;
 } retry_rng;
 
-/* Seeds `rng` from getrandom() (falling back to the clock). Any thread. */
+/* Seeds `rng` from a per-thread splitmix64 stream that getrandom() seeded
+ * once (falling back to the clock): distinct seeds, no system call. Any thread. */
 void retry_rng_seed(retry_rng *rng);
 
 /* Returns the next pseudo-random value of `rng`. */

@@ -5,7 +5,8 @@
 # table shows medians: ns per symbol, peak RSS, and the ratio of ns/symbol to
 # the previous size (about 1 when cost grows linearly).
 # Environment: BUILD (default build), BENCH_SIZES, BENCH_RUNS (5),
-# BENCH_RUNS_LARGE (3), BENCH_TIMEOUT seconds per run (900).
+# BENCH_RUNS_LARGE (3), BENCH_TIMEOUT seconds per run (900),
+# BENCH_JOURNAL_EXECUTIONS (300): executions per journal mode.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -63,9 +64,35 @@ bench() {
     done
 }
 
+# journal_bench: engine throughput of 20-leg executions, journal off / normal / full.
+journal_bench() {
+    local binary="$BUILD/bench/bench_journal" mode line off_rate="" rate
+    if [ ! -x "$binary" ]; then
+        echo "$binary is missing: run make bench" >&2
+        failures=$((failures + 1))
+        return
+    fi
+    echo
+    echo "bench_journal: engine_execute of 20-leg executions (${BENCH_JOURNAL_EXECUTIONS:-300} each)"
+    printf '%8s %14s %12s %12s\n' journal "executions/s" "legs/s" "vs off"
+    for mode in off normal full; do
+        if ! line=$(timeout "$run_timeout" "$binary" "$mode" "${BENCH_JOURNAL_EXECUTIONS:-300}" \
+            2>"$BUILD/bench/bench_journal.err"); then
+            echo "bench_journal $mode: run failed: $(head -c 400 "$BUILD/bench/bench_journal.err")" >&2
+            failures=$((failures + 1))
+            continue
+        fi
+        rate=$(field "$line" executions_per_s)
+        [ "$mode" = off ] && off_rate=$rate
+        printf '%8s %14s %12s %11s%%\n' "$mode" "$rate" "$(field "$line" legs_per_s)" \
+            "$(awk -v a="$rate" -v b="$off_rate" 'BEGIN {printf "%.0f", b > 0 ? 100 * a / b : 0}')"
+    done
+}
+
 echo "ptexec benchmarks: $(uname -m), $(nproc) cores, build $BUILD"
 bench bench_plan
 bench bench_execute
+journal_bench
 echo
 echo "ratio/prev: ns/symbol at this size over ns/symbol at the previous size;"
 echo "near 1 means cost grows linearly with the number of symbols."

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE /* vasprintf in testutil.h */
 #include <ctype.h>
 #include <dlfcn.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1067,6 +1068,182 @@ END_TEST
 
 /* ---- suite ---------------------------------------------------------------- */
 
+/* ---- persistence (state_file) -------------------------------------------- */
+
+static broker_order fx_find(fixture *fx, broker_session *session, const char *client_order_id)
+{
+    broker_order order;
+    broker_status status;
+    do
+        status = fx->plugin->find_order(fx->instance, session, client_order_id, &order);
+    while (should_retry(fx, session, status));
+    ck_assert_msg(status == BROKER_OK, "find_order %s: %s", client_order_id,
+                  fx->plugin->errmsg(fx->instance, session));
+    return order;
+}
+
+START_TEST(test_state_file_survives_restart)
+{
+    char *dir = tu_tempdir();
+    char *path = tu_format("%s/state.txt", dir);
+    const char *pairs[] = {"state_file", path, NULL};
+    fixture fx;
+    fx_open(&fx, facts[_i].name, pairs);
+    broker_session *session = fx_session(&fx, "demo");
+    broker_session *other = fx_session(&fx, "someone");
+    broker_order bought, sold, other_order;
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 5, 1, &bought), BROKER_OK);
+    ck_assert_int_eq(fx_read(&fx, session, bought.order_id).state, BROKER_ORDER_FILLED);
+    /* An order still open when the process stops. */
+    ck_assert_int_eq(fx_place(&fx, session, "TCS", BROKER_SIDE_SELL, 5, 2, &sold), BROKER_OK);
+    ck_assert_int_eq(fx_place(&fx, other, "INFY", BROKER_SIDE_SELL, 3, 7, &other_order), BROKER_OK);
+    fx_close(&fx);
+
+    fx_open(&fx, facts[_i].name, pairs);
+    session = fx_session(&fx, "demo");
+    broker_order found = fx_find(&fx, session, "C0000002");
+    ck_assert_str_eq(found.order_id, sold.order_id);
+    ck_assert_int_eq(found.state, BROKER_ORDER_FILLED); /* settled on its first read */
+    ck_assert_str_eq(fx_find(&fx, session, "C0000001").order_id, bought.order_id);
+    holdings_list list = fx_holdings(&fx, session);
+    ck_assert_int_eq(held(&list, "RELIANCE"), 15);
+    ck_assert_int_eq(held(&list, "TCS"), 0);
+    ck_assert_int_eq(held(&list, "INFY"), 8);
+    broker_order next;
+    ck_assert_int_eq(fx_place(&fx, session, "INFY", BROKER_SIDE_BUY, 1, 3, &next), BROKER_OK);
+    ck_assert_str_ne(next.order_id, bought.order_id);
+    ck_assert_str_ne(next.order_id, sold.order_id);
+    ck_assert_str_ne(next.order_id, other_order.order_id);
+    other = fx_session(&fx, "someone");
+    list = fx_holdings(&fx, other);
+    ck_assert_int_eq(held(&list, "INFY"), 5); /* the other account's open SELL settled */
+    fx_close(&fx);
+    /* Written atomically: no temporary file is left behind. */
+    char *command = tu_format("test $(ls -A '%s' | wc -l) -eq 1", dir);
+    ck_assert_int_eq(system(command), 0);
+    free(command);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
+
+START_TEST(test_state_file_malformed_refused)
+{
+    char *dir = tu_tempdir();
+    char *path = tu_format("%s/state.txt", dir);
+    tu_write_file(path, "ptexec-sim-state 1\nA demo\nZ what is this\n");
+    const char *pairs[] = {"state_file", path, NULL};
+    fixture fx;
+    broker_text error = {""};
+    ck_assert_int_eq(fx_try(&fx, facts[_i].name, pairs, &error), BROKER_CONFIG);
+    ASSERT_CONTAINS(error.text, "state_file");
+    ASSERT_CONTAINS(error.text, "line 3");
+    pthread_mutex_destroy(&fx.host.lock);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
+
+/* ---- bounded order book (order_history) ----------------------------------- */
+
+/* Places a 1-share BUY of RELIANCE with `tag` and reads it (settling it). */
+static broker_order fx_buy_and_read(fixture *fx, broker_session *session, unsigned tag)
+{
+    broker_order placed;
+    broker_status status;
+    do
+        status = fx_place(fx, session, "RELIANCE", BROKER_SIDE_BUY, 1, tag, &placed);
+    while (should_retry(fx, session, status));
+    ck_assert_msg(status == BROKER_OK, "place_order: %s", errmsg(fx, session));
+    return fx_read(fx, session, placed.order_id);
+}
+
+START_TEST(test_order_history_bounded)
+{
+    const char *pairs[] = {"order_history", "50", "rate_limit_per_second", "0", NULL};
+    fixture fx;
+    fx_open(&fx, facts[_i].name, pairs);
+    broker_session *session = fx_session(&fx, "demo");
+    broker_order open_order, dropped = {0}, kept = {0}, probe;
+    ck_assert_int_eq(fx_place(&fx, session, "TCS", BROKER_SIDE_SELL, 1, 1, &open_order), BROKER_OK);
+    unsigned tag = 2;
+    for (; tag < 2002; tag++) {
+        broker_order read = fx_buy_and_read(&fx, session, tag);
+        if (tag == 2)
+            dropped = read;
+    }
+    /* From here on the book holds 50 terminal orders and one open order,
+     * however many more are placed: the heap does not grow with them. */
+    struct mallinfo2 heap = mallinfo2();
+    size_t before = heap.uordblks + heap.hblkhd; /* small blocks + mmapped ones */
+    for (; tag < 22002; tag++)
+        kept = fx_buy_and_read(&fx, session, tag);
+    heap = mallinfo2();
+    size_t after = heap.uordblks + heap.hblkhd;
+    ck_assert_msg(after < before + 64 * 1024, "heap grew from %zu to %zu bytes over 20000 orders",
+                  before, after);
+    /* The newest orders are found by id and by client order id, the oldest not. */
+    ck_assert_str_eq(fx_read(&fx, session, kept.order_id).client_order_id, "C0022001");
+    ck_assert_str_eq(fx_find(&fx, session, "C0021952").client_order_id, "C0021952");
+    ck_assert_int_eq(fx.plugin->get_order(fx.instance, session, dropped.order_id, &probe),
+                     BROKER_NOT_FOUND);
+    ck_assert_int_eq(fx.plugin->find_order(fx.instance, session, "C0000002", &probe),
+                     BROKER_NOT_FOUND);
+    ck_assert_int_eq(fx.plugin->find_order(fx.instance, session, "C0021951", &probe),
+                     BROKER_NOT_FOUND);
+    /* An order still open is never dropped; its first read settles it. */
+    broker_order found = fx_find(&fx, session, "C0000001");
+    ck_assert_str_eq(found.order_id, open_order.order_id);
+    ck_assert_int_eq(found.state, BROKER_ORDER_FILLED);
+    /* Holdings still count every fill, dropped orders included. */
+    holdings_list list = fx_holdings(&fx, session);
+    ck_assert_int_eq(held(&list, "RELIANCE"), 10 + 22000);
+    ck_assert_int_eq(held(&list, "TCS"), 4);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(test_order_history_state_file)
+{
+    char *dir = tu_tempdir();
+    char *path = tu_format("%s/state.txt", dir);
+    const char *pairs[] = {
+        "order_history", "3", "rate_limit_per_second", "0", "state_file", path, NULL};
+    fixture fx;
+    fx_open(&fx, facts[_i].name, pairs);
+    broker_session *session = fx_session(&fx, "demo");
+    broker_order first = fx_buy_and_read(&fx, session, 1), last = first;
+    for (unsigned tag = 2; tag <= 10; tag++)
+        last = fx_buy_and_read(&fx, session, tag);
+    fx_close(&fx);
+
+    fx_open(&fx, facts[_i].name, pairs);
+    session = fx_session(&fx, "demo");
+    broker_order probe;
+    ck_assert_int_eq(fx.plugin->get_order(fx.instance, session, first.order_id, &probe),
+                     BROKER_NOT_FOUND);
+    ck_assert_str_eq(fx_read(&fx, session, last.order_id).client_order_id, "C0000010");
+    ck_assert_int_eq(fx_find(&fx, session, "C0000008").state, BROKER_ORDER_FILLED);
+    ck_assert_int_eq(fx.plugin->find_order(fx.instance, session, "C0000007", &probe),
+                     BROKER_NOT_FOUND);
+    /* Sequence numbers continue after the dropped orders: no id is reused. */
+    broker_order next = fx_buy_and_read(&fx, session, 11);
+    ck_assert_str_ne(next.order_id, last.order_id);
+    ck_assert_str_ne(next.order_id, first.order_id);
+    holdings_list list = fx_holdings(&fx, session);
+    ck_assert_int_eq(held(&list, "RELIANCE"), 10 + 11);
+    fx_close(&fx);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
+
 static void add_per_broker(Suite *suite, const char *name, const TTest *test)
 {
     TCase *tc = tcase_create(name);
@@ -1100,6 +1277,10 @@ static Suite *sim_suite(void)
     add_per_broker(suite, "initial_holdings", test_initial_holdings_parsed);
     add_per_broker(suite, "latency", test_latency_sleeps_every_call);
     add_per_broker(suite, "parallel", test_parallel_sessions);
+    add_per_broker(suite, "state_file", test_state_file_survives_restart);
+    add_per_broker(suite, "state_file_malformed", test_state_file_malformed_refused);
+    add_per_broker(suite, "order_history", test_order_history_bounded);
+    add_per_broker(suite, "order_history_state_file", test_order_history_state_file);
 
     TCase *config = tcase_create("bad_config");
     tcase_set_timeout(config, 30);

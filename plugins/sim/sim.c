@@ -9,6 +9,7 @@
 #include "sim_book.h"
 #include "sim_config.h"
 #include "sim_format.h"
+#include "sim_state.h"
 
 typedef enum sim_token { SIM_TOKEN_VALID, SIM_TOKEN_INVALID, SIM_TOKEN_EXPIRED } sim_token;
 
@@ -76,8 +77,22 @@ static void sim_enter(broker_instance *instance, broker_session *session)
     session->error[0] = '\0';
 }
 
+/* With the lock held: saves the book to state_file when it changed. A
+ * failure is logged; the in-memory exchange carries on. */
+static void sim_persist(broker_instance *instance)
+{
+    if (instance->config.state_file == NULL || !instance->book.dirty)
+        return;
+    char why[BROKER_MESSAGE_MAX];
+    if (sim_state_save(&instance->book, instance->config.state_file, why, sizeof why) == 0)
+        instance->book.dirty = false;
+    else if (instance->services->log != NULL)
+        instance->services->log(instance->host, BROKER_LOG_ERROR, "state_file: %s", why);
+}
+
 static void sim_leave(broker_instance *instance)
 {
+    sim_persist(instance);
     pthread_mutex_unlock(&instance->lock);
 }
 
@@ -139,6 +154,20 @@ broker_status sim_create(const sim_profile *profile, const broker_host_services 
         return status != BROKER_OK ? status : BROKER_INTERNAL;
     }
     sim_book_init(&created->book, created->config.rate_limit_per_second);
+    sim_book_set_history(&created->book, created->config.order_history);
+    if (created->config.state_file != NULL &&
+        sim_state_load(&created->book, created->config.state_file, error->text,
+                       sizeof error->text) != 0) {
+        char why[BROKER_MESSAGE_MAX];
+        snprintf(why, sizeof why, "state_file: %.200s", error->text);
+        snprintf(error->text, sizeof error->text, "%s", why);
+        snprintf(sim_thread_error, sizeof sim_thread_error, "%s", why);
+        sim_book_free(&created->book);
+        sim_config_free(&created->config);
+        pthread_mutex_destroy(&created->lock);
+        free(created);
+        return BROKER_CONFIG;
+    }
     if (services->log != NULL)
         services->log(host, BROKER_LOG_DEBUG,
                       "simulated %s: %zu initial holdings, %" PRIu32 " orders/s",
@@ -227,6 +256,7 @@ static broker_status sim_session_new(broker_instance *instance, const char *acco
             instance->sessions->prev = session;
         instance->sessions = session;
     }
+    sim_persist(instance);
     pthread_mutex_unlock(&instance->lock);
     if (session->account == SIM_MAP_NONE) {
         free(session);
@@ -374,8 +404,9 @@ static void sim_describe(const broker_instance *instance, uint32_t sequence, bro
     const char *symbol = sim_book_order_symbol(&instance->book, order);
     memset(out, 0, sizeof *out);
     sim_order_id(instance->profile, sequence, out->order_id);
-    snprintf(out->client_order_id, sizeof out->client_order_id, "%s", order->client_order_id);
-    snprintf(out->symbol, sizeof out->symbol, "%s", symbol);
+    /* Same-sized, NUL-terminated arrays: plain copies (this runs per order read). */
+    memcpy(out->client_order_id, order->client_order_id, sizeof out->client_order_id);
+    memcpy(out->symbol, symbol, sizeof out->symbol);
     out->side = (broker_side)order->side;
     out->state = (broker_order_state)order->state;
     out->quantity = order->quantity;

@@ -1,5 +1,6 @@
 #include "sim_book.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +32,16 @@ void sim_book_init(sim_book *book, uint32_t rate_limit)
     book->rate_limit = rate_limit;
 }
 
+void sim_book_set_history(sim_book *book, uint32_t order_history)
+{
+    book->order_history = order_history;
+}
+
 static void sim_account_free(sim_account *account)
 {
     if (account == NULL)
         return;
+    free(account->history);
     free(account->holdings);
     sim_map_free(&account->holding_index);
     sim_map_free(&account->client_index);
@@ -52,7 +59,101 @@ void sim_book_free(sim_book *book)
     for (size_t i = 0; i < book->chunk_capacity && book->chunks[i]; i++)
         free(book->chunks[i]);
     free(book->chunks);
+    free(book->free_slots);
+    free(book->by_sequence);
+    uint32_t order_history = book->order_history;
     sim_book_init(book, book->rate_limit);
+    book->order_history = order_history;
+}
+
+/* ---- sequence number → slot ---------------------------------------------- */
+
+static size_t sim_sequence_home(uint32_t sequence, size_t mask)
+{
+    return (size_t)(uint32_t)(sequence * 2654435761u) & mask; /* Knuth's multiplicative hash */
+}
+
+/* Index of the entry of `sequence`, or of the empty entry where it would go. */
+static size_t sim_sequence_probe(const sim_book *book, uint32_t sequence)
+{
+    size_t mask = book->sequence_capacity - 1;
+    size_t index = sim_sequence_home(sequence, mask);
+    while (book->by_sequence[index].sequence_plus_one != 0 &&
+           book->by_sequence[index].sequence_plus_one != sequence + 1)
+        index = (index + 1) & mask;
+    return index;
+}
+
+static uint32_t sim_sequence_find(const sim_book *book, uint32_t sequence)
+{
+    if (book->sequence_count == 0)
+        return SIM_MAP_NONE;
+    const sim_sequence_slot *entry = &book->by_sequence[sim_sequence_probe(book, sequence)];
+    return entry->sequence_plus_one != 0 ? entry->slot : SIM_MAP_NONE;
+}
+
+static int sim_sequence_grow(sim_book *book)
+{
+    size_t capacity = book->sequence_capacity ? book->sequence_capacity * 2 : 64;
+    sim_sequence_slot *entries = calloc(capacity, sizeof *entries);
+    if (entries == NULL)
+        return -1;
+    for (size_t i = 0; i < book->sequence_capacity; i++) {
+        sim_sequence_slot entry = book->by_sequence[i];
+        if (entry.sequence_plus_one == 0)
+            continue;
+        size_t index = sim_sequence_home(entry.sequence_plus_one - 1, capacity - 1);
+        while (entries[index].sequence_plus_one != 0)
+            index = (index + 1) & (capacity - 1);
+        entries[index] = entry;
+    }
+    free(book->by_sequence);
+    book->by_sequence = entries;
+    book->sequence_capacity = capacity;
+    return 0;
+}
+
+/* Stores a new `sequence` → `slot`; 0, or -1 when memory runs out. */
+static int sim_sequence_put(sim_book *book, uint32_t sequence, uint32_t slot)
+{
+    if ((book->sequence_count + 1) * 10 > book->sequence_capacity * 7 &&
+        sim_sequence_grow(book) != 0)
+        return -1;
+    sim_sequence_slot *entry = &book->by_sequence[sim_sequence_probe(book, sequence)];
+    if (entry->sequence_plus_one == 0)
+        book->sequence_count++;
+    entry->sequence_plus_one = sequence + 1;
+    entry->slot = slot;
+    return 0;
+}
+
+/* True when `home` lies cyclically in (hole, index]. */
+static bool sim_sequence_stays(size_t hole, size_t index, size_t home)
+{
+    if (hole <= index)
+        return hole < home && home <= index;
+    return hole < home || home <= index;
+}
+
+/* Removes `sequence` (backward-shift deletion); a no-op when absent. */
+static void sim_sequence_remove(sim_book *book, uint32_t sequence)
+{
+    if (book->sequence_count == 0)
+        return;
+    size_t mask = book->sequence_capacity - 1;
+    size_t hole = sim_sequence_probe(book, sequence);
+    if (book->by_sequence[hole].sequence_plus_one == 0)
+        return;
+    for (size_t index = (hole + 1) & mask; book->by_sequence[index].sequence_plus_one != 0;
+         index = (index + 1) & mask) {
+        size_t home = sim_sequence_home(book->by_sequence[index].sequence_plus_one - 1, mask);
+        if (sim_sequence_stays(hole, index, home))
+            continue;
+        book->by_sequence[hole] = book->by_sequence[index];
+        hole = index;
+    }
+    book->by_sequence[hole].sequence_plus_one = 0;
+    book->sequence_count--;
 }
 
 /* Grows an array of `*capacity` elements of `size` bytes to hold one more. */
@@ -144,11 +245,17 @@ sim_account *sim_book_account_at(const sim_book *book, uint32_t index)
     return index < book->account_count ? book->accounts[index] : NULL;
 }
 
+static sim_order *sim_book_slot(const sim_book *book, uint32_t slot)
+{
+    return &book->chunks[slot >> SIM_CHUNK_SHIFT][slot & (SIM_CHUNK_SIZE - 1)];
+}
+
 sim_order *sim_book_order(const sim_book *book, uint32_t sequence)
 {
     if (sequence >= book->order_count)
         return NULL;
-    return &book->chunks[sequence >> SIM_CHUNK_SHIFT][sequence & (SIM_CHUNK_SIZE - 1)];
+    uint32_t slot = sim_sequence_find(book, sequence);
+    return slot == SIM_MAP_NONE ? NULL : sim_book_slot(book, slot);
 }
 
 const char *sim_book_order_symbol(const sim_book *book, const sim_order *order)
@@ -184,17 +291,17 @@ bool sim_book_admit(sim_book *book, sim_account *account, int64_t now_ms)
     return true;
 }
 
-/* A slot for the next order; NULL when memory runs out. */
-static sim_order *sim_book_next_slot(sim_book *book)
+/* A fresh slot (never used before); SIM_MAP_NONE when memory runs out. */
+static uint32_t sim_book_new_slot(sim_book *book)
 {
-    if (book->order_count == SIM_MAP_NONE - 1)
-        return NULL;
-    size_t chunk = book->order_count >> SIM_CHUNK_SHIFT;
+    if (book->slot_count == SIM_MAP_NONE - 1)
+        return SIM_MAP_NONE;
+    size_t chunk = book->slot_count >> SIM_CHUNK_SHIFT;
     if (chunk >= book->chunk_capacity) {
         size_t capacity = book->chunk_capacity ? book->chunk_capacity * 2 : 16;
         sim_order **chunks = realloc(book->chunks, capacity * sizeof *chunks);
         if (chunks == NULL)
-            return NULL;
+            return SIM_MAP_NONE;
         memset(chunks + book->chunk_capacity, 0,
                (capacity - book->chunk_capacity) * sizeof *chunks);
         book->chunks = chunks;
@@ -203,9 +310,98 @@ static sim_order *sim_book_next_slot(sim_book *book)
     if (book->chunks[chunk] == NULL) {
         book->chunks[chunk] = malloc(SIM_CHUNK_SIZE * sizeof(sim_order));
         if (book->chunks[chunk] == NULL)
-            return NULL;
+            return SIM_MAP_NONE;
     }
-    return &book->chunks[chunk][book->order_count & (SIM_CHUNK_SIZE - 1)];
+    /* Room to give every slot back, so that dropping an order cannot fail. */
+    if (sim_reserve((void **)&book->free_slots, &book->free_capacity, book->slot_count,
+                    sizeof *book->free_slots) != 0)
+        return SIM_MAP_NONE;
+    return book->slot_count++;
+}
+
+/* Binds the next sequence number to a slot (a dropped order's, else a new
+ * one); returns the order, or NULL when memory runs out (nothing changed). */
+static sim_order *sim_book_next_order(sim_book *book)
+{
+    if (book->order_count == SIM_MAP_NONE - 1)
+        return NULL;
+    bool reused = book->free_count > 0;
+    uint32_t slot = reused ? book->free_slots[book->free_count - 1] : sim_book_new_slot(book);
+    if (slot == SIM_MAP_NONE)
+        return NULL;
+    if (reused)
+        book->free_count--;
+    if (sim_sequence_put(book, book->order_count, slot) != 0) {
+        book->free_slots[book->free_count++] = slot;
+        return NULL;
+    }
+    sim_order *order = sim_book_slot(book, slot);
+    memset(order, 0, sizeof *order);
+    order->sequence = book->order_count;
+    return order;
+}
+
+/* Takes back the order just bound by sim_book_next_order (a later step failed). */
+static void sim_book_unbind(sim_book *book, sim_order *order)
+{
+    uint32_t slot = sim_sequence_find(book, order->sequence);
+    sim_sequence_remove(book, order->sequence);
+    if (slot != SIM_MAP_NONE)
+        book->free_slots[book->free_count++] = slot;
+}
+
+/* Forgets order `sequence` of `account`: its client order id (when it still
+ * names this order), its sequence number, and its slot. */
+static void sim_book_drop(sim_book *book, sim_account *account, uint32_t sequence)
+{
+    uint32_t slot = sim_sequence_find(book, sequence);
+    if (slot == SIM_MAP_NONE)
+        return;
+    const sim_order *order = sim_book_slot(book, slot);
+    if (order->client_order_id[0] != '\0' &&
+        sim_map_find(&account->client_index, order->client_order_id) == sequence)
+        sim_map_remove(&account->client_index, order->client_order_id);
+    sim_sequence_remove(book, sequence);
+    book->free_slots[book->free_count++] = slot;
+    book->dirty = true;
+}
+
+/* Grows the account's history ring (up to the limit), oldest entry first. */
+static int sim_history_grow(const sim_book *book, sim_account *account)
+{
+    size_t capacity = account->history_capacity ? account->history_capacity * 2 : 16;
+    if (capacity > book->order_history)
+        capacity = book->order_history;
+    uint32_t *history = malloc(capacity * sizeof *history);
+    if (history == NULL)
+        return -1;
+    for (size_t i = 0; i < account->history_count; i++)
+        history[i] = account->history[(account->history_head + i) % account->history_capacity];
+    free(account->history);
+    account->history = history;
+    account->history_capacity = capacity;
+    account->history_head = 0;
+    return 0;
+}
+
+/* Notes that `order` became terminal; drops the account's oldest terminal
+ * order once order_history of them are kept. Without memory for the ring the
+ * order is simply kept. */
+static void sim_history_push(sim_book *book, const sim_order *order)
+{
+    if (book->order_history == 0)
+        return;
+    sim_account *account = book->accounts[order->account];
+    while (account->history_count >= book->order_history) {
+        sim_book_drop(book, account, account->history[account->history_head]);
+        account->history_head = (account->history_head + 1) % account->history_capacity;
+        account->history_count--;
+    }
+    if (account->history_count == account->history_capacity && sim_history_grow(book, account) != 0)
+        return;
+    size_t tail = (account->history_head + account->history_count) % account->history_capacity;
+    account->history[tail] = order->sequence;
+    account->history_count++;
 }
 
 /* Makes room for one more pending order: drops settled ones, and grows the
@@ -217,7 +413,8 @@ static int sim_pending_reserve(sim_book *book, sim_account *account)
     size_t kept = 0;
     for (size_t i = 0; i < account->pending_count; i++) {
         uint32_t sequence = account->pending[i];
-        if (sim_book_order(book, sequence)->state == BROKER_ORDER_OPEN)
+        const sim_order *order = sim_book_order(book, sequence);
+        if (order != NULL && order->state == BROKER_ORDER_OPEN)
             account->pending[kept++] = sequence;
     }
     account->pending_count = kept;
@@ -238,12 +435,15 @@ uint32_t sim_book_record(sim_book *book, uint32_t account_index,
 {
     sim_account *account = book->accounts[account_index];
     uint32_t holding = sim_holding_slot(account, request->symbol);
-    sim_order *order = sim_book_next_slot(book);
-    if (holding == SIM_MAP_NONE || order == NULL || sim_pending_reserve(book, account) != 0)
+    if (holding == SIM_MAP_NONE || sim_pending_reserve(book, account) != 0)
+        return SIM_MAP_NONE;
+    sim_order *order = sim_book_next_order(book);
+    if (order == NULL)
         return SIM_MAP_NONE;
     uint32_t sequence = book->order_count;
-    memset(order, 0, sizeof *order);
-    snprintf(order->client_order_id, sizeof order->client_order_id, "%s", request->client_order_id);
+    size_t tag_length = strnlen(request->client_order_id, sizeof order->client_order_id - 1);
+    memcpy(order->client_order_id, request->client_order_id, tag_length);
+    order->client_order_id[tag_length] = '\0';
     order->account = account_index;
     order->holding = holding;
     order->quantity = request->quantity;
@@ -255,6 +455,7 @@ uint32_t sim_book_record(sim_book *book, uint32_t account_index,
     if (order->client_order_id[0] != '\0' &&
         sim_map_put(&account->client_index, order->client_order_id, sequence) != 0) {
         book->order_count--;
+        sim_book_unbind(book, order);
         return SIM_MAP_NONE;
     }
     if (order->side == BROKER_SIDE_SELL)
@@ -283,12 +484,16 @@ void sim_book_settle(sim_book *book, sim_order *order)
     } else {
         holding->quantity += order->filled;
     }
+    sim_history_push(book, order);
 }
 
 void sim_book_settle_pending(sim_book *book, sim_account *account)
 {
-    for (size_t i = 0; i < account->pending_count; i++)
-        sim_book_settle(book, sim_book_order(book, account->pending[i]));
+    for (size_t i = 0; i < account->pending_count; i++) {
+        sim_order *order = sim_book_order(book, account->pending[i]);
+        if (order != NULL) /* NULL: settled earlier, then dropped */
+            sim_book_settle(book, order);
+    }
     account->pending_count = 0;
 }
 
@@ -302,6 +507,7 @@ bool sim_book_cancel(sim_book *book, sim_order *order)
     order->outcome = BROKER_ORDER_CANCELLED;
     order->filled = 0;
     book->dirty = true;
+    sim_history_push(book, order);
     return true;
 }
 
@@ -321,21 +527,35 @@ int sim_book_restore_order(sim_book *book, const sim_order *saved)
     sim_account *account = sim_book_account_at(book, saved->account);
     if (account == NULL || saved->holding >= account->holding_count)
         return -1;
-    sim_order *order = sim_book_next_slot(book);
-    if (order == NULL || sim_pending_reserve(book, account) != 0)
+    if (sim_pending_reserve(book, account) != 0)
+        return -1;
+    sim_order *order = sim_book_next_order(book);
+    if (order == NULL)
         return -1;
     uint32_t sequence = book->order_count;
     *order = *saved;
+    order->sequence = sequence;
     book->order_count++;
     if (order->client_order_id[0] != '\0' &&
         sim_map_put(&account->client_index, order->client_order_id, sequence) != 0) {
         book->order_count--;
+        sim_book_unbind(book, order);
         return -1;
     }
     if (order->state == BROKER_ORDER_OPEN) {
         if (order->side == BROKER_SIDE_SELL)
             account->holdings[order->holding].reserved += order->quantity;
         account->pending[account->pending_count++] = sequence;
+    } else {
+        sim_history_push(book, order);
     }
+    return 0;
+}
+
+int sim_book_restore_next(sim_book *book, uint32_t sequence)
+{
+    if (sequence < book->order_count || sequence >= SIM_MAP_NONE - 1)
+        return -1;
+    book->order_count = sequence;
     return 0;
 }

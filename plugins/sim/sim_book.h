@@ -20,13 +20,14 @@ typedef struct sim_holding {
 
 typedef struct sim_order {
     char client_order_id[BROKER_CLIENT_ORDER_ID_MAX];
+    uint32_t sequence; /* the order id's number */
     uint32_t account;
     uint32_t holding; /* index of the symbol in the account's holdings */
+    uint8_t side;     /* broker_side */
+    uint8_t state;    /* broker_order_state reported now: OPEN until settled */
+    uint8_t outcome;  /* terminal broker_order_state decided at placement */
     int64_t quantity;
-    int64_t filled;  /* quantity filled in the decided outcome */
-    uint8_t side;    /* broker_side */
-    uint8_t state;   /* broker_order_state reported now: OPEN until settled */
-    uint8_t outcome; /* terminal broker_order_state decided at placement */
+    int64_t filled; /* quantity filled in the decided outcome */
 } sim_order;
 
 typedef struct sim_account {
@@ -39,24 +40,43 @@ typedef struct sim_account {
     size_t pending_count, pending_capacity;
     int64_t *recent; /* ring of the last placement times (rate limit) */
     uint32_t recent_next, recent_count;
+    uint32_t *history; /* ring of the kept terminal orders, oldest at history_head */
+    size_t history_head, history_count, history_capacity;
 } sim_account;
+
+/* One entry of the sequence number → order slot index. */
+typedef struct sim_sequence_slot {
+    uint32_t sequence_plus_one; /* 0 marks an empty entry */
+    uint32_t slot;
+} sim_sequence_slot;
 
 typedef struct sim_book {
     sim_account **accounts;
     size_t account_count, account_capacity;
     sim_map account_index; /* account id → accounts index */
-    sim_order **chunks;    /* orders by sequence number, in fixed-size chunks */
+    sim_order **chunks;    /* order slots in fixed-size chunks; dropped orders' slots are reused */
     size_t chunk_capacity;
-    uint32_t order_count;
-    uint32_t rate_limit; /* placements per rolling second per account; 0 = none */
-    bool dirty;          /* changed since the last sim_book_clean (persistence) */
+    uint32_t slot_count;  /* slots handed out so far */
+    uint32_t *free_slots; /* slots of dropped orders; capacity always >= slot_count */
+    size_t free_count, free_capacity;
+    sim_sequence_slot *by_sequence; /* open addressing, a power of two in size */
+    size_t sequence_capacity, sequence_count;
+    uint32_t order_count;   /* sequence number of the next order (dropped ones count) */
+    uint32_t order_history; /* terminal orders kept per account; 0 = every order */
+    uint32_t rate_limit;    /* placements per rolling second per account; 0 = none */
+    bool dirty;             /* changed since the last sim_book_clean (persistence) */
 } sim_book;
 
 /* Prepares an empty book whose accounts may place `rate_limit` orders per
  * second (0 = unlimited). Cannot fail. */
 void sim_book_init(sim_book *book, uint32_t rate_limit);
 
-/* Releases every account and order. */
+/* Keeps at most `order_history` terminal orders per account from now on (0:
+ * every order, the default); older terminal orders are dropped as newer ones
+ * settle. Open orders are never dropped. */
+void sim_book_set_history(sim_book *book, uint32_t order_history);
+
+/* Releases every account and order (the history limit stays). */
 void sim_book_free(sim_book *book);
 
 /* Returns the index of the account `id`, creating it with `initial` holdings
@@ -67,7 +87,8 @@ uint32_t sim_book_account(sim_book *book, const char *id, const sim_position *in
 /* The account at `index` (a value sim_book_account returned). */
 sim_account *sim_book_account_at(const sim_book *book, uint32_t index);
 
-/* The order with sequence number `sequence`, or NULL. */
+/* The order with sequence number `sequence`, or NULL when there is none or it
+ * was dropped. The pointer is valid until the next sim_book_record. */
 sim_order *sim_book_order(const sim_book *book, uint32_t sequence);
 
 /* The symbol an order is for. */
@@ -96,13 +117,15 @@ uint32_t sim_book_record(sim_book *book, uint32_t account_index,
                          int64_t filled);
 
 /* Moves an OPEN order to its decided outcome and applies the filled quantity
- * to the holdings. No-op for a terminal order. */
+ * to the holdings. No-op for a terminal order. May drop the account's oldest
+ * terminal orders (never `order` itself). */
 void sim_book_settle(sim_book *book, sim_order *order);
 
 /* Settles every order of `account` that is still OPEN. */
 void sim_book_settle_pending(sim_book *book, sim_account *account);
 
-/* Cancels an OPEN order (nothing filled). Returns false if it is terminal. */
+/* Cancels an OPEN order (nothing filled). Returns false if it is terminal.
+ * May drop the account's oldest terminal orders, as sim_book_settle. */
 bool sim_book_cancel(sim_book *book, sim_order *order);
 
 /* Restoring a saved book (sim_state.c): sets the quantity of `symbol` in
@@ -113,5 +136,9 @@ bool sim_book_cancel(sim_book *book, sim_order *order);
 int sim_book_restore_holding(sim_book *book, uint32_t account_index, const char *symbol,
                              int64_t quantity);
 int sim_book_restore_order(sim_book *book, const sim_order *saved);
+
+/* Restoring: the next order gets sequence number `sequence` (orders before it
+ * were dropped). 0, or -1 when `sequence` is below the next one already. */
+int sim_book_restore_next(sim_book *book, uint32_t sequence);
 
 #endif

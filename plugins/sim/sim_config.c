@@ -24,6 +24,7 @@ const char *const sim_config_keys[] = {
     "rate_limit_per_second",
     "unknown_symbols",
     "state_file",
+    "order_history",
     NULL,
 };
 
@@ -235,6 +236,7 @@ broker_status sim_config_load(sim_config *config, const broker_host_services *se
     sim_map_init(&config->unknown_index, sim_unknown_key, config);
     sim_map_init(&config->initial_index, sim_initial_key, config);
     config->rate_limit_per_second = default_rate_limit;
+    config->order_history = SIM_ORDER_HISTORY_DEFAULT;
     broker_status status = sim_config_mode(services->config_get(host, "mode"), error);
     if (status == BROKER_OK)
         status = sim_config_rates(config, services, host, error);
@@ -244,6 +246,9 @@ broker_status sim_config_load(sim_config *config, const broker_host_services *se
     if (status == BROKER_OK)
         status = sim_config_uint(services, host, "rate_limit_per_second", SIM_RATE_LIMIT_MAX,
                                  &config->rate_limit_per_second, error);
+    if (status == BROKER_OK)
+        status = sim_config_uint(services, host, "order_history", SIM_ORDER_HISTORY_MAX,
+                                 &config->order_history, error);
     const char *holdings = services->config_get(host, "initial_holdings");
     if (status == BROKER_OK)
         status =

@@ -13,6 +13,8 @@
 #define SIM_RATE_LIMIT_MAX 100000u
 #define SIM_LATENCY_MAX_MS 60000u
 #define SIM_QUANTITY_MAX 1000000000ll
+#define SIM_ORDER_HISTORY_DEFAULT 1000u /* terminal orders kept per account */
+#define SIM_ORDER_HISTORY_MAX 100000000u
 
 typedef struct sim_position {
     char symbol[BROKER_SYMBOL_MAX];
@@ -27,6 +29,7 @@ typedef struct sim_config {
     double auth_expiry_rate;
     uint32_t latency_ms;
     uint32_t rate_limit_per_second; /* 0 = unlimited */
+    uint32_t order_history;         /* terminal orders kept per account; 0 = all */
     sim_position *initial_holdings; /* in the order the key lists them */
     size_t initial_count;
     size_t initial_capacity;

@@ -101,6 +101,7 @@ void sim_order_id(const sim_profile *profile, uint32_t sequence, char *out)
 {
     const char *prefix = profile->order_id_prefix ? profile->order_id_prefix : "";
     uint64_t number = (uint64_t)sequence + 1;
+    size_t prefix_length = strlen(prefix);
     if (profile->order_id_alphanumeric) {
         char tail[17];
         sim_base36_fixed(sim_mix(number), tail, 8);
@@ -109,11 +110,27 @@ void sim_order_id(const sim_profile *profile, uint32_t sequence, char *out)
         snprintf(out, BROKER_ORDER_ID_MAX, "%s%s", prefix, tail);
         return;
     }
-    size_t prefix_length = strlen(prefix);
-    int width = profile->order_id_length > prefix_length
-                    ? (int)(profile->order_id_length - prefix_length)
-                    : 9;
-    snprintf(out, BROKER_ORDER_ID_MAX, "%s%0*" PRIu64, prefix, width, number);
+    size_t width = profile->order_id_length > prefix_length
+                       ? profile->order_id_length - prefix_length
+                       : 9;
+    if (prefix_length + width + 10 >= BROKER_ORDER_ID_MAX) { /* never for the in-tree profiles */
+        snprintf(out, BROKER_ORDER_ID_MAX, "%s%0*" PRIu64, prefix, (int)width, number);
+        return;
+    }
+    /* prefix + the number zero-padded to `width` digits (more if it needs them) */
+    char digits[20];
+    size_t count = 0;
+    do {
+        digits[count++] = (char)('0' + number % 10);
+        number /= 10;
+    } while (number != 0);
+    memcpy(out, prefix, prefix_length);
+    size_t at = prefix_length;
+    for (size_t pad = count; pad < width; pad++)
+        out[at++] = '0';
+    while (count > 0)
+        out[at++] = digits[--count];
+    out[at] = '\0';
 }
 
 bool sim_parse_order_id(const sim_profile *profile, const char *order_id, uint32_t *sequence)

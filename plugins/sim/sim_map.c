@@ -1,5 +1,6 @@
 #include "sim_map.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,35 @@ int sim_map_put(sim_map *map, const char *key, uint32_t value)
     slot->hash = hash;
     slot->value_plus_one = value + 1;
     return 0;
+}
+
+/* True when `home` lies cyclically in (hole, index]: the entry at `index`
+ * cannot move back to `hole` without becoming unreachable. */
+static bool sim_map_stays(size_t hole, size_t index, size_t home)
+{
+    if (hole <= index)
+        return hole < home && home <= index;
+    return hole < home || home <= index;
+}
+
+void sim_map_remove(sim_map *map, const char *key)
+{
+    if (map->count == 0)
+        return;
+    size_t mask = map->capacity - 1;
+    size_t hole = sim_map_probe(map, key, sim_map_hash32(key));
+    if (map->slots[hole].value_plus_one == 0)
+        return;
+    /* Backward-shift deletion keeps every probe sequence unbroken. */
+    for (size_t index = (hole + 1) & mask; map->slots[index].value_plus_one != 0;
+         index = (index + 1) & mask) {
+        if (sim_map_stays(hole, index, map->slots[index].hash & mask))
+            continue;
+        map->slots[hole] = map->slots[index];
+        hole = index;
+    }
+    map->slots[hole].value_plus_one = 0;
+    map->count--;
 }
 
 void sim_map_free(sim_map *map)

@@ -43,6 +43,10 @@ uint32_t sim_map_find(const sim_map *map, const char *key);
  */
 int sim_map_put(sim_map *map, const char *key, uint32_t value);
 
+/* Removes `key` and its value; a no-op when absent. key_of must still answer
+ * for every value stored, including the one removed. Never allocates. */
+void sim_map_remove(sim_map *map, const char *key);
+
 /* Releases the map's memory; it is empty (and still initialized) afterwards. */
 void sim_map_free(sim_map *map);
 

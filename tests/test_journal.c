@@ -1,0 +1,462 @@
+/* Check suite for host/journal.c: schema and migration, write/read round
+ * trip, idempotency lookups, orphans, retention, failures of the file. The
+ * test reaches into the file with sqlite3 itself to build a version-1
+ * journal and to age rows; host code other than journal.c never does. */
+#include <check.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "journal.h"
+#include "retry.h"
+#include "testutil.h"
+
+typedef struct fixture {
+    char *dir;
+    char *path;
+} fixture;
+
+static fixture fixture_new(void)
+{
+    fixture f;
+    f.dir = tu_tempdir();
+    f.path = tu_format("%s/journal.db", f.dir);
+    return f;
+}
+
+static void fixture_free(fixture *f)
+{
+    char *command = tu_format("rm -rf '%s'", f->dir);
+    ck_assert_int_eq(system(command), 0);
+    free(command);
+    free(f->path);
+    free(f->dir);
+}
+
+static journal *open_ok(const char *path, unsigned retention_days)
+{
+    journal_options options = {.retention_days = retention_days};
+    journal *j = NULL;
+    ptx_error error;
+    ck_assert_msg(journal_open(path, &options, &j, &error) == PTX_OK, "open: %s", error.message);
+    return j;
+}
+
+/* Runs raw SQL on the file with a connection of our own. */
+static void raw_sql(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    char *message = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &message);
+    ck_assert_msg(rc == SQLITE_OK, "sql: %s", message ? message : "?");
+    sqlite3_free(message);
+    sqlite3_close(db);
+}
+
+static long raw_count(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+    long count = (long)sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return count;
+}
+
+/* An execution of two legs (SELL TCS 5 first, BUY RELIANCE 10) and three
+ * positions, with id `id` on account `account`. */
+static void make_result(exec_result *r, const char *id, const char *account)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->execution_id, sizeof r->execution_id, "%s", id);
+    snprintf(r->broker, sizeof r->broker, "zerodha");
+    snprintf(r->account_hash, sizeof r->account_hash, "%s", account);
+    r->legs = calloc(2, sizeof *r->legs);
+    r->positions = calloc(3, sizeof *r->positions);
+    r->leg_count = 2;
+    r->position_count = 3;
+    const char *symbols[] = {"RELIANCE", "TCS", "INFY"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(r->positions[i].symbol, BROKER_SYMBOL_MAX, "%s", symbols[i]);
+        r->positions[i].before = (int64_t)(10 * (i + 1));
+        r->positions[i].target = (int64_t)(20 * i);
+    }
+    snprintf(r->legs[0].symbol, BROKER_SYMBOL_MAX, "RELIANCE");
+    r->legs[0].side = BROKER_SIDE_BUY;
+    r->legs[0].quantity = 10;
+    r->legs[0].sequence = 2;
+    snprintf(r->legs[0].client_order_id, BROKER_CLIENT_ORDER_ID_MAX, "%sL0", id + 3);
+    snprintf(r->legs[1].symbol, BROKER_SYMBOL_MAX, "TCS");
+    r->legs[1].side = BROKER_SIDE_SELL;
+    r->legs[1].quantity = 5;
+    r->legs[1].sequence = 1;
+    r->legs[1].target_index = 1;
+    snprintf(r->legs[1].client_order_id, BROKER_CLIENT_ORDER_ID_MAX, "%sL1", id + 3);
+}
+
+START_TEST(test_new_file_has_current_schema)
+{
+    fixture f = fixture_new();
+    journal *j = open_ok(f.path, 30);
+    ck_assert_int_eq(journal_schema_version(j), JOURNAL_SCHEMA_VERSION);
+    journal_close(j);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM sqlite_master WHERE name IN "
+                                       "('executions','legs','positions','leg_events')"),
+                     4);
+    char *wal = tu_format("%s-wal", f.path);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(f.path, &db), SQLITE_OK);
+    sqlite3_stmt *stmt = NULL;
+    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL);
+    ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 0), "wal");
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    free(wal);
+    fixture_free(&f);
+}
+END_TEST
+
+START_TEST(test_migrates_version_1)
+{
+    fixture f = fixture_new();
+    raw_sql(f.path,
+            "CREATE TABLE executions(id TEXT PRIMARY KEY, broker TEXT NOT NULL,"
+            " account_hash TEXT NOT NULL, idempotency_key TEXT, status TEXT NOT NULL,"
+            " created_ms INTEGER NOT NULL, finished_ms INTEGER, response TEXT);"
+            "CREATE UNIQUE INDEX executions_key ON executions(broker, account_hash,"
+            " idempotency_key);"
+            "CREATE TABLE legs(execution_id TEXT NOT NULL, leg_index INTEGER NOT NULL,"
+            " sequence INTEGER NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL,"
+            " quantity INTEGER NOT NULL, client_order_id TEXT NOT NULL, status TEXT NOT NULL,"
+            " order_id TEXT, filled_quantity INTEGER NOT NULL DEFAULT 0,"
+            " average_price REAL NOT NULL DEFAULT 0, reason TEXT, created_ms INTEGER NOT NULL,"
+            " updated_ms INTEGER NOT NULL, PRIMARY KEY(execution_id, leg_index));"
+            "INSERT INTO executions VALUES('ex-OLD', 'zerodha', 'abcd', 'old-key', 'COMPLETED',"
+            " 4102444800000, 4102444800100, '{\"old\":true}');"
+            "INSERT INTO legs VALUES('ex-OLD', 0, 1, 'TCS', 'SELL', 5, 'OLDTAG0', 'FILLED',"
+            " '42', 5, 100.5, NULL, 4102444800000, 4102444800100);"
+            "PRAGMA user_version = 1;");
+    journal *j = open_ok(f.path, 0);
+    ck_assert_int_eq(journal_schema_version(j), 2);
+    journal_execution row;
+    ptx_error error;
+    ck_assert_int_eq(journal_find_key(j, "zerodha", "abcd", "old-key", &row, &error), PTX_OK);
+    ck_assert_str_eq(row.id, "ex-OLD");
+    ck_assert_str_eq(row.response, "{\"old\":true}");
+    ck_assert_uint_eq(row.leg_count, 1);
+    journal_execution_clear(&row);
+    char *json = NULL;
+    ck_assert_int_eq(journal_show_json(j, "ex-OLD", &json, &error), PTX_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"client_order_id\":\"OLDTAG0\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"response\":{\"old\":true}"));
+    free(json);
+    exec_result r;
+    make_result(&r, "ex-NEW", "abcd");
+    ck_assert_int_eq(journal_begin(j, &r, "new-key", "h", "me", &error), PTX_OK);
+    exec_result_free(&r);
+    journal_close(j);
+    j = open_ok(f.path, 0); /* opening again migrates nothing */
+    ck_assert_int_eq(journal_schema_version(j), 2);
+    journal_close(j);
+    fixture_free(&f);
+}
+END_TEST
+
+START_TEST(test_newer_schema_refused)
+{
+    fixture f = fixture_new();
+    raw_sql(f.path, "CREATE TABLE x(y); PRAGMA user_version = 99;");
+    journal *j = NULL;
+    ptx_error error;
+    ck_assert_int_eq(journal_open(f.path, NULL, &j, &error), PTX_JOURNAL);
+    ck_assert_ptr_null(j);
+    ck_assert_ptr_nonnull(strstr(error.message, f.path));
+    ck_assert_ptr_nonnull(strstr(error.message, "newer"));
+    fixture_free(&f);
+}
+END_TEST
+
+START_TEST(test_round_trip)
+{
+    fixture f = fixture_new();
+    journal *j = open_ok(f.path, 30);
+    ptx_error error;
+    exec_result r;
+    make_result(&r, "ex-A1", "acct1");
+    ck_assert_int_eq(journal_begin(j, &r, "key-1", "hash-1", "owner-1", &error), PTX_OK);
+    ck_assert_int_eq(journal_running_count(j), 1);
+
+    exec_leg *sell = &r.legs[1];
+    sell->attempts = 1;
+    ck_assert_int_eq(journal_leg(j, "ex-A1", 1, "SENDING", sell, NULL, &error), PTX_OK);
+    snprintf(sell->order_id, sizeof sell->order_id, "ORD-7");
+    ck_assert_int_eq(journal_leg(j, "ex-A1", 1, "ACCEPTED", sell, NULL, &error), PTX_OK);
+    sell->filled_quantity = 5;
+    sell->average_price = 3960.25;
+    ck_assert_int_eq(journal_leg(j, "ex-A1", 1, "FILLED", sell, NULL, &error), PTX_OK);
+
+    exec_result loaded;
+    char(*states)[JOURNAL_STATE_MAX] = NULL;
+    ck_assert_int_eq(journal_load(j, "ex-A1", &loaded, &states, &error), PTX_OK);
+    ck_assert_uint_eq(loaded.leg_count, 2);
+    ck_assert_uint_eq(loaded.position_count, 3);
+    ck_assert_str_eq(states[0], "PENDING_SEND");
+    ck_assert_str_eq(states[1], "FILLED");
+    ck_assert_str_eq(loaded.legs[1].order_id, "ORD-7");
+    ck_assert_int_eq(loaded.legs[1].filled_quantity, 5);
+    ck_assert_int_eq(loaded.legs[1].side, BROKER_SIDE_SELL);
+    ck_assert_uint_eq(loaded.legs[1].sequence, 1);
+    ck_assert_uint_eq(loaded.legs[1].target_index, 1);
+    ck_assert_str_eq(loaded.legs[0].client_order_id, r.legs[0].client_order_id);
+    ck_assert_int_eq(loaded.positions[2].before, 30);
+    ck_assert_int_eq(loaded.positions[2].target, 40);
+    free(states);
+    exec_result_free(&loaded);
+
+    const char *response = "{\"execution_id\":\"ex-A1\",\"x\":[1,2.50,\"\\u00e9\"]}";
+    ck_assert_int_eq(journal_finish(j, "ex-A1", "PARTIAL", response, &error), PTX_OK);
+    ck_assert_int_eq(journal_running_count(j), 0);
+    journal_execution row;
+    ck_assert_int_eq(journal_get(j, "ex-A1", &row, &error), PTX_OK);
+    ck_assert_str_eq(row.response, response); /* byte for byte */
+    ck_assert_str_eq(row.status, "PARTIAL");
+    ck_assert_str_eq(row.request_hash, "hash-1");
+    ck_assert_int_gt(row.finished_ms, 0);
+    journal_execution_clear(&row);
+
+    char *json = NULL;
+    ck_assert_int_eq(journal_show_json(j, "ex-A1", &json, &error), PTX_OK);
+    const char *timeline = strstr(json, "\"leg_index\":1");
+    ck_assert_ptr_nonnull(timeline);
+    const char *sending = strstr(timeline, "\"state\":\"SENDING\"");
+    const char *accepted = strstr(timeline, "\"state\":\"ACCEPTED\"");
+    ck_assert_ptr_nonnull(sending);
+    ck_assert_ptr_nonnull(accepted);
+    ck_assert(sending < accepted);
+    free(json);
+    ck_assert_int_eq(journal_show_json(j, "ex-NOPE", &json, &error), PTX_NOT_FOUND);
+    ck_assert_ptr_nonnull(strstr(error.message, "ex-NOPE"));
+    exec_result_free(&r);
+    journal_close(j);
+    fixture_free(&f);
+}
+END_TEST
+
+START_TEST(test_idempotency_lookups)
+{
+    fixture f = fixture_new();
+    journal *j = open_ok(f.path, 30);
+    ptx_error error;
+    exec_result r;
+    make_result(&r, "ex-K1", "acct1");
+    ck_assert_int_eq(journal_begin(j, &r, "same", "h1", "o", &error), PTX_OK);
+    exec_result_free(&r);
+    journal_execution row;
+    ck_assert_int_eq(journal_find_key(j, "zerodha", "acct1", "same", &row, &error), PTX_OK);
+    ck_assert_str_eq(row.id, "ex-K1");
+    ck_assert_ptr_null(row.response); /* still running */
+    ck_assert_str_eq(row.status, "RUNNING");
+    journal_execution_clear(&row);
+    /* Keys are scoped per account and per broker. */
+    ck_assert_int_eq(journal_find_key(j, "zerodha", "acct2", "same", &row, &error), PTX_NOT_FOUND);
+    ck_assert_int_eq(journal_find_key(j, "fyers", "acct1", "same", &row, &error), PTX_NOT_FOUND);
+    make_result(&r, "ex-K2", "acct2");
+    ck_assert_int_eq(journal_begin(j, &r, "same", "h2", "o", &error), PTX_OK);
+    exec_result_free(&r);
+    /* The same key on the same account cannot be taken twice. */
+    make_result(&r, "ex-K3", "acct1");
+    ck_assert_int_eq(journal_begin(j, &r, "same", "h3", "o", &error), PTX_CONFLICT);
+    ck_assert_int_eq(journal_get(j, "ex-K3", &row, &error), PTX_NOT_FOUND);
+    /* No key: any number of executions. */
+    ck_assert_int_eq(journal_begin(j, &r, "", "h3", "o", &error), PTX_OK);
+    exec_result_free(&r);
+    make_result(&r, "ex-K4", "acct1");
+    ck_assert_int_eq(journal_begin(j, &r, "", "h4", "o", &error), PTX_OK);
+    exec_result_free(&r);
+    ck_assert_int_eq(journal_get(j, "ex-K4", &row, &error), PTX_OK);
+    ck_assert_str_eq(row.idempotency_key, "");
+    journal_execution_clear(&row);
+    journal_close(j);
+    fixture_free(&f);
+}
+END_TEST
+
+START_TEST(test_orphans_and_list)
+{
+    fixture f = fixture_new();
+    journal *j = open_ok(f.path, 30);
+    ptx_error error;
+    const char *ids[] = {"ex-O1", "ex-O2", "ex-O3"};
+    const char *owners[] = {"dead", "alive", "dead"};
+    const char *accounts[] = {"a1", "a1", "a2"};
+    for (size_t i = 0; i < 3; i++) {
+        exec_result r;
+        make_result(&r, ids[i], accounts[i]);
+        ck_assert_int_eq(journal_begin(j, &r, "", "h", owners[i], &error), PTX_OK);
+        exec_result_free(&r);
+        retry_sleep_ms(2);
+    }
+    char **found = NULL;
+    size_t count = 0;
+    ck_assert_int_eq(journal_orphans(j, "zerodha", "a1", "alive", &found, &count, &error), PTX_OK);
+    ck_assert_uint_eq(count, 1);
+    ck_assert_str_eq(found[0], "ex-O1");
+    journal_ids_free(found, count);
+    ck_assert_int_eq(journal_orphans(j, NULL, NULL, "alive", &found, &count, &error), PTX_OK);
+    ck_assert_uint_eq(count, 2);
+    journal_ids_free(found, count);
+    ck_assert_int_eq(journal_finish(j, "ex-O1", "RECOVERED", "{}", &error), PTX_OK);
+    ck_assert_int_eq(journal_orphans(j, NULL, NULL, "alive", &found, &count, &error), PTX_OK);
+    ck_assert_uint_eq(count, 1);
+    ck_assert_str_eq(found[0], "ex-O3");
+    journal_ids_free(found, count);
+
+    journal_execution *items = NULL;
+    journal_filter filter = {.limit = 2};
+    ck_assert_int_eq(journal_list(j, &filter, &items, &count, &error), PTX_OK);
+    ck_assert_uint_eq(count, 2);
+    ck_assert_str_eq(items[0].id, "ex-O3"); /* newest first */
+    ck_assert_str_eq(items[1].id, "ex-O2");
+    journal_list_free(items, count);
+    filter = (journal_filter){.status = "RECOVERED"};
+    ck_assert_int_eq(journal_list(j, &filter, &items, &count, &error), PTX_OK);
+    ck_assert_uint_eq(count, 1);
+    ck_assert_str_eq(items[0].id, "ex-O1");
+    journal_list_free(items, count);
+    filter = (journal_filter){.broker = "fyers"};
+    char *json = NULL;
+    ck_assert_int_eq(journal_list_json(j, &filter, &json, &error), PTX_OK);
+    ck_assert_str_eq(json, "{\"executions\":[]}");
+    free(json);
+    ck_assert_int_eq(journal_list_json(j, NULL, &json, &error), PTX_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"execution_id\":\"ex-O1\",\"broker\":\"zerodha\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"finished_at\":null"));
+    free(json);
+    journal_close(j);
+    fixture_free(&f);
+}
+END_TEST
+
+START_TEST(test_retention)
+{
+    fixture f = fixture_new();
+    journal *j = open_ok(f.path, 30);
+    ptx_error error;
+    const char *ids[] = {"ex-R1", "ex-R2", "ex-R3"};
+    for (size_t i = 0; i < 3; i++) {
+        exec_result r;
+        make_result(&r, ids[i], "a");
+        ck_assert_int_eq(journal_begin(j, &r, "", "h", "o", &error), PTX_OK);
+        ck_assert_int_eq(journal_leg(j, ids[i], 0, "SENDING", &r.legs[0], NULL, &error), PTX_OK);
+        exec_result_free(&r);
+    }
+    ck_assert_int_eq(journal_finish(j, "ex-R1", "COMPLETED", "{}", &error), PTX_OK);
+    ck_assert_int_eq(journal_finish(j, "ex-R2", "COMPLETED", "{}", &error), PTX_OK);
+    journal_close(j);
+    /* R1 finished 40 days ago, R2 today, R3 (old) still running. */
+    int64_t old = retry_wall_ms() - 40LL * 86400000;
+    char *sql = tu_format("UPDATE executions SET finished_ms = %lld, created_ms = %lld WHERE id "
+                          "= 'ex-R1'; UPDATE executions SET created_ms = %lld WHERE id = 'ex-R3';",
+                          (long long)old, (long long)old, (long long)old);
+    raw_sql(f.path, sql);
+    free(sql);
+    j = open_ok(f.path, 0); /* 0 keeps everything */
+    journal_close(j);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM executions"), 3);
+    j = open_ok(f.path, 30);
+    journal_execution row;
+    ck_assert_int_eq(journal_get(j, "ex-R1", &row, &error), PTX_NOT_FOUND);
+    ck_assert_int_eq(journal_get(j, "ex-R2", &row, &error), PTX_OK);
+    journal_execution_clear(&row);
+    ck_assert_int_eq(journal_get(j, "ex-R3", &row, &error), PTX_OK);
+    journal_execution_clear(&row);
+    journal_close(j);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id='ex-R1'"), 0);
+    ck_assert_int_eq(
+        raw_count(f.path, "SELECT count(*) FROM leg_events WHERE execution_id='ex-R1'"), 0);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM positions WHERE execution_id='ex-R1'"),
+                     0);
+    fixture_free(&f);
+}
+END_TEST
+
+START_TEST(test_unusable_paths)
+{
+    fixture f = fixture_new();
+    journal *j = NULL;
+    ptx_error error;
+    char *missing = tu_format("%s/no/such/folder/j.db", f.dir);
+    ck_assert_int_eq(journal_open(missing, NULL, &j, &error), PTX_JOURNAL);
+    ck_assert_ptr_null(j);
+    ck_assert_ptr_nonnull(strstr(error.message, missing));
+    ck_assert_ptr_nonnull(strstr(error.message, "unable to open"));
+    free(missing);
+    /* A folder where the file should be. */
+    ck_assert_int_eq(journal_open(f.dir, NULL, &j, &error), PTX_JOURNAL);
+    ck_assert_ptr_nonnull(strstr(error.message, f.dir));
+    /* A file that is not a database. */
+    tu_write_file(f.path, "this is not an SQLite database, just text that is long enough to "
+                          "fill a header of a hundred bytes or so..........................\n");
+    ck_assert_int_eq(journal_open(f.path, NULL, &j, &error), PTX_JOURNAL);
+    ck_assert_ptr_nonnull(strstr(error.message, "not a database"));
+    fixture_free(&f);
+}
+END_TEST
+
+START_TEST(test_sync_modes)
+{
+    journal_sync_mode mode = JOURNAL_SYNC_NORMAL;
+    ck_assert(journal_parse_sync("full", &mode));
+    ck_assert_int_eq(mode, JOURNAL_SYNC_FULL);
+    ck_assert(journal_parse_sync("normal", &mode));
+    ck_assert_int_eq(mode, JOURNAL_SYNC_NORMAL);
+    ck_assert(!journal_parse_sync("off", &mode));
+    fixture f = fixture_new();
+    journal_options options = {.sync = JOURNAL_SYNC_FULL};
+    journal *j = NULL;
+    ptx_error error;
+    ck_assert_int_eq(journal_open(f.path, &options, &j, &error), PTX_OK);
+    exec_result r;
+    make_result(&r, "ex-S1", "a");
+    ck_assert_int_eq(journal_begin(j, &r, "", "h", "o", &error), PTX_OK);
+    exec_result_free(&r);
+    journal_close(j);
+    fixture_free(&f);
+}
+END_TEST
+
+static Suite *journal_suite(void)
+{
+    Suite *suite = suite_create("journal");
+    TCase *schema = tcase_create("schema");
+    tcase_set_timeout(schema, 30);
+    tcase_add_test(schema, test_new_file_has_current_schema);
+    tcase_add_test(schema, test_migrates_version_1);
+    tcase_add_test(schema, test_newer_schema_refused);
+    tcase_add_test(schema, test_sync_modes);
+    suite_add_tcase(suite, schema);
+    TCase *records = tcase_create("records");
+    tcase_set_timeout(records, 30);
+    tcase_add_test(records, test_round_trip);
+    tcase_add_test(records, test_idempotency_lookups);
+    tcase_add_test(records, test_orphans_and_list);
+    tcase_add_test(records, test_retention);
+    tcase_add_test(records, test_unusable_paths);
+    suite_add_tcase(suite, records);
+    return suite;
+}
+
+int main(void)
+{
+    SRunner *runner = srunner_create(journal_suite());
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,609 @@
+/* Check suite for the journaled engine (host/engine.c with host/journal.c):
+ * idempotent executions, crash recovery after SIGKILL at random points, and
+ * journal faults (read-only file, locked database, full disk). Runs the real
+ * simulated plugins with `state_file`, so the broker survives the "crash". */
+#include <check.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
+#include "config.h"
+#include "engine.h"
+#include "journal.h"
+#include "registry.h"
+#include "retry.h"
+#include "testutil.h"
+
+/* ---- fixture ------------------------------------------------------------ */
+
+typedef struct env {
+    char *dir;
+    char *ini;
+    char *state;
+    char *journal_path;
+    config cfg;
+    registry *reg;
+    engine *eng;
+    journal *records;
+} env;
+
+/* Writes an ini with one zerodha broker: `extra` in its section, its
+ * state_file in the folder, and the journal at `journal_path`. */
+static void env_write(env *e, const char *extra, const char *journal_path)
+{
+    memset(e, 0, sizeof *e);
+    e->dir = tu_tempdir();
+    e->ini = tu_format("%s/brokers.ini", e->dir);
+    e->state = tu_format("%s/state.txt", e->dir);
+    e->journal_path = journal_path ? strdup(journal_path) : tu_format("%s/journal.db", e->dir);
+    char *text = tu_format("[host]\nplugin_dir = %s/plugins\njournal = %s\n\n[broker.zerodha]\n"
+                           "plugin = zerodha.so\nmax_retries = 5\nretry_base_ms = 1\n"
+                           "retry_max_ms = 5\npoll_interval_ms = 1\nrate_limit_per_second = 0\n"
+                           "state_file = %s\n%s%s",
+                           tu_build_dir(), e->journal_path, e->state,
+                           extra && strstr(extra, "failure_rate")
+                               ? ""
+                               : "transient_failure_rate = 0\nunknown_outcome_rate = 0\n",
+                           extra ? extra : "");
+    tu_write_file(e->ini, text);
+    free(text);
+}
+
+/* Loads config, plugins and engine; opens the journal with `busy_ms`. */
+static ptx_status env_load(env *e, unsigned busy_ms, ptx_error *error)
+{
+    ck_assert_msg(config_load(e->ini, &e->cfg, error) == PTX_OK, "config: %s", error->message);
+    ck_assert_msg(registry_load(&e->cfg, &e->reg, error) == PTX_OK, "registry: %s", error->message);
+    ck_assert_uint_eq(registry_count(e->reg), 1);
+    e->eng = engine_create(e->reg, NULL);
+    ck_assert_ptr_nonnull(e->eng);
+    journal_options options = {.retention_days = 30, .busy_timeout_ms = busy_ms};
+    ptx_status status = journal_open(e->journal_path, &options, &e->records, error);
+    if (status == PTX_OK)
+        engine_set_journal(e->eng, e->records);
+    else
+        engine_set_journal_error(e->eng, error->message);
+    return status;
+}
+
+static void env_unload(env *e)
+{
+    engine_destroy(e->eng);
+    journal_close(e->records);
+    registry_free(e->reg);
+    config_free(&e->cfg);
+    e->eng = NULL;
+    e->records = NULL;
+    e->reg = NULL;
+}
+
+static void env_open(env *e, const char *extra)
+{
+    env_write(e, extra, NULL);
+    ptx_error error;
+    ck_assert_msg(env_load(e, 0, &error) == PTX_OK, "journal: %s", error.message);
+}
+
+static void env_close(env *e)
+{
+    env_unload(e);
+    char *command = tu_format("rm -rf '%s'", e->dir);
+    ck_assert_int_eq(system(command), 0);
+    free(command);
+    free(e->dir);
+    free(e->ini);
+    free(e->state);
+    free(e->journal_path);
+}
+
+typedef struct test_request {
+    exec_request request;
+    broker_credential credentials[2];
+    exec_target targets[16];
+} test_request;
+
+/* zerodha, account `api_key`, targets "SYMBOL:QTY,…", key (may be NULL). */
+static exec_request *make_request(test_request *t, const char *api_key, const char *targets,
+                                  const char *key)
+{
+    memset(t, 0, sizeof *t);
+    snprintf(t->request.broker, sizeof t->request.broker, "zerodha");
+    t->credentials[0] = (broker_credential){"api_key", api_key};
+    t->credentials[1] = (broker_credential){"access_token", "token"};
+    t->request.credentials = t->credentials;
+    t->request.credential_count = 2;
+    t->request.targets = t->targets;
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", targets);
+    char *save = NULL;
+    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *colon = strchr(item, ':');
+        *colon = '\0';
+        exec_target *target = &t->targets[t->request.target_count++];
+        snprintf(target->symbol, sizeof target->symbol, "%s", item);
+        target->target_quantity = atoll(colon + 1);
+    }
+    if (key != NULL)
+        snprintf(t->request.idempotency_key, sizeof t->request.idempotency_key, "%s", key);
+    return &t->request;
+}
+
+static int64_t holding_of(env *e, const char *api_key, const char *symbol)
+{
+    test_request t;
+    holdings *held = NULL;
+    ptx_error error;
+    ck_assert_msg(engine_holdings(e->eng, make_request(&t, api_key, "", NULL), &held, &error) ==
+                      PTX_OK,
+                  "holdings: %s", error.message);
+    int64_t quantity = holdings_get(held, symbol);
+    holdings_free(held);
+    return quantity;
+}
+
+/* Orders in the simulated exchange's state file, and the largest number of
+ * orders that share one client order id. */
+static size_t state_orders(const char *state_path, size_t *max_per_client)
+{
+    char *text = tu_read_file(state_path);
+    size_t count = 0;
+    *max_per_client = 0;
+    char ids[512][40];
+    size_t seen[512] = {0};
+    size_t distinct = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] != 'O')
+            continue;
+        count++;
+        char tag[40] = "";
+        sscanf(line, "O %*u %*u %39s", tag);
+        size_t i = 0;
+        while (i < distinct && strcmp(ids[i], tag) != 0)
+            i++;
+        if (i == distinct && distinct < 512)
+            snprintf(ids[distinct++], sizeof ids[0], "%s", tag);
+        if (i < 512 && ++seen[i] > *max_per_client)
+            *max_per_client = seen[i];
+    }
+    free(text);
+    return count;
+}
+
+#define TARGETS "RELIANCE:20,TCS:0,INFY:3,WIPRO:7,HDFCBANK:4,SBIN:9"
+
+/* ---- idempotency --------------------------------------------------------- */
+
+START_TEST(test_same_key_places_once)
+{
+    env e;
+    env_open(&e, "");
+    test_request t;
+    exec_result first, second;
+    ptx_error error;
+    engine_call_options options = {.lock_timeout_ms = 10000};
+    ck_assert_int_eq(
+        engine_execute(e.eng, make_request(&t, "acct", TARGETS, "key-1"), &options, &first, &error),
+        PTX_OK);
+    ck_assert(!first.replayed);
+    ck_assert_ptr_nonnull(first.response);
+    ck_assert_int_eq(first.status, EXEC_COMPLETED);
+    size_t per_client = 0;
+    size_t orders = state_orders(e.state, &per_client);
+    ck_assert_uint_eq(orders, 6);
+    ck_assert_int_eq(holding_of(&e, "acct", "RELIANCE"), 20);
+
+    ck_assert_int_eq(engine_execute(e.eng, make_request(&t, "acct", TARGETS, "key-1"), &options,
+                                    &second, &error),
+                     PTX_OK);
+    ck_assert(second.replayed);
+    ck_assert_str_eq(second.response, first.response);
+    ck_assert_str_eq(second.execution_id, first.execution_id);
+    ck_assert_int_eq(second.status, EXEC_COMPLETED);
+    ck_assert_uint_eq(second.leg_count, 6);
+    ck_assert_uint_eq(state_orders(e.state, &per_client), 6); /* nothing placed */
+    ck_assert_uint_eq(per_client, 1);
+    exec_result_free(&second);
+
+    /* A different key runs (and finds nothing to do). */
+    ck_assert_int_eq(engine_execute(e.eng, make_request(&t, "acct", TARGETS, "key-2"), &options,
+                                    &second, &error),
+                     PTX_OK);
+    ck_assert(!second.replayed);
+    ck_assert_int_eq(second.status, EXEC_NOOP);
+    exec_result_free(&second);
+    exec_result_free(&first);
+    env_close(&e);
+}
+END_TEST
+
+START_TEST(test_same_key_other_request_conflicts)
+{
+    env e;
+    env_open(&e, "");
+    test_request t;
+    exec_result result;
+    ptx_error error;
+    ck_assert_int_eq(
+        engine_execute(e.eng, make_request(&t, "acct", "RELIANCE:12", "k"), NULL, &result, &error),
+        PTX_OK);
+    exec_result_free(&result);
+    ck_assert_int_eq(
+        engine_execute(e.eng, make_request(&t, "acct", "RELIANCE:13", "k"), NULL, &result, &error),
+        PTX_CONFLICT);
+    ck_assert_str_eq(error.field, "idempotency_key");
+    ck_assert_str_eq(ptx_status_code(error.status), "idempotency_conflict");
+    ck_assert_int_eq(holding_of(&e, "acct", "RELIANCE"), 12);
+    /* A dry run is not journaled and ignores the key. */
+    exec_request *plan = make_request(&t, "acct", "RELIANCE:13", "k");
+    plan->dry_run = true;
+    ck_assert_int_eq(engine_execute(e.eng, plan, NULL, &result, &error), PTX_OK);
+    ck_assert_int_eq(result.status, EXEC_PLANNED);
+    exec_result_free(&result);
+    /* Keys are scoped per account: the same key on another account runs. */
+    ck_assert_int_eq(
+        engine_execute(e.eng, make_request(&t, "other", "RELIANCE:13", "k"), NULL, &result, &error),
+        PTX_OK);
+    ck_assert(!result.replayed);
+    ck_assert_int_eq(holding_of(&e, "other", "RELIANCE"), 13);
+    exec_result_free(&result);
+    env_close(&e);
+}
+END_TEST
+
+typedef struct racer {
+    env *e;
+    const char *key;
+    unsigned lock_timeout_ms;
+    ptx_status status;
+    exec_result result;
+    ptx_error error;
+} racer;
+
+static void *race(void *argument)
+{
+    racer *r = argument;
+    test_request t;
+    engine_call_options options = {.lock_timeout_ms = r->lock_timeout_ms};
+    r->status = engine_execute(r->e->eng, make_request(&t, "acct", TARGETS, r->key), &options,
+                               &r->result, &r->error);
+    return NULL;
+}
+
+START_TEST(test_concurrent_same_key_places_once)
+{
+    env e;
+    env_open(&e, "latency_ms = 5\n");
+    racer racers[6];
+    pthread_t threads[6];
+    for (size_t i = 0; i < 6; i++) {
+        racers[i] = (racer){.e = &e, .key = "concurrent", .lock_timeout_ms = 30000};
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, race, &racers[i]), 0);
+    }
+    size_t fresh = 0;
+    for (size_t i = 0; i < 6; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_msg(racers[i].status == PTX_OK, "racer %zu: %s", i, racers[i].error.message);
+        fresh += !racers[i].result.replayed;
+    }
+    ck_assert_uint_eq(fresh, 1);
+    for (size_t i = 1; i < 6; i++)
+        ck_assert_str_eq(racers[i].result.response, racers[0].result.response);
+    size_t per_client = 0;
+    ck_assert_uint_eq(state_orders(e.state, &per_client), 6);
+    ck_assert_uint_eq(per_client, 1);
+    ck_assert_int_eq(holding_of(&e, "acct", "SBIN"), 9);
+    for (size_t i = 0; i < 6; i++)
+        exec_result_free(&racers[i].result);
+    env_close(&e);
+}
+END_TEST
+
+START_TEST(test_running_key_is_in_progress)
+{
+    env e;
+    env_open(&e, "latency_ms = 40\n");
+    racer first = {.e = &e, .key = "slow", .lock_timeout_ms = 30000};
+    pthread_t thread;
+    ck_assert_int_eq(pthread_create(&thread, NULL, race, &first), 0);
+    while (journal_running_count(e.records) < 1)
+        retry_sleep_ms(2);
+    racer second = {.e = &e, .key = "slow", .lock_timeout_ms = 0};
+    race(&second);
+    ck_assert_int_eq(second.status, PTX_IN_PROGRESS);
+    ck_assert_str_eq(ptx_status_code(second.status), "in_progress");
+    racer other = {.e = &e, .key = "another", .lock_timeout_ms = 0};
+    race(&other);
+    ck_assert_int_eq(other.status, PTX_BUSY);
+    pthread_join(thread, NULL);
+    ck_assert_int_eq(first.status, PTX_OK);
+    race(&second); /* now finished: the stored response */
+    ck_assert_int_eq(second.status, PTX_OK);
+    ck_assert(second.result.replayed);
+    ck_assert_str_eq(second.result.response, first.result.response);
+    exec_result_free(&first.result);
+    exec_result_free(&second.result);
+    env_close(&e);
+}
+END_TEST
+
+/* ---- crash recovery ---------------------------------------------------- */
+
+/* In a child: runs the execution with key `key`; tells the parent on `ready`
+ * just before the engine starts, then runs until killed or done. */
+static void crash_child(env *e, int ready, const char *key)
+{
+    ptx_error error;
+    if (env_load(e, 0, &error) != PTX_OK)
+        _exit(3);
+    test_request t;
+    exec_result result;
+    engine_call_options options = {.lock_timeout_ms = 1000};
+    ssize_t written = write(ready, "x", 1);
+    (void)written;
+    ptx_status status =
+        engine_execute(e->eng, make_request(&t, "acct", TARGETS, key), &options, &result, &error);
+    _exit(status == PTX_OK ? 0 : 4);
+}
+
+static long journal_count(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+    long count = (long)sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return count;
+}
+
+/* After a crash: resubmits, and checks the four invariants. Returns whether
+ * the resubmission replayed a RECOVERED execution. */
+static bool crash_check(env *e, const char *key)
+{
+    ptx_error error;
+    ck_assert_msg(env_load(e, 0, &error) == PTX_OK, "journal: %s", error.message);
+    test_request t;
+    exec_result result;
+    engine_call_options options = {.lock_timeout_ms = 1000};
+    ck_assert_msg(engine_execute(e->eng, make_request(&t, "acct", TARGETS, key), &options, &result,
+                                 &error) == PTX_OK,
+                  "resubmit: %s", error.message);
+    bool recovered = result.status == EXEC_RECOVERED;
+    /* 1. No client order id was sent twice. */
+    size_t per_client = 0;
+    state_orders(e->state, &per_client);
+    ck_assert_uint_le(per_client, 1);
+    /* 2. Holdings equal the target of every leg reported FILLED. */
+    for (size_t i = 0; i < result.leg_count; i++) {
+        const exec_leg *leg = &result.legs[i];
+        if (leg->status != LEG_FILLED)
+            continue;
+        for (size_t k = 0; k < t.request.target_count; k++)
+            if (strcmp(t.targets[k].symbol, leg->symbol) == 0)
+                ck_assert_int_eq(holding_of(e, "acct", leg->symbol), t.targets[k].target_quantity);
+    }
+    /* 3. Every leg in the journal has a final state; nothing is RUNNING. */
+    ck_assert_int_eq(
+        journal_count(e->journal_path,
+                      "SELECT count(*) FROM legs WHERE status NOT IN ('FILLED',"
+                      "'PARTIALLY_FILLED','REJECTED','CANCELLED','FAILED','NOT_SENT')"),
+        0);
+    ck_assert_int_eq(journal_running_count(e->records), 0);
+    /* 4. The replayed response is the journal's. */
+    journal_execution row;
+    ck_assert_int_eq(journal_get(e->records, result.execution_id, &row, &error), PTX_OK);
+    ck_assert_str_eq(row.response, result.response);
+    journal_execution_clear(&row);
+    exec_result again;
+    ck_assert_int_eq(
+        engine_execute(e->eng, make_request(&t, "acct", TARGETS, key), &options, &again, &error),
+        PTX_OK);
+    ck_assert(again.replayed);
+    ck_assert_str_eq(again.response, result.response);
+    exec_result_free(&again);
+    exec_result_free(&result);
+    env_unload(e);
+    return recovered;
+}
+
+START_TEST(test_crash_recovery_random_kills)
+{
+    unsigned seed = 20240611u;
+    size_t recovered = 0, runs = 50;
+    for (size_t run = 0; run < runs; run++) {
+        env e;
+        int latency = 1 + (int)(rand_r(&seed) % 4);
+        char extra[160];
+        snprintf(extra, sizeof extra,
+                 "latency_ms = %d\ntransient_failure_rate = 0.05\nunknown_outcome_rate = 0.05\n"
+                 "seed = %zu\n",
+                 latency, run + 1);
+        env_write(&e, extra, NULL);
+        int pipe_fds[2];
+        ck_assert_int_eq(pipe(pipe_fds), 0);
+        pid_t child = fork();
+        ck_assert_int_ge(child, 0);
+        if (child == 0) {
+            close(pipe_fds[0]);
+            crash_child(&e, pipe_fds[1], "crash-key");
+        }
+        close(pipe_fds[1]);
+        char byte;
+        ck_assert_int_eq(read(pipe_fds[0], &byte, 1), 1);
+        close(pipe_fds[0]);
+        /* An execution takes about 20 broker calls of `latency` ms. */
+        retry_sleep_ms(rand_r(&seed) % (unsigned)(latency * 24));
+        kill(child, SIGKILL);
+        int status = 0;
+        waitpid(child, &status, 0);
+        recovered += crash_check(&e, "crash-key");
+        env_close(&e);
+    }
+    fprintf(stderr, "crash recovery: %zu runs, %zu resubmissions returned a RECOVERED execution\n",
+            runs, recovered);
+    ck_assert_uint_gt(recovered, 0); /* the kills did land mid-flight */
+}
+END_TEST
+
+/* ---- journal faults ---------------------------------------------------- */
+
+/* Expects an execution to be refused with PTX_JOURNAL and nothing placed. */
+static void expect_refused(env *e, const char *why)
+{
+    test_request t;
+    exec_result result;
+    ptx_error error;
+    ck_assert_int_eq(holding_of(e, "acct", "RELIANCE"), 10);
+    ptx_status status =
+        engine_execute(e->eng, make_request(&t, "acct", "RELIANCE:55", "f"), NULL, &result, &error);
+    ck_assert_msg(status == PTX_JOURNAL, "%s: status %d: %s", why, status, error.message);
+    ck_assert_str_eq(ptx_status_code(status), "journal_unavailable");
+    ck_assert_ptr_nonnull(strstr(error.message, "journal"));
+    ck_assert_int_eq(holding_of(e, "acct", "RELIANCE"), 10);
+    size_t per_client = 0;
+    ck_assert_uint_eq(state_orders(e->state, &per_client), 0);
+}
+
+START_TEST(test_read_only_journal_refused)
+{
+    env e;
+    env_write(&e, "", NULL);
+    journal *j = NULL;
+    ptx_error error;
+    ck_assert_int_eq(journal_open(e.journal_path, NULL, &j, &error), PTX_OK);
+    journal_close(j);
+    chmod(e.journal_path, 0444);
+    chmod(e.dir, 0777); /* the simulated broker's state file stays writable */
+    /* As root the mode bits do not stop writes: run as nobody. */
+    pid_t child = fork();
+    if (child == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(99);
+        if (env_load(&e, 0, &error) != PTX_JOURNAL)
+            _exit(2);
+        if (strstr(error.message, e.journal_path) == NULL)
+            _exit(3);
+        expect_refused(&e, "read-only");
+        env_unload(&e);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", status);
+    env_close(&e);
+}
+END_TEST
+
+START_TEST(test_locked_journal_refused)
+{
+    env e;
+    env_write(&e, "", NULL);
+    ptx_error error;
+    ck_assert_int_eq(env_load(&e, 200, &error), PTX_OK);
+    int pipe_fds[2];
+    ck_assert_int_eq(pipe(pipe_fds), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        sqlite3 *db = NULL;
+        if (sqlite3_open(e.journal_path, &db) != SQLITE_OK ||
+            sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL) != SQLITE_OK)
+            _exit(2);
+        ssize_t written = write(pipe_fds[1], "x", 1);
+        (void)written;
+        pause();
+        _exit(0);
+    }
+    char byte;
+    ck_assert_int_eq(read(pipe_fds[0], &byte, 1), 1);
+    expect_refused(&e, "locked");
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    /* The lock is gone: the next execution runs. */
+    test_request t;
+    exec_result result;
+    ck_assert_int_eq(
+        engine_execute(e.eng, make_request(&t, "acct", "RELIANCE:55", "f"), NULL, &result, &error),
+        PTX_OK);
+    ck_assert_int_eq(result.status, EXEC_COMPLETED);
+    exec_result_free(&result);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    env_close(&e);
+}
+END_TEST
+
+START_TEST(test_full_disk_refused)
+{
+    char *mount_dir = tu_tempdir();
+    if (mount("tmpfs", mount_dir, "tmpfs", 0, "size=512k") != 0) {
+        fprintf(stderr, "SKIPPED test_full_disk_refused: cannot mount a small tmpfs on %s: %s\n",
+                mount_dir, strerror(errno));
+        rmdir(mount_dir);
+        free(mount_dir);
+        return;
+    }
+    char *path = tu_format("%s/journal.db", mount_dir);
+    env e;
+    env_write(&e, "", path);
+    ptx_error error;
+    ck_assert_int_eq(env_load(&e, 0, &error), PTX_OK);
+    /* Fill what is left of the file system. */
+    char *filler = tu_format("%s/filler", mount_dir);
+    FILE *file = fopen(filler, "w");
+    ck_assert_ptr_nonnull(file);
+    char block[1024];
+    memset(block, 'x', sizeof block);
+    while (fwrite(block, 1, sizeof block, file) == sizeof block && fflush(file) == 0)
+        ;
+    fclose(file);
+    expect_refused(&e, "disk full");
+    env_unload(&e);
+    unlink(filler);
+    ck_assert_int_eq(umount(mount_dir), 0);
+    rmdir(mount_dir);
+    free(filler);
+    free(path);
+    free(mount_dir);
+    env_close(&e);
+}
+END_TEST
+
+static Suite *recovery_suite(void)
+{
+    Suite *suite = suite_create("recovery");
+    TCase *idempotency = tcase_create("idempotency");
+    tcase_set_timeout(idempotency, 60);
+    tcase_add_test(idempotency, test_same_key_places_once);
+    tcase_add_test(idempotency, test_same_key_other_request_conflicts);
+    tcase_add_test(idempotency, test_concurrent_same_key_places_once);
+    tcase_add_test(idempotency, test_running_key_is_in_progress);
+    suite_add_tcase(suite, idempotency);
+    TCase *crash = tcase_create("crash");
+    tcase_set_timeout(crash, 600);
+    tcase_add_test(crash, test_crash_recovery_random_kills);
+    suite_add_tcase(suite, crash);
+    TCase *faults = tcase_create("faults");
+    tcase_set_timeout(faults, 60);
+    tcase_add_test(faults, test_read_only_journal_refused);
+    tcase_add_test(faults, test_locked_journal_refused);
+    tcase_add_test(faults, test_full_disk_refused);
+    suite_add_tcase(suite, faults);
+    return suite;
+}
+
+int main(void)
+{
+    SRunner *runner = srunner_create(recovery_suite());
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? 0 : 1;
+}
