@@ -4,6 +4,7 @@
 #   make run        build, then serve the HTTP API with brokers.ini
 #   make install    PREFIX=/usr/local DESTDIR=…
 #   make bench      benchmarks (figures, not pass/fail)
+#   make soak       60 s HTTP soak under wrk (pass/fail: errors, 5xx, RSS growth)
 #   make SANITIZE=address,undefined BUILD=build-asan test
 #   make WERROR=1   warnings are errors (CI)
 
@@ -51,7 +52,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 DOCS_DIR  := $(BUILD)/share/swagger-ui
 
-.PHONY: all deps test check-build run install uninstall bench clean format format-check fuzz
+.PHONY: all deps test check-build run install uninstall bench soak clean format format-check fuzz
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/ptexec $(PLUGIN_SO) $(DOCS_DIR)/VERSION
@@ -117,6 +118,12 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@BUILD=$(BUILD) scripts/bench.sh
+
+# 60 s of wrk on POST /execute with good and bad bodies: fails on connection
+# errors, any 5xx, or RSS growth of 10% or more between 10 s and 60 s.
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bench/http_bench.sh soak
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/ptexec/plugins \

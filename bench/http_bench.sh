@@ -7,7 +7,10 @@
 #   bench/http_bench.sh soak    60 s of mixed good and bad /execute bodies:
 #                               fails on connection errors, any 5xx, or RSS
 #                               growth of 10% or more between 10 s and 60 s.
-# Environment: BUILD (default build), DURATION (seconds, default 10).
+# Environment: BUILD (default build), DURATION (seconds, default 10),
+# SOAK_SECONDS (default 60), BENCH_JOURNAL (off, the default: issue 3's
+# figures are for the HTTP path and the engine; "on" journals every execution
+# to SQLite in the temporary folder, as a default ptexec.ini would).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -20,8 +23,15 @@ chmod 755 "$work"
 server=
 trap '[ -n "$server" ] && kill -TERM "$server" 2>/dev/null; rm -rf "$work"' EXIT
 
+journal=${BENCH_JOURNAL:-off}
+case $journal in
+off) journal_path=off ;;
+on) journal_path="$work/journal.db" ;;
+*) echo "http_bench: BENCH_JOURNAL must be off or on" >&2; exit 2 ;;
+esac
 {
-    printf '[host]\nplugin_dir = %s/plugins\nlog_level = warn\n\n' "$BUILD_DIR"
+    printf '[host]\nplugin_dir = %s/plugins\nlog_level = warn\njournal = %s\n\n' "$BUILD_DIR" \
+        "$journal_path"
     for b in zerodha fyers angelone groww upstox; do
         printf '[broker.%s]\nplugin = %s.so\nmode = simulated\nrate_limit_per_second = 0\n' "$b" "$b"
         printf 'poll_interval_ms = 1\ntransient_failure_rate = 0\nunknown_outcome_rate = 0\n'
@@ -81,7 +91,8 @@ if [ "$mode" = soak ]; then
     exit "$bad"
 fi
 
-echo "wrk -t2 -c32 -d${duration}s on loopback; simulated brokers, every failure rate 0"
+echo "wrk -t2 -c32 -d${duration}s on loopback; simulated brokers, every failure rate 0;" \
+    "journal $journal"
 run_wrk health "$url/health"
 run_wrk notrade -s bench/wrk_execute.lua "$url/execute" -- notrade
 run_wrk trade -s bench/wrk_execute.lua "$url/execute" -- trade

@@ -54,7 +54,8 @@ typedef struct run {
     exec_result *result;   /* the execution being journaled */
     bool journal_broken;   /* a journal write failed: place nothing more */
     char journal_message[PTX_JOURNAL_MESSAGE_MAX];
-    const char *owner; /* the engine's owner mark for journal rows */
+    uint64_t journal_mark; /* journal_mark() when the run began journaling */
+    const char *owner;     /* the engine's owner mark for journal rows */
 } run;
 
 typedef enum call_kind {
@@ -96,18 +97,24 @@ static int engine_collect(void *context, const char *symbol, int64_t quantity)
 /* ---- journal ----------------------------------------------------------- */
 
 /*
- * Records `state` of `leg` in the journal (no-op without one). A failure
- * stops all further placing; when the order may already be at the broker it
- * is logged at error level with the client order id, never silently.
+ * Records `state` of `leg` in the journal (no-op without one): committed
+ * before this returns under journal_sync = full, queued under normal, and
+ * queued in both modes when `queue` (see journal.h). A failure stops all
+ * further placing; when the order may already be at the broker it is logged
+ * at error level with the client order id, never silently (a queued write
+ * that fails later is logged so by the journal's writer).
  */
-static bool run_journal(run *r, exec_leg *leg, const char *state, const char *detail)
+static bool run_journal_write(run *r, exec_leg *leg, const char *state, const char *detail,
+                              bool queue)
 {
     if (r->journal == NULL)
         return true;
     ptx_error error;
     size_t index = (size_t)(leg - r->result->legs);
-    if (journal_leg(r->journal, r->result->execution_id, index, state, leg, detail, &error) ==
-        PTX_OK)
+    const char *id = r->result->execution_id;
+    ptx_status status = queue ? journal_leg_queue(r->journal, id, index, state, leg, detail, &error)
+                              : journal_leg(r->journal, id, index, state, leg, detail, &error);
+    if (status == PTX_OK)
         return true;
     if (!r->journal_broken)
         snprintf(r->journal_message, sizeof r->journal_message, "%s", error.message);
@@ -125,6 +132,33 @@ static bool run_journal(run *r, exec_leg *leg, const char *state, const char *de
                   (long long)leg->quantity, leg->client_order_id,
                   leg->order_id[0] ? leg->order_id : "unknown", state, error.message);
     return false;
+}
+
+static bool run_journal(run *r, exec_leg *leg, const char *state, const char *detail)
+{
+    return run_journal_write(r, leg, state, detail, false);
+}
+
+/*
+ * Before place_order: the leg's intent is already committed (journal_begin),
+ * so placing is safe; SENDING only joins the timeline (queued). If any
+ * journal write failed since the run began, nothing more is placed: the
+ * failure is logged with the client order id and the leg is not sent.
+ */
+static bool run_journal_sending(run *r, exec_leg *leg)
+{
+    if (r->journal == NULL)
+        return true;
+    ptx_error error;
+    if (!r->journal_broken && journal_check(r->journal, r->journal_mark, &error) != PTX_OK) {
+        snprintf(r->journal_message, sizeof r->journal_message, "%s", error.message);
+        r->journal_broken = true;
+        log_write(LOG_ERROR, "engine",
+                  "execution %s: a journal write failed before placing leg %zu (client order "
+                  "id %s); it is not placed and placing stops: %s",
+                  r->result->execution_id, leg->sequence, leg->client_order_id, error.message);
+    }
+    return !r->journal_broken && run_journal_write(r, leg, "SENDING", NULL, true);
 }
 
 /* ---- plugin calls ------------------------------------------------------ */
@@ -176,7 +210,7 @@ static broker_status run_call_once(run *r, call *c)
     if (c->kind == CALL_PLACE) {
         locks_pace_wait(r->account, r->settings->rate_limit_per_second);
         (*c->place_count)++;
-        if (!run_journal(r, c->leg, "SENDING", NULL)) {
+        if (!run_journal_sending(r, c->leg)) {
             (*c->place_count)--;
             c->tries++;
             snprintf(r->message, sizeof r->message, "journal unavailable: %.200s",
@@ -388,11 +422,13 @@ static void run_follow(run *r, exec_leg *leg, broker_order *order)
     leg_finish(leg, order);
 }
 
-/* The broker holds the order: journal it as ACCEPTED, then follow it. */
+/* The broker holds the order: journal it as ACCEPTED, then follow it. An
+ * order that is already terminal is not followed (no broker call): its final
+ * state is recorded next, so ACCEPTED is queued to share that commit. */
 static void run_accepted(run *r, exec_leg *leg, broker_order *order, const char *detail)
 {
     snprintf(leg->order_id, sizeof leg->order_id, "%s", order->order_id);
-    run_journal(r, leg, "ACCEPTED", detail);
+    run_journal_write(r, leg, "ACCEPTED", detail, order_is_terminal(order));
     run_follow(r, leg, order);
 }
 
@@ -721,6 +757,18 @@ static void run_journal_finish(run *r, exec_result *result, const char *status_n
     free(result->response);
     result->response = render_result(result, NULL);
     ptx_error error;
+    if (journal_check(r->journal, r->journal_mark, &error) != PTX_OK) {
+        /* A queued leg state was lost: write every leg's state again, so
+         * the commit of the finish carries them all. */
+        log_write(LOG_WARN, "engine", "execution %s: recording every leg's state again: %s",
+                  result->execution_id, error.message);
+        for (size_t i = 0; i < result->leg_count; i++) {
+            exec_leg *leg = &result->legs[i];
+            const char *state = leg->status == LEG_PLANNED ? "NOT_SENT"
+                                                           : leg_status_name(leg->status);
+            run_journal_write(r, leg, state, "recorded again after a journal failure", true);
+        }
+    }
     if (result->response == NULL)
         ptx_fail(&error, PTX_NOMEM, NULL, "out of memory rendering the response");
     else if (journal_finish(r->journal, result->execution_id, status_name, result->response,
@@ -736,6 +784,7 @@ static ptx_status run_journal_begin(run *r, const exec_request *request, const c
                                     exec_result *result, ptx_error *error)
 {
     r->result = result;
+    r->journal_mark = journal_mark(r->journal);
     ptx_status status = journal_begin(r->journal, result, request->idempotency_key, request_hash,
                                       r->owner, error);
     if (status == PTX_JOURNAL)
@@ -814,11 +863,8 @@ static void run_recover_leg(run *r, exec_leg *leg, const char *state)
         leg->status = status;
         return;
     }
-    if (strcmp(state, "PENDING_SEND") == 0) {
-        leg_failed(leg, "%s", ENGINE_NOT_SENT_REASON);
-        run_journal(r, leg, "NOT_SENT", "recovery: never handed to the broker");
-        return;
-    }
+    /* Leg states are journaled asynchronously after the intent, so a leg
+     * still PENDING_SEND may have been sent: only the broker can tell. */
     broker_order order;
     memset(&order, 0, sizeof order);
     if (strcmp(state, "ACCEPTED") == 0 && leg->order_id[0] != '\0') {
@@ -828,10 +874,13 @@ static void run_recover_leg(run *r, exec_leg *leg, const char *state)
     } else {
         lookup_outcome found = run_lookup(r, leg, &order);
         if (found == LOOKUP_ABSENT) {
-            leg_failed(leg,
-                       "not sent: ptexec stopped while placing this leg and the broker has no "
-                       "order with client order id %s",
-                       leg->client_order_id);
+            if (strcmp(state, "PENDING_SEND") == 0)
+                leg_failed(leg, "%s", ENGINE_NOT_SENT_REASON);
+            else
+                leg_failed(leg,
+                           "not sent: ptexec stopped while placing this leg and the broker has "
+                           "no order with client order id %s",
+                           leg->client_order_id);
             run_journal(r, leg, "NOT_SENT", "recovery: the broker has no such order");
             return;
         }
@@ -923,6 +972,7 @@ static ptx_status run_recover_account(run *r, engine *eng, const exec_result *re
         status = run_refused(r, result->broker, "authenticate", logged_in, login.tries, error);
     journal *saved = r->journal;
     r->journal = eng->journal;
+    r->journal_mark = journal_mark(eng->journal);
     for (size_t i = 0; i < count && status == PTX_OK; i++) {
         log_write(LOG_INFO, "engine", "execution %s: recovering the interrupted run", ids[i]);
         status = run_recover_one(r, eng, ids[i], error);

@@ -120,8 +120,10 @@ struct journal;
  * NULL for none; must outlive the engine). Call on the main thread before the
  * first engine call. With a journal, engine_execute:
  *   - commits the execution and every leg's intent (PENDING_SEND, with its
- *     client order id) before the first place_order, SENDING before every
- *     place_order call, and each later state as it happens; a journal that
+ *     client order id) in one transaction before the first place_order, and
+ *     records each later state (SENDING, ACCEPTED, final) as it happens
+ *     (queued under journal_sync = normal, committed at once under full; see
+ *     journal.h), the final status and response before returning; a journal that
  *     cannot take the intent refuses the execution with PTX_JOURNAL before
  *     anything is placed; a write that fails once an order may be at the
  *     broker stops further placing and is logged at error level with the
@@ -135,10 +137,12 @@ struct journal;
  *   - first recovers, for the request's account, every execution that a
  *     previous process left RUNNING (recovery needs the account's session,
  *     and credentials are never stored, so it happens lazily at the next
- *     request for that account, before that request runs): legs never sent
- *     are marked NOT_SENT (reported FAILED, "not sent: ptexec stopped before
- *     placing this leg"), legs that may be at the broker are looked up by
- *     client order id and followed to a final state, nothing is sent again;
+ *     request for that account, before that request runs): every leg not
+ *     known to be final is looked up at the broker by client order id (an
+ *     ACCEPTED one with an order id is followed by it) and followed to a
+ *     final state; one the broker proves absent is marked NOT_SENT (reported
+ *     FAILED, "not sent: ptexec stopped before placing this leg"); nothing is
+ *     sent again;
  *     the execution ends RECOVERED, its response is stored and the sinks hear
  *     of it.
  * Dry runs are not journaled and ignore the idempotency key.

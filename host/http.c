@@ -845,9 +845,8 @@ static struct MHD_Daemon *start_daemon(http_server *server, int listen_fd,
                             (unsigned int)settings->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned int)settings->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                             (size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_THREAD_STACK_SIZE,
-                            (size_t)HTTP_THREAD_STACK, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, server, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, server,
-                            MHD_OPTION_END);
+                            (size_t)HTTP_THREAD_STACK, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                            server, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, server, MHD_OPTION_END);
 }
 
 /* ---- shutdown ------------------------------------------------------------- */

@@ -1,8 +1,17 @@
 /*
- * The write-ahead journal (design §1 step 9, issue 4). One SQLite connection
- * in WAL mode behind a mutex; every statement is prepared once and cached.
- * Writes that belong together run in one BEGIN IMMEDIATE transaction, so a
- * crash leaves either all of them or none.
+ * The write-ahead journal (design §1 step 9, issue 4), in WAL mode.
+ *
+ * Writes go through one writer thread per journal and its own connection:
+ * callers queue ops (an execution's intent, a leg's state, an execution's
+ * end, a barrier); the writer takes everything queued and commits it in one
+ * BEGIN IMMEDIATE transaction (group commit across concurrent executions).
+ * Synchronous ops wait on their own `done` flag; asynchronous ones are
+ * queued and committed within JOURNAL_GROUP_DELAY_MS. The queue is FIFO, so
+ * when an op is committed so is every op queued before it. Reads use a
+ * second connection under a mutex (WAL lets it read while the writer
+ * writes), except for ":memory:" where both share one connection and the
+ * writer holds the read mutex while it writes. Every statement is prepared
+ * once per connection and cached.
  *
  * Schema history (PRAGMA user_version):
  *   1  executions (id, broker, account_hash, idempotency_key, status,
@@ -30,6 +39,8 @@
 #define JOURNAL_DEFAULT_BUSY_MS 2000u
 #define JOURNAL_DEFAULT_LIMIT 50u
 #define JOURNAL_MAX_LIMIT 10000u
+#define JOURNAL_MESSAGE_MAX 512
+#define JOURNAL_BATCH_MAX 4096u /* ops per group commit before it is forced */
 
 static const char journal_schema_v1[] =
     "CREATE TABLE executions("
@@ -75,6 +86,9 @@ typedef enum journal_stmt {
     STMT_BEGIN,
     STMT_COMMIT,
     STMT_ROLLBACK,
+    STMT_SAVEPOINT,
+    STMT_RELEASE,
+    STMT_ROLLBACK_TO,
     STMT_INSERT_EXECUTION,
     STMT_INSERT_LEG,
     STMT_INSERT_POSITION,
@@ -96,6 +110,9 @@ static const char *const journal_sql[STMT_COUNT] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
     [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_SAVEPOINT] = "SAVEPOINT intent",
+    [STMT_RELEASE] = "RELEASE intent",
+    [STMT_ROLLBACK_TO] = "ROLLBACK TO intent",
     [STMT_INSERT_EXECUTION] =
         "INSERT INTO executions(id, broker, account_hash, idempotency_key, request_hash, status,"
         " owner, leg_count, created_ms, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, 'RUNNING', ?6, ?7,"
@@ -131,11 +148,61 @@ static const char *const journal_sql[STMT_COUNT] = {
     [STMT_RUNNING] = "SELECT count(*) FROM executions WHERE status = 'RUNNING'",
 };
 
+/* One queued write. A synchronous op lives on its caller's stack and the
+ * caller waits for `done`; an asynchronous one is on the heap and freed by
+ * the writer. */
+typedef enum journal_op_kind { OP_BEGIN, OP_LEG, OP_FINISH, OP_BARRIER } journal_op_kind;
+
+typedef struct journal_op {
+    struct journal_op *next;
+    journal_op_kind kind;
+    bool wait;        /* a caller waits for it (stack) or not (heap) */
+    bool done;        /* set by the writer once committed or failed */
+    bool skip_update; /* OP_LEG: a later op of the same batch rewrites this leg's row */
+    ptx_status status;
+    char message[JOURNAL_MESSAGE_MAX];
+    int64_t now;
+    char execution_id[IDS_EXECUTION_ID_MAX];
+    const exec_result *result; /* OP_BEGIN (borrowed: the caller waits) */
+    const char *key;
+    const char *request_hash;
+    const char *owner;
+    size_t leg_index; /* OP_LEG */
+    char state[JOURNAL_STATE_MAX];
+    exec_leg leg;
+    const char *detail; /* NULL for none; `owned` when heap */
+    char *owned;
+    const char *status_name; /* OP_FINISH (borrowed) */
+    const char *response;
+} journal_op;
+
 struct journal {
+    /* The reading connection (every read, and open-time schema work), under
+     * `lock`. */
     sqlite3 *db;
     char *path;
     pthread_mutex_t lock;
     sqlite3_stmt *stmts[STMT_COUNT];
+    /* The writing connection, used by the writer thread alone. The same
+     * connection as `db` for ":memory:" (`shared`): the writer then holds
+     * `lock` while it writes. */
+    sqlite3 *wdb;
+    sqlite3_stmt *wstmts[STMT_COUNT];
+    bool shared;
+    journal_sync_mode sync;
+    /* The queue, under queue_lock. */
+    pthread_mutex_t queue_lock;
+    pthread_cond_t work; /* the writer waits for ops */
+    pthread_cond_t done; /* synchronous callers wait for their op */
+    journal_op *head, *tail;
+    size_t queued;
+    bool sync_pending; /* a caller waits: commit at once */
+    bool stop;
+    bool started;
+    int64_t oldest_ns; /* when the oldest queued op was queued */
+    pthread_t writer;
+    uint64_t failures; /* write batches that failed */
+    char last_error[JOURNAL_MESSAGE_MAX];
 };
 
 /* ---- errors and statements --------------------------------------------- */
@@ -172,18 +239,6 @@ static bool journal_step_done(sqlite3_stmt *stmt)
     return rc == SQLITE_DONE;
 }
 
-static bool journal_simple(journal *j, journal_stmt which)
-{
-    sqlite3_stmt *stmt = journal_stmt_get(j, which);
-    return stmt != NULL && journal_step_done(stmt);
-}
-
-static void journal_rollback(journal *j)
-{
-    if (!sqlite3_get_autocommit(j->db))
-        journal_simple(j, STMT_ROLLBACK);
-}
-
 static void bind_text(sqlite3_stmt *stmt, int index, const char *text)
 {
     if (text == NULL)
@@ -196,6 +251,15 @@ static void bind_text(sqlite3_stmt *stmt, int index, const char *text)
 static void bind_text_or_null(sqlite3_stmt *stmt, int index, const char *text)
 {
     bind_text(stmt, index, text != NULL && *text != '\0' ? text : NULL);
+}
+
+/* Binds text that outlives the statement's step (no copy). */
+static void bind_static(sqlite3_stmt *stmt, int index, const char *text)
+{
+    if (text == NULL)
+        sqlite3_bind_null(stmt, index);
+    else
+        sqlite3_bind_text(stmt, index, text, -1, SQLITE_STATIC);
 }
 
 static void copy_column(sqlite3_stmt *stmt, int column, char *out, size_t size)
@@ -290,31 +354,44 @@ static ptx_status journal_prune(journal *j, unsigned days, ptx_error *error)
     return PTX_OK;
 }
 
-static ptx_status journal_configure(journal *j, const journal_options *options, ptx_error *error)
+/* Sets up connection `db` (the reading or the writing one): busy timeout,
+ * WAL, the sync mode (a per-connection setting). */
+static ptx_status journal_configure(journal *j, sqlite3 *db, const journal_options *options,
+                                    ptx_error *error)
 {
     unsigned busy = options->busy_timeout_ms ? options->busy_timeout_ms : JOURNAL_DEFAULT_BUSY_MS;
-    sqlite3_busy_timeout(j->db, (int)busy);
-    if (sqlite3_db_readonly(j->db, "main") == 1) {
+    sqlite3_busy_timeout(db, (int)busy);
+    if (sqlite3_db_readonly(db, "main") == 1) {
         ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: file is read-only", j->path);
         log_write(LOG_ERROR, "journal", "%s", error->message);
         return PTX_JOURNAL;
     }
     sqlite3_stmt *stmt = NULL;
     bool wal = false;
-    if (sqlite3_prepare_v2(j->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL) == SQLITE_OK &&
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL) == SQLITE_OK &&
         sqlite3_step(stmt) == SQLITE_ROW) {
         const unsigned char *mode = sqlite3_column_text(stmt, 0);
         wal = mode != NULL && strcmp((const char *)mode, "wal") == 0;
     }
     sqlite3_finalize(stmt);
-    if (!wal && strcmp(j->path, ":memory:") != 0)
-        return journal_fail(j, error, "switching to WAL mode");
     const char *sync = options->sync == JOURNAL_SYNC_FULL ? "PRAGMA synchronous = FULL"
                                                           : "PRAGMA synchronous = NORMAL";
-    if (!journal_exec(j, sync) || !journal_exec(j, "PRAGMA foreign_keys = OFF"))
-        return journal_fail(j, error, "setting pragmas");
-    return PTX_OK;
+    bool ok = (wal || strcmp(j->path, ":memory:") == 0) &&
+              sqlite3_exec(db, sync, NULL, NULL, NULL) == SQLITE_OK &&
+              sqlite3_exec(db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) == SQLITE_OK;
+    if (ok)
+        return PTX_OK;
+    const char *what =
+        wal || strcmp(j->path, ":memory:") == 0 ? "setting pragmas" : "switching to WAL mode";
+    ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: %s failed: %s", j->path, what,
+             sqlite3_errmsg(db));
+    log_write(LOG_ERROR, "journal", "%s (sqlite %d)", error->message, sqlite3_extended_errcode(db));
+    return PTX_JOURNAL;
 }
+
+static ptx_status journal_open_writer(journal *j, const journal_options *options, ptx_error *error);
+static ptx_status journal_start(journal *j, ptx_error *error);
+static size_t writer_commit_one(journal *j, journal_op *op);
 
 ptx_status journal_open(const char *path, const journal_options *options, journal **out,
                         ptx_error *error)
@@ -330,17 +407,29 @@ ptx_status journal_open(const char *path, const journal_options *options, journa
         return ptx_fail(error, PTX_NOMEM, NULL, "out of memory opening the journal");
     }
     pthread_mutex_init(&j->lock, NULL);
+    pthread_mutex_init(&j->queue_lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&j->work, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&j->done, NULL);
+    j->sync = options->sync;
     ptx_status status = PTX_OK;
     int rc = sqlite3_open_v2(
         path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK)
         status = journal_fail(j, error, "opening");
     if (status == PTX_OK)
-        status = journal_configure(j, options, error);
+        status = journal_configure(j, j->db, options, error);
     if (status == PTX_OK)
         status = journal_migrate(j, error);
     if (status == PTX_OK)
         status = journal_prune(j, options->retention_days, error);
+    if (status == PTX_OK)
+        status = journal_open_writer(j, options, error);
+    if (status == PTX_OK)
+        status = journal_start(j, error);
     if (status != PTX_OK) {
         journal_close(j);
         return status;
@@ -353,9 +442,23 @@ void journal_close(journal *j)
 {
     if (j == NULL)
         return;
-    for (size_t i = 0; i < STMT_COUNT; i++)
+    if (j->started) {
+        pthread_mutex_lock(&j->queue_lock);
+        j->stop = true;
+        pthread_cond_signal(&j->work);
+        pthread_mutex_unlock(&j->queue_lock);
+        pthread_join(j->writer, NULL); /* it commits what is queued first */
+    }
+    for (size_t i = 0; i < STMT_COUNT; i++) {
         sqlite3_finalize(j->stmts[i]);
+        sqlite3_finalize(j->wstmts[i]);
+    }
+    if (!j->shared)
+        sqlite3_close(j->wdb);
     sqlite3_close(j->db);
+    pthread_cond_destroy(&j->work);
+    pthread_cond_destroy(&j->done);
+    pthread_mutex_destroy(&j->queue_lock);
     pthread_mutex_destroy(&j->lock);
     free(j->path);
     free(j);
@@ -372,158 +475,571 @@ bool journal_parse_sync(const char *text, journal_sync_mode *mode)
     return true;
 }
 
-/* ---- writes ------------------------------------------------------------- */
+/* ---- the writer's statements (writer thread only) ------------------------- */
 
-static bool journal_insert_leg(journal *j, const char *id, size_t index, const exec_leg *leg,
-                               int64_t now)
+static sqlite3_stmt *writer_stmt(journal *j, journal_stmt which)
 {
-    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_INSERT_LEG);
+    sqlite3_stmt *stmt = j->wstmts[which];
+    if (stmt == NULL) {
+        if (sqlite3_prepare_v3(j->wdb, journal_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &stmt,
+                               NULL) != SQLITE_OK)
+            return NULL;
+        j->wstmts[which] = stmt;
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return stmt;
+}
+
+static bool writer_simple(journal *j, journal_stmt which)
+{
+    sqlite3_stmt *stmt = writer_stmt(j, which);
+    return stmt != NULL && journal_step_done(stmt);
+}
+
+/* Records why `op` failed: "journal PATH: WHAT failed: sqlite's message". */
+static void op_fail(journal *j, journal_op *op, ptx_status status, const char *what)
+{
+    op->status = status;
+    snprintf(op->message, sizeof op->message, "journal %s: %s failed: %s", j->path, what,
+             sqlite3_errmsg(j->wdb));
+}
+
+static bool writer_insert_leg(journal *j, const char *id, size_t index, const exec_leg *leg,
+                              int64_t now)
+{
+    sqlite3_stmt *stmt = writer_stmt(j, STMT_INSERT_LEG);
     if (stmt == NULL)
         return false;
     bind_text(stmt, 1, id);
     sqlite3_bind_int64(stmt, 2, (sqlite3_int64)index);
     sqlite3_bind_int64(stmt, 3, (sqlite3_int64)leg->sequence);
-    bind_text(stmt, 4, leg->symbol);
-    bind_text(stmt, 5, side_name(leg->side));
+    bind_static(stmt, 4, leg->symbol);
+    bind_static(stmt, 5, side_name(leg->side));
     sqlite3_bind_int64(stmt, 6, leg->quantity);
-    bind_text(stmt, 7, leg->client_order_id);
+    bind_static(stmt, 7, leg->client_order_id);
     sqlite3_bind_int64(stmt, 8, now);
     return journal_step_done(stmt);
 }
 
-static bool journal_insert_position(journal *j, const char *id, size_t index,
-                                    const exec_position *position)
+static bool writer_insert_position(journal *j, const char *id, size_t index,
+                                   const exec_position *position)
 {
-    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_INSERT_POSITION);
+    sqlite3_stmt *stmt = writer_stmt(j, STMT_INSERT_POSITION);
     if (stmt == NULL)
         return false;
     bind_text(stmt, 1, id);
     sqlite3_bind_int64(stmt, 2, (sqlite3_int64)index);
-    bind_text(stmt, 3, position->symbol);
+    bind_static(stmt, 3, position->symbol);
     sqlite3_bind_int64(stmt, 4, position->before);
     sqlite3_bind_int64(stmt, 5, position->target);
     return journal_step_done(stmt);
 }
 
-static bool journal_insert_execution(journal *j, const exec_result *result, const char *key,
-                                     const char *request_hash, const char *owner, int64_t now)
+static bool writer_insert_execution(journal *j, const journal_op *op)
 {
-    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_INSERT_EXECUTION);
+    sqlite3_stmt *stmt = writer_stmt(j, STMT_INSERT_EXECUTION);
     if (stmt == NULL)
         return false;
-    bind_text(stmt, 1, result->execution_id);
-    bind_text(stmt, 2, result->broker);
-    bind_text(stmt, 3, result->account_hash);
-    bind_text_or_null(stmt, 4, key);
-    bind_text(stmt, 5, request_hash);
-    bind_text(stmt, 6, owner);
+    const exec_result *result = op->result;
+    bind_static(stmt, 1, result->execution_id);
+    bind_static(stmt, 2, result->broker);
+    bind_static(stmt, 3, result->account_hash);
+    bind_text_or_null(stmt, 4, op->key);
+    bind_static(stmt, 5, op->request_hash);
+    bind_static(stmt, 6, op->owner);
     sqlite3_bind_int64(stmt, 7, (sqlite3_int64)result->leg_count);
-    sqlite3_bind_int64(stmt, 8, now);
+    sqlite3_bind_int64(stmt, 8, op->now);
     return journal_step_done(stmt);
+}
+
+/* The intent of an execution inside a savepoint, so that a reused key (or
+ * any failure of this op) leaves the rest of the batch alone. */
+static void writer_begin(journal *j, journal_op *op)
+{
+    const exec_result *result = op->result;
+    if (!writer_simple(j, STMT_SAVEPOINT)) {
+        op_fail(j, op, PTX_JOURNAL, "recording the intent of an execution");
+        return;
+    }
+    bool ok = writer_insert_execution(j, op);
+    if (!ok && sqlite3_extended_errcode(j->wdb) == SQLITE_CONSTRAINT_UNIQUE) {
+        op->status = PTX_CONFLICT;
+        snprintf(op->message, sizeof op->message,
+                 "idempotency key already used for this %s account", result->broker);
+    }
+    for (size_t i = 0; ok && i < result->leg_count; i++)
+        ok = writer_insert_leg(j, result->execution_id, i, &result->legs[i], op->now);
+    for (size_t i = 0; ok && i < result->position_count; i++)
+        ok = writer_insert_position(j, result->execution_id, i, &result->positions[i]);
+    if (!ok && op->status == PTX_OK)
+        op_fail(j, op, PTX_JOURNAL, "recording the intent of an execution");
+    if (!ok && !sqlite3_get_autocommit(j->wdb))
+        writer_simple(j, STMT_ROLLBACK_TO);
+    if (!sqlite3_get_autocommit(j->wdb))
+        writer_simple(j, STMT_RELEASE);
+}
+
+static void writer_leg(journal *j, journal_op *op)
+{
+    const exec_leg *leg = &op->leg;
+    bool ok = true;
+    if (!op->skip_update) {
+        sqlite3_stmt *stmt = writer_stmt(j, STMT_UPDATE_LEG);
+        ok = stmt != NULL;
+        if (ok) {
+            bind_static(stmt, 1, op->execution_id);
+            sqlite3_bind_int64(stmt, 2, (sqlite3_int64)op->leg_index);
+            bind_static(stmt, 3, op->state);
+            bind_text_or_null(stmt, 4, leg->order_id);
+            sqlite3_bind_int64(stmt, 5, leg->filled_quantity);
+            sqlite3_bind_double(stmt, 6, leg->average_price);
+            sqlite3_bind_int64(stmt, 7, leg->attempts);
+            bind_text_or_null(stmt, 8, leg->reason);
+            sqlite3_bind_int64(stmt, 9, op->now);
+            ok = journal_step_done(stmt);
+            if (ok && sqlite3_changes(j->wdb) != 1) {
+                op->status = PTX_JOURNAL;
+                snprintf(op->message, sizeof op->message,
+                         "journal %s: recording a leg failed: no leg %zu in execution %s", j->path,
+                         op->leg_index, op->execution_id);
+                return;
+            }
+        }
+    }
+    sqlite3_stmt *event = ok ? writer_stmt(j, STMT_INSERT_EVENT) : NULL;
+    if (event != NULL) {
+        bind_static(event, 1, op->execution_id);
+        sqlite3_bind_int64(event, 2, (sqlite3_int64)op->leg_index);
+        sqlite3_bind_int64(event, 3, op->now);
+        bind_static(event, 4, op->state);
+        bind_text_or_null(event, 5, op->detail);
+        ok = journal_step_done(event);
+    }
+    if (!ok)
+        op_fail(j, op, PTX_JOURNAL, "recording a leg");
+}
+
+static void writer_finish(journal *j, journal_op *op)
+{
+    sqlite3_stmt *stmt = writer_stmt(j, STMT_FINISH);
+    bool ok = stmt != NULL;
+    if (ok) {
+        bind_static(stmt, 1, op->execution_id);
+        bind_static(stmt, 2, op->status_name);
+        bind_static(stmt, 3, op->response);
+        sqlite3_bind_int64(stmt, 4, op->now);
+        ok = journal_step_done(stmt);
+    }
+    if (ok && sqlite3_changes(j->wdb) != 1) {
+        op->status = PTX_JOURNAL;
+        snprintf(op->message, sizeof op->message,
+                 "journal %s: recording the end of an execution failed: no execution %s", j->path,
+                 op->execution_id);
+    } else if (!ok) {
+        op_fail(j, op, PTX_JOURNAL, "recording the end of an execution");
+    }
+}
+
+/* ---- group commit ----------------------------------------------------------- */
+
+/* FNV-1a of an op's leg (execution id and leg index). */
+static size_t op_leg_hash(const journal_op *op)
+{
+    uint64_t h = 1469598103934665603u;
+    for (const char *p = op->execution_id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211u;
+    h = (h ^ op->leg_index) * 1099511628211u;
+    return (size_t)h;
+}
+
+/* Marks every leg op whose row a later op of the batch rewrites anyway:
+ * its UPDATE is skipped (its event is still recorded), so a leg that went
+ * SENDING → ACCEPTED → FILLED within one batch costs one row update. */
+static void batch_coalesce(journal_op **ops, size_t count)
+{
+    size_t size = 16;
+    while (size < count * 2)
+        size *= 2;
+    const journal_op **seen = calloc(size, sizeof *seen);
+    if (seen == NULL)
+        return; /* every op updates its row: slower, still right */
+    for (size_t i = count; i-- > 0;) {
+        journal_op *op = ops[i];
+        if (op->kind != OP_LEG)
+            continue;
+        size_t slot = op_leg_hash(op) & (size - 1);
+        for (;; slot = (slot + 1) & (size - 1)) {
+            const journal_op *other = seen[slot];
+            if (other == NULL) {
+                seen[slot] = op;
+                break;
+            }
+            if (other->leg_index == op->leg_index &&
+                strcmp(other->execution_id, op->execution_id) == 0) {
+                op->skip_update = true;
+                break;
+            }
+        }
+    }
+    free(seen);
+}
+
+static void writer_run_op(journal *j, journal_op *op)
+{
+    switch (op->kind) {
+    case OP_BEGIN:
+        writer_begin(j, op);
+        break;
+    case OP_LEG:
+        writer_leg(j, op);
+        break;
+    case OP_FINISH:
+        writer_finish(j, op);
+        break;
+    case OP_BARRIER:
+        break;
+    }
+}
+
+/* Runs the ops of one batch in one transaction. When the transaction itself
+ * fails (BEGIN, COMMIT, or an error that rolled it back), every op of the
+ * batch fails with that message: none of it is stored. */
+static void writer_transaction(journal *j, journal_op **ops, size_t count)
+{
+    char message[JOURNAL_MESSAGE_MAX] = "";
+    int code = SQLITE_OK;
+    if (!writer_simple(j, STMT_BEGIN)) {
+        snprintf(message, sizeof message, "journal %s: beginning a write failed: %s", j->path,
+                 sqlite3_errmsg(j->wdb));
+        code = sqlite3_extended_errcode(j->wdb);
+    }
+    for (size_t i = 0; code == SQLITE_OK && i < count; i++) {
+        writer_run_op(j, ops[i]);
+        if (sqlite3_get_autocommit(j->wdb)) { /* rolled back by SQLite */
+            snprintf(message, sizeof message, "%s", ops[i]->message);
+            code = SQLITE_ABORT;
+        }
+    }
+    if (code == SQLITE_OK && !writer_simple(j, STMT_COMMIT)) {
+        snprintf(message, sizeof message, "journal %s: committing failed: %s", j->path,
+                 sqlite3_errmsg(j->wdb));
+        code = sqlite3_extended_errcode(j->wdb);
+    }
+    if (code == SQLITE_OK)
+        return;
+    if (!sqlite3_get_autocommit(j->wdb))
+        writer_simple(j, STMT_ROLLBACK);
+    log_write(LOG_ERROR, "journal", "%s (sqlite %d); %zu queued writes lost", message, code, count);
+    for (size_t i = 0; i < count; i++)
+        if (ops[i]->kind != OP_BARRIER && ops[i]->status != PTX_CONFLICT) {
+            ops[i]->status = PTX_JOURNAL;
+            snprintf(ops[i]->message, sizeof ops[i]->message, "%s", message);
+        }
+}
+
+/* Logs a leg update nobody waits for that could not be stored: the order may
+ * be at the broker, so this is never silent. */
+static void writer_log_lost(const journal_op *op)
+{
+    const exec_leg *leg = &op->leg;
+    log_write(LOG_ERROR, "journal",
+              "execution %s: leg %zu %s %s %lld (client order id %s, order id %s): state %s NOT "
+              "RECORDED in the journal; the order may exist at the broker: %s",
+              op->execution_id, leg->sequence, side_name(leg->side), leg->symbol,
+              (long long)leg->quantity, leg->client_order_id,
+              leg->order_id[0] ? leg->order_id : "unknown", op->state, op->message);
+}
+
+/* Commits one batch (a list of ops in queue order); returns how many failed. */
+static size_t writer_commit(journal *j, journal_op *batch)
+{
+    size_t count = 0;
+    for (journal_op *op = batch; op != NULL; op = op->next)
+        count++;
+    journal_op *small[64];
+    journal_op **ops = count <= 64 ? small : malloc(count * sizeof *ops);
+    size_t failed = 0;
+    bool any_sql = false;
+    size_t n = 0;
+    for (journal_op *op = batch; op != NULL; op = op->next) {
+        any_sql = any_sql || op->kind != OP_BARRIER;
+        if (ops != NULL)
+            ops[n++] = op;
+    }
+    if (ops == NULL) { /* out of memory: one op at a time */
+        for (journal_op *op = batch; op != NULL; op = op->next)
+            failed += writer_commit_one(j, op);
+        return failed;
+    }
+    if (any_sql) {
+        batch_coalesce(ops, n);
+        if (j->shared)
+            pthread_mutex_lock(&j->lock);
+        writer_transaction(j, ops, n);
+        if (j->shared)
+            pthread_mutex_unlock(&j->lock);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i]->status == PTX_OK || ops[i]->status == PTX_CONFLICT)
+            continue;
+        failed++;
+        if (!ops[i]->wait && ops[i]->kind == OP_LEG)
+            writer_log_lost(ops[i]);
+    }
+    if (ops != small)
+        free(ops);
+    return failed;
+}
+
+static size_t writer_commit_one(journal *j, journal_op *op)
+{
+    journal_op *next = op->next;
+    op->next = NULL;
+    size_t failed = writer_commit(j, op);
+    op->next = next;
+    return failed;
+}
+
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* With only asynchronous ops queued, waits (queue_lock held) until one is
+ * JOURNAL_GROUP_DELAY_MS old, a caller waits, the batch is full or the
+ * journal closes: more ops then share the commit. */
+static void writer_gather(journal *j)
+{
+    int64_t deadline = j->oldest_ns + (int64_t)JOURNAL_GROUP_DELAY_MS * 1000000;
+    struct timespec until = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
+    while (!j->sync_pending && !j->stop && j->queued < JOURNAL_BATCH_MAX)
+        if (pthread_cond_timedwait(&j->work, &j->queue_lock, &until) != 0)
+            break;
+}
+
+/* Hands the results of a committed batch to its callers; frees the rest. */
+static void writer_complete(journal *j, journal_op *batch, size_t failed)
+{
+    pthread_mutex_lock(&j->queue_lock);
+    if (failed > 0) {
+        j->failures++;
+        for (journal_op *op = batch; op != NULL; op = op->next)
+            if (op->status == PTX_JOURNAL) {
+                snprintf(j->last_error, sizeof j->last_error, "%s", op->message);
+                break;
+            }
+    }
+    while (batch != NULL) {
+        journal_op *next = batch->next;
+        if (batch->wait) {
+            batch->done = true; /* the caller owns it from here */
+        } else {
+            free(batch->owned);
+            free(batch);
+        }
+        batch = next;
+    }
+    pthread_cond_broadcast(&j->done);
+    pthread_mutex_unlock(&j->queue_lock);
+}
+
+static void *journal_writer_main(void *context)
+{
+    journal *j = context;
+    pthread_mutex_lock(&j->queue_lock);
+    for (;;) {
+        while (j->head == NULL && !j->stop)
+            pthread_cond_wait(&j->work, &j->queue_lock);
+        if (j->head == NULL)
+            break; /* stopping, nothing left */
+        writer_gather(j);
+        journal_op *batch = j->head;
+        j->head = j->tail = NULL;
+        j->queued = 0;
+        j->sync_pending = false;
+        pthread_mutex_unlock(&j->queue_lock);
+        size_t failed = writer_commit(j, batch);
+        writer_complete(j, batch, failed);
+        pthread_mutex_lock(&j->queue_lock);
+    }
+    pthread_mutex_unlock(&j->queue_lock);
+    return NULL;
+}
+
+/* Opens the writer's own connection (the reading one for ":memory:"). */
+static ptx_status journal_open_writer(journal *j, const journal_options *options, ptx_error *error)
+{
+    if (strcmp(j->path, ":memory:") == 0 || j->path[0] == '\0') {
+        j->wdb = j->db;
+        j->shared = true;
+        return PTX_OK;
+    }
+    if (sqlite3_open_v2(j->path, &j->wdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+        SQLITE_OK) {
+        ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: opening the writer failed: %s", j->path,
+                 j->wdb ? sqlite3_errmsg(j->wdb) : "out of memory");
+        log_write(LOG_ERROR, "journal", "%s", error->message);
+        return PTX_JOURNAL;
+    }
+    return journal_configure(j, j->wdb, options, error);
+}
+
+static ptx_status journal_start(journal *j, ptx_error *error)
+{
+    if (pthread_create(&j->writer, NULL, journal_writer_main, j) != 0)
+        return ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: cannot start its writer thread",
+                        j->path);
+    j->started = true;
+    return PTX_OK;
+}
+
+/* Queues `op`; when op->wait, returns once the writer has committed it (or
+ * failed to). */
+static void journal_submit(journal *j, journal_op *op)
+{
+    op->next = NULL;
+    op->done = false;
+    op->status = PTX_OK;
+    op->message[0] = '\0';
+    pthread_mutex_lock(&j->queue_lock);
+    bool was_empty = j->head == NULL;
+    if (was_empty) {
+        j->head = op;
+        j->oldest_ns = monotonic_ns();
+    } else {
+        j->tail->next = op;
+    }
+    j->tail = op;
+    j->queued++;
+    if (op->wait)
+        j->sync_pending = true;
+    if (op->wait || was_empty || j->queued >= JOURNAL_BATCH_MAX)
+        pthread_cond_signal(&j->work);
+    while (op->wait && !op->done)
+        pthread_cond_wait(&j->done, &j->queue_lock);
+    pthread_mutex_unlock(&j->queue_lock);
+}
+
+/* The result of a waited op as a ptx_status (and *error). */
+static ptx_status op_result(const journal_op *op, ptx_error *error)
+{
+    if (op->status == PTX_OK)
+        return PTX_OK;
+    return ptx_fail(error, op->status, op->status == PTX_CONFLICT ? "idempotency_key" : NULL, "%s",
+                    op->message);
 }
 
 ptx_status journal_begin(journal *j, const exec_result *result, const char *key,
                          const char *request_hash, const char *owner, ptx_error *error)
 {
-    int64_t now = retry_wall_ms();
-    ptx_status status = PTX_OK;
-    pthread_mutex_lock(&j->lock);
-    if (!journal_simple(j, STMT_BEGIN)) {
-        status = journal_fail(j, error, "beginning an execution");
-        goto done;
-    }
-    bool ok = journal_insert_execution(j, result, key, request_hash, owner, now);
-    if (!ok && sqlite3_extended_errcode(j->db) == SQLITE_CONSTRAINT_UNIQUE) {
-        journal_rollback(j);
-        status = ptx_fail(error, PTX_CONFLICT, "idempotency_key",
-                          "idempotency key already used for this %s account", result->broker);
-        goto done;
-    }
-    for (size_t i = 0; ok && i < result->leg_count; i++)
-        ok = journal_insert_leg(j, result->execution_id, i, &result->legs[i], now);
-    for (size_t i = 0; ok && i < result->position_count; i++)
-        ok = journal_insert_position(j, result->execution_id, i, &result->positions[i]);
-    if (ok)
-        ok = journal_simple(j, STMT_COMMIT);
-    if (!ok) {
-        status = journal_fail(j, error, "recording the intent of an execution");
-        journal_rollback(j);
-    }
-done:
-    pthread_mutex_unlock(&j->lock);
-    return status;
+    journal_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_BEGIN;
+    op.wait = true;
+    op.now = retry_wall_ms();
+    snprintf(op.execution_id, sizeof op.execution_id, "%s", result->execution_id);
+    op.result = result;
+    op.key = key;
+    op.request_hash = request_hash;
+    op.owner = owner;
+    journal_submit(j, &op);
+    return op_result(&op, error);
 }
 
-static bool journal_update_leg(journal *j, const char *id, size_t index, const char *state,
-                               const exec_leg *leg, int64_t now)
+/* Fills the leg fields of `op`. */
+static void op_set_leg(journal_op *op, const char *execution_id, size_t leg_index,
+                       const char *state, const exec_leg *leg)
 {
-    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_UPDATE_LEG);
-    if (stmt == NULL)
-        return false;
-    bind_text(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)index);
-    bind_text(stmt, 3, state);
-    bind_text_or_null(stmt, 4, leg->order_id);
-    sqlite3_bind_int64(stmt, 5, leg->filled_quantity);
-    sqlite3_bind_double(stmt, 6, leg->average_price);
-    sqlite3_bind_int64(stmt, 7, leg->attempts);
-    bind_text_or_null(stmt, 8, leg->reason);
-    sqlite3_bind_int64(stmt, 9, now);
-    return journal_step_done(stmt) && sqlite3_changes(j->db) == 1;
+    op->kind = OP_LEG;
+    op->now = retry_wall_ms();
+    snprintf(op->execution_id, sizeof op->execution_id, "%s", execution_id);
+    op->leg_index = leg_index;
+    snprintf(op->state, sizeof op->state, "%s", state);
+    op->leg = *leg;
 }
 
-static bool journal_insert_event(journal *j, const char *id, size_t index, const char *state,
-                                 const char *detail, int64_t now)
+static ptx_status journal_leg_mode(journal *j, const char *execution_id, size_t leg_index,
+                                   const char *state, const exec_leg *leg, const char *detail,
+                                   bool wait, ptx_error *error)
 {
-    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_INSERT_EVENT);
-    if (stmt == NULL)
-        return false;
-    bind_text(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)index);
-    sqlite3_bind_int64(stmt, 3, now);
-    bind_text(stmt, 4, state);
-    bind_text_or_null(stmt, 5, detail);
-    return journal_step_done(stmt);
+    journal_op *op = wait ? NULL : calloc(1, sizeof *op);
+    char *copy = detail && !wait ? strdup(detail) : NULL;
+    if (op != NULL && (detail == NULL || copy != NULL)) {
+        op_set_leg(op, execution_id, leg_index, state, leg);
+        op->detail = copy;
+        op->owned = copy;
+        journal_submit(j, op); /* the writer frees it */
+        return PTX_OK;
+    }
+    free(op);
+    free(copy);
+    journal_op local; /* waited for, or out of memory: on the stack */
+    memset(&local, 0, sizeof local);
+    op_set_leg(&local, execution_id, leg_index, state, leg);
+    local.detail = detail; /* borrowed: we wait */
+    local.wait = true;
+    journal_submit(j, &local);
+    return op_result(&local, error);
 }
 
 ptx_status journal_leg(journal *j, const char *execution_id, size_t leg_index, const char *state,
                        const exec_leg *leg, const char *detail, ptx_error *error)
 {
-    int64_t now = retry_wall_ms();
-    ptx_status status = PTX_OK;
-    pthread_mutex_lock(&j->lock);
-    bool ok = journal_simple(j, STMT_BEGIN) &&
-              journal_update_leg(j, execution_id, leg_index, state, leg, now) &&
-              journal_insert_event(j, execution_id, leg_index, state, detail, now) &&
-              journal_simple(j, STMT_COMMIT);
-    if (!ok) {
-        status = journal_fail(j, error, "recording a leg");
-        journal_rollback(j);
-    }
-    pthread_mutex_unlock(&j->lock);
-    return status;
+    return journal_leg_mode(j, execution_id, leg_index, state, leg, detail,
+                            j->sync == JOURNAL_SYNC_FULL, error);
+}
+
+ptx_status journal_leg_queue(journal *j, const char *execution_id, size_t leg_index,
+                             const char *state, const exec_leg *leg, const char *detail,
+                             ptx_error *error)
+{
+    return journal_leg_mode(j, execution_id, leg_index, state, leg, detail, false, error);
 }
 
 ptx_status journal_finish(journal *j, const char *execution_id, const char *status_name,
                           const char *response, ptx_error *error)
 {
-    ptx_status status = PTX_OK;
-    pthread_mutex_lock(&j->lock);
-    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_FINISH);
-    bool ok = stmt != NULL;
-    if (ok) {
-        bind_text(stmt, 1, execution_id);
-        bind_text(stmt, 2, status_name);
-        bind_text(stmt, 3, response);
-        sqlite3_bind_int64(stmt, 4, retry_wall_ms());
-        ok = journal_step_done(stmt) && sqlite3_changes(j->db) == 1;
-    }
-    if (!ok)
-        status = journal_fail(j, error, "recording the end of an execution");
-    pthread_mutex_unlock(&j->lock);
-    return status;
+    journal_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_FINISH;
+    op.wait = true;
+    op.now = retry_wall_ms();
+    snprintf(op.execution_id, sizeof op.execution_id, "%s", execution_id);
+    op.status_name = status_name;
+    op.response = response;
+    journal_submit(j, &op);
+    return op_result(&op, error);
 }
 
+void journal_flush(journal *j)
+{
+    journal_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_BARRIER;
+    op.wait = true;
+    journal_submit(j, &op);
+}
+
+uint64_t journal_mark(journal *j)
+{
+    pthread_mutex_lock(&j->queue_lock);
+    uint64_t failures = j->failures;
+    pthread_mutex_unlock(&j->queue_lock);
+    return failures;
+}
+
+ptx_status journal_check(journal *j, uint64_t mark, ptx_error *error)
+{
+    ptx_status status = PTX_OK;
+    pthread_mutex_lock(&j->queue_lock);
+    if (j->failures != mark)
+        status = ptx_fail(error, PTX_JOURNAL, NULL, "%s", j->last_error);
+    pthread_mutex_unlock(&j->queue_lock);
+    return status;
+}
 /* ---- reads -------------------------------------------------------------- */
 
 static void journal_read_execution(sqlite3_stmt *stmt, journal_execution *out, bool with_response)
@@ -835,6 +1351,7 @@ ptx_status journal_load(journal *j, const char *execution_id, exec_result *resul
         status = ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
         goto fail;
     }
+    journal_flush(j); /* leg updates still queued belong in what is read */
     pthread_mutex_lock(&j->lock);
     bool ok = journal_load_legs(j, execution_id, result, *states) &&
               journal_load_positions(j, execution_id, result);
@@ -1005,6 +1522,7 @@ static bool write_show_legs(journal *j, json_writer *w, const char *id)
 ptx_status journal_show_json(journal *j, const char *execution_id, char **json, ptx_error *error)
 {
     *json = NULL;
+    journal_flush(j); /* leg updates still queued belong in what is shown */
     journal_execution row;
     ptx_status status = journal_get(j, execution_id, &row, error);
     if (status == PTX_NOT_FOUND)

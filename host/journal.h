@@ -9,23 +9,53 @@
  * reason, timestamps), one row per target position (symbol, before, target)
  * and a timeline of leg events.
  *
- * Leg states in the journal: PENDING_SEND (intent committed, place_order not
- * yet called), SENDING (committed before every place_order call), ACCEPTED
- * (the broker gave an order id; not terminal yet), then a terminal state:
- * FILLED, PARTIALLY_FILLED, REJECTED, CANCELLED, FAILED, or NOT_SENT (recovery
- * found the leg never handed to the broker; reported as FAILED).
+ * Leg states in the journal: PENDING_SEND (intent committed: place_order may
+ * be called from now on), SENDING (place_order is being called; queued, not
+ * waited for, so a leg whose row still says PENDING_SEND may have been sent
+ * too), UNKNOWN (place_order's outcome unknown), ACCEPTED (the broker gave an
+ * order id; not terminal yet), then a terminal state: FILLED,
+ * PARTIALLY_FILLED, REJECTED, CANCELLED, FAILED, or NOT_SENT (recovery found
+ * by client order id that the broker never got the leg; reported as FAILED).
+ * Recovery therefore looks every non-terminal leg up by client order id.
  *
  * Execution states: RUNNING while it runs, then COMPLETED, PARTIAL, FAILED,
  * NOOP, or RECOVERED (finished by start-up recovery after a crash).
  *
- * Durability: WAL mode. journal_sync = normal (synchronous=NORMAL) makes every
- * commit atomic and survives a crash of ptexec; a power loss may lose the
- * last commits. journal_sync = full (synchronous=FULL) fsyncs the WAL on
- * every commit, so a commit survives a power loss too, at a cost per commit.
+ * Writing: one writer thread per journal owns the writing connection. Every
+ * write is an op on its queue; the writer commits everything queued in one
+ * transaction (group commit: concurrent executions share commits). Three
+ * kinds of write:
+ *   - synchronous, always: journal_begin (the intent), journal_finish (the
+ *     final status and the response to replay) and journal_flush return only
+ *     once committed, and with them everything queued before;
+ *   - journal_leg: under journal_sync = normal queued and committed within
+ *     JOURNAL_GROUP_DELAY_MS (or sooner, with the next synchronous write);
+ *     under journal_sync = full synchronous;
+ *   - journal_leg_queue: queued in both modes (for a state that the caller
+ *     follows with a synchronous write of the same execution before it next
+ *     talks to the broker, and for SENDING, which recovery does not need).
+ * A queued write that fails is logged at error level with the leg's client
+ * order id, and counted (journal_mark / journal_check).
  *
- * Threading: one connection per journal, guarded by a mutex; every function
- * may be called from any thread. One ptexec process per journal file (the
- * engine treats RUNNING executions written by another process as crashed).
+ * Durability (journal_sync):
+ *   normal  synchronous=NORMAL: each commit is atomic and survives a crash of
+ *           ptexec once made; leg states reach the file up to
+ *           JOURNAL_GROUP_DELAY_MS after they happen, so a crash may lose the
+ *           last ones (recovery then asks the broker by client order id). A
+ *           power loss may also lose the last commits. Fast: an execution
+ *           costs about two commits, shared between concurrent executions.
+ *   full    synchronous=FULL: the WAL is fsynced at every commit and every
+ *           leg state is committed before the engine goes on (one fsync per
+ *           leg and execution step, shared between concurrent executions),
+ *           so everything the engine did survives a power loss too. Slower
+ *           by the cost of an fsync per leg.
+ * Either way the intent is committed before any order is placed and the
+ * outcome before the response is returned.
+ *
+ * Threading: every function may be called from any thread. Reads use a
+ * second connection (WAL: they never wait for the writer). One ptexec
+ * process per journal file (the engine treats RUNNING executions written by
+ * another process as crashed). Do not fork with a journal open.
  */
 #ifndef PTEXEC_JOURNAL_H
 #define PTEXEC_JOURNAL_H
@@ -41,6 +71,7 @@
 #define JOURNAL_HASH_MAX 65  /* 64 hex chars + NUL */
 #define JOURNAL_STATE_MAX 20 /* longest state name + NUL */
 #define JOURNAL_OWNER_MAX 40
+#define JOURNAL_GROUP_DELAY_MS 5 /* longest wait of a queued leg state before its commit */
 
 typedef enum journal_sync_mode { JOURNAL_SYNC_NORMAL, JOURNAL_SYNC_FULL } journal_sync_mode;
 
@@ -86,14 +117,16 @@ typedef struct journal_filter {
 ptx_status journal_open(const char *path, const journal_options *options, journal **out,
                         ptx_error *error);
 
-/* Closes the journal; NULL is fine. No other call may be running. */
+/* Commits what is queued, stops the writer and closes the journal; NULL is
+ * fine. No other call may be running. */
 void journal_close(journal *j);
 
 /* The schema version of the open file (PRAGMA user_version). */
 int journal_schema_version(journal *j);
 
 /*
- * Write-ahead of one execution, in one transaction: the execution row
+ * Write-ahead of one execution, in one transaction, committed before it
+ * returns: the execution row
  * (status RUNNING, owned by `owner`), every leg of `result` with its client
  * order id in state PENDING_SEND, and every position's symbol, before and
  * target. `key` may be "" (no idempotency key). PTX_CONFLICT when the key is
@@ -104,17 +137,36 @@ ptx_status journal_begin(journal *j, const exec_result *result, const char *key,
                          const char *request_hash, const char *owner, ptx_error *error);
 
 /*
- * Records the state of leg `leg_index` (its index in result->legs) in one
- * transaction: the leg row takes `state` (a journal leg state) and the
- * order id, fill, attempts and reason of `leg`, and an event with `state` and
- * `detail` (may be NULL) joins the timeline. PTX_JOURNAL on failure.
+ * Records the state of leg `leg_index` (its index in result->legs): the leg
+ * row takes `state` (a journal leg state) and the order id, fill, attempts
+ * and reason of `leg` (copied), and an event with `state` and `detail` (may
+ * be NULL) joins the timeline, atomically. Under journal_sync = full it
+ * returns once committed (PTX_JOURNAL on failure); under normal it is queued
+ * and returns PTX_OK (a later failure is logged with the client order id and
+ * shows in journal_check).
  */
 ptx_status journal_leg(journal *j, const char *execution_id, size_t leg_index, const char *state,
                        const exec_leg *leg, const char *detail, ptx_error *error);
 
+/* As journal_leg, but queued in both sync modes (see "Writing" above). */
+ptx_status journal_leg_queue(journal *j, const char *execution_id, size_t leg_index,
+                             const char *state, const exec_leg *leg, const char *detail,
+                             ptx_error *error);
+
+/* Returns once everything queued so far is committed (or has failed). */
+void journal_flush(journal *j);
+
+/* A mark of the journal's failed writes so far, for journal_check. */
+uint64_t journal_mark(journal *j);
+
+/* PTX_OK when no write has failed since `mark` was taken; otherwise
+ * PTX_JOURNAL with the last failure's message in *error. */
+ptx_status journal_check(journal *j, uint64_t mark, ptx_error *error);
+
 /*
  * Finishes an execution: its status (`status`, e.g. "COMPLETED" or
  * "RECOVERED"), the finish time and the exact response text to replay.
+ * Returns once committed, with every leg state queued before it.
  * PTX_JOURNAL on failure.
  */
 ptx_status journal_finish(journal *j, const char *execution_id, const char *status,

@@ -132,8 +132,8 @@ static void locks_grow(locks *table)
 static locks_account *locks_entry(locks *table, const char *broker, const char *account_id)
 {
     uint64_t hash = locks_hash(broker, account_id);
-    for (locks_account *account = table->buckets[hash & (table->bucket_count - 1)];
-         account != NULL; account = account->next)
+    for (locks_account *account = table->buckets[hash & (table->bucket_count - 1)]; account != NULL;
+         account = account->next)
         if (locks_matches(account, hash, broker, account_id))
             return account;
     size_t broker_length = strlen(broker), account_length = strlen(account_id);
@@ -157,8 +157,8 @@ static bool locks_pacing_active(const locks_account *account)
 {
     if (account->recent_count == 0)
         return false;
-    unsigned newest = (account->recent_next + account->recent_capacity - 1) %
-                      account->recent_capacity;
+    unsigned newest =
+        (account->recent_next + account->recent_capacity - 1) % account->recent_capacity;
     return retry_monotonic_us() - account->recent[newest] < LOCKS_PACE_WINDOW_US;
 }
 

@@ -96,4 +96,12 @@ journal_bench
 echo
 echo "ratio/prev: ns/symbol at this size over ns/symbol at the previous size;"
 echo "near 1 means cost grows linearly with the number of symbols."
+
+# The HTTP server under wrk (issue 3's targets); `make soak` runs its 60 s soak.
+echo
+if command -v wrk >/dev/null 2>&1; then
+    BUILD=$BUILD bench/http_bench.sh || failures=$((failures + 1))
+else
+    echo "http_bench: SKIPPED (wrk is not installed: apt-get install wrk)"
+fi
 [ "$failures" -eq 0 ]

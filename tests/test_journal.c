@@ -431,6 +431,84 @@ START_TEST(test_sync_modes)
 }
 END_TEST
 
+/* Leg states are queued under journal_sync = normal: journal_finish (and
+ * journal_flush) commit them; a queued write that fails shows in
+ * journal_check. */
+START_TEST(test_queued_legs_committed_by_finish)
+{
+    fixture f = fixture_new();
+    journal *j = open_ok(f.path, 30);
+    ptx_error error;
+    exec_result r;
+    make_result(&r, "ex-Q1", "a");
+    uint64_t mark = journal_mark(j);
+    ck_assert_int_eq(journal_begin(j, &r, "", "h", "o", &error), PTX_OK);
+    /* The intent is in the file as soon as journal_begin returns. */
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-Q1'"
+                                       " AND status = 'PENDING_SEND'"),
+                     2);
+    for (size_t i = 0; i < 2; i++) {
+        exec_leg *leg = &r.legs[i];
+        ck_assert_int_eq(journal_leg_queue(j, "ex-Q1", i, "SENDING", leg, NULL, &error), PTX_OK);
+        snprintf(leg->order_id, sizeof leg->order_id, "ORD-%zu", i);
+        ck_assert_int_eq(journal_leg(j, "ex-Q1", i, "ACCEPTED", leg, "accepted", &error), PTX_OK);
+        leg->filled_quantity = leg->quantity;
+        ck_assert_int_eq(journal_leg(j, "ex-Q1", i, "FILLED", leg, NULL, &error), PTX_OK);
+    }
+    ck_assert_int_eq(journal_finish(j, "ex-Q1", "COMPLETED", "{}", &error), PTX_OK);
+    /* Read by another connection while the journal is still open. */
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-Q1'"
+                                       " AND status = 'FILLED' AND filled_quantity = quantity"),
+                     2);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM leg_events WHERE execution_id ="
+                                       " 'ex-Q1'"),
+                     6);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM leg_events WHERE execution_id ="
+                                       " 'ex-Q1' AND state = 'ACCEPTED' AND detail = 'accepted'"),
+                     2);
+    ck_assert_int_eq(journal_check(j, mark, &error), PTX_OK);
+    /* A queued write that cannot be stored (no such leg) is counted. */
+    ck_assert_int_eq(journal_leg_queue(j, "ex-Q1", 7, "FILLED", &r.legs[0], NULL, &error), PTX_OK);
+    journal_flush(j);
+    ck_assert_int_eq(journal_check(j, mark, &error), PTX_JOURNAL);
+    ck_assert_ptr_nonnull(strstr(error.message, "no leg 7"));
+    ck_assert_int_eq(journal_check(j, journal_mark(j), &error), PTX_OK);
+    exec_result_free(&r);
+    journal_close(j);
+    fixture_free(&f);
+}
+END_TEST
+
+/* Under journal_sync = full, journal_leg returns once the state is
+ * committed; a reused key fails only its own intent, not a concurrent one. */
+START_TEST(test_full_mode_leg_is_synchronous)
+{
+    fixture f = fixture_new();
+    journal_options options = {.sync = JOURNAL_SYNC_FULL};
+    journal *j = NULL;
+    ptx_error error;
+    ck_assert_int_eq(journal_open(f.path, &options, &j, &error), PTX_OK);
+    exec_result r;
+    make_result(&r, "ex-F1", "a");
+    ck_assert_int_eq(journal_begin(j, &r, "k", "h", "o", &error), PTX_OK);
+    snprintf(r.legs[1].order_id, sizeof r.legs[1].order_id, "ORD-1");
+    ck_assert_int_eq(journal_leg(j, "ex-F1", 1, "ACCEPTED", &r.legs[1], NULL, &error), PTX_OK);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-F1'"
+                                       " AND status = 'ACCEPTED' AND order_id = 'ORD-1'"),
+                     1);
+    exec_result again;
+    make_result(&again, "ex-F2", "a");
+    ck_assert_int_eq(journal_begin(j, &again, "k", "h", "o", &error), PTX_CONFLICT);
+    ck_assert_str_eq(error.field, "idempotency_key");
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-F2'"),
+                     0);
+    exec_result_free(&again);
+    exec_result_free(&r);
+    journal_close(j);
+    fixture_free(&f);
+}
+END_TEST
+
 static Suite *journal_suite(void)
 {
     Suite *suite = suite_create("journal");
@@ -448,6 +526,8 @@ static Suite *journal_suite(void)
     tcase_add_test(records, test_orphans_and_list);
     tcase_add_test(records, test_retention);
     tcase_add_test(records, test_unusable_paths);
+    tcase_add_test(records, test_queued_legs_committed_by_finish);
+    tcase_add_test(records, test_full_mode_leg_is_synchronous);
     suite_add_tcase(suite, records);
     return suite;
 }

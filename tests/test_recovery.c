@@ -453,6 +453,98 @@ START_TEST(test_crash_recovery_random_kills)
 }
 END_TEST
 
+/* ---- asynchronous leg states ---------------------------------------------- */
+
+static void journal_sql(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 2000);
+    char *message = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &message);
+    ck_assert_msg(rc == SQLITE_OK, "sql: %s", message ? message : "?");
+    sqlite3_free(message);
+    sqlite3_close(db);
+}
+
+/* Leg states are queued, but once engine_execute returns every one of them
+ * is in the file (read by a connection of our own, journal still open). */
+START_TEST(test_clean_finish_is_durable)
+{
+    env e;
+    env_write(&e, "", NULL);
+    ptx_error error;
+    ck_assert_int_eq(env_load(&e, 0, &error), PTX_OK);
+    test_request t;
+    exec_result result;
+    ck_assert_int_eq(
+        engine_execute(e.eng, make_request(&t, "acct", TARGETS, NULL), NULL, &result, &error),
+        PTX_OK);
+    ck_assert_int_eq(result.status, EXEC_COMPLETED);
+    long legs = (long)result.leg_count;
+    ck_assert_int_gt(legs, 0);
+    ck_assert_int_eq(journal_count(e.journal_path, "SELECT count(*) FROM legs WHERE status = "
+                                                   "'FILLED' AND order_id IS NOT NULL"),
+                     legs);
+    /* SENDING, ACCEPTED and FILLED of every leg, in that order. */
+    ck_assert_int_eq(journal_count(e.journal_path, "SELECT count(*) FROM leg_events"), 3 * legs);
+    ck_assert_int_eq(journal_count(e.journal_path,
+                                   "SELECT count(*) FROM leg_events a JOIN leg_events b ON"
+                                   " a.execution_id = b.execution_id AND a.leg_index = b.leg_index"
+                                   " AND a.rowid < b.rowid WHERE a.state = 'FILLED'"),
+                     0);
+    ck_assert_int_eq(journal_count(e.journal_path, "SELECT count(*) FROM executions WHERE status ="
+                                                   " 'COMPLETED' AND response IS NOT NULL"),
+                     1);
+    exec_result_free(&result);
+    env_close(&e);
+}
+END_TEST
+
+/* A crash can lose queued leg states: the journal then shows legs that were
+ * sent as PENDING_SEND. Recovery must ask the broker (and adopt them), never
+ * take them for unsent nor send them again. */
+START_TEST(test_pending_legs_that_were_sent_are_adopted)
+{
+    env e;
+    env_write(&e, "", NULL);
+    ptx_error error;
+    ck_assert_int_eq(env_load(&e, 0, &error), PTX_OK);
+    test_request t;
+    exec_result result;
+    ck_assert_int_eq(
+        engine_execute(e.eng, make_request(&t, "acct", TARGETS, "lost"), NULL, &result, &error),
+        PTX_OK);
+    ck_assert_int_eq(result.status, EXEC_COMPLETED);
+    size_t legs = result.leg_count;
+    exec_result_free(&result);
+    env_unload(&e);
+    /* What a crash right after the last order, before any queued leg state
+     * reached the file, leaves behind. */
+    journal_sql(e.journal_path,
+                "UPDATE executions SET status = 'RUNNING', response = NULL, finished_ms = NULL,"
+                " owner = 'crashed'; UPDATE legs SET status = 'PENDING_SEND', order_id = NULL,"
+                " filled_quantity = 0, attempts = 0; DELETE FROM leg_events;");
+    size_t per_client = 0;
+    size_t orders = state_orders(e.state, &per_client);
+    ck_assert_msg(env_load(&e, 0, &error) == PTX_OK, "journal: %s", error.message);
+    ck_assert_int_eq(
+        engine_execute(e.eng, make_request(&t, "acct", TARGETS, "lost"), NULL, &result, &error),
+        PTX_OK);
+    ck_assert_int_eq(result.status, EXEC_RECOVERED);
+    ck_assert_uint_eq(result.leg_count, legs);
+    for (size_t i = 0; i < result.leg_count; i++)
+        ck_assert_msg(result.legs[i].status == LEG_FILLED, "leg %zu: %s", i, result.legs[i].reason);
+    ck_assert_uint_eq(state_orders(e.state, &per_client), orders); /* nothing sent again */
+    ck_assert_uint_le(per_client, 1);
+    ck_assert_int_eq(journal_count(e.journal_path, "SELECT count(*) FROM legs WHERE status ="
+                                                   " 'FILLED' AND order_id IS NOT NULL"),
+                     (long)legs);
+    exec_result_free(&result);
+    env_close(&e);
+}
+END_TEST
+
 /* ---- journal faults ---------------------------------------------------- */
 
 /* Expects an execution to be refused with PTX_JOURNAL and nothing placed. */
@@ -589,6 +681,8 @@ static Suite *recovery_suite(void)
     TCase *crash = tcase_create("crash");
     tcase_set_timeout(crash, 600);
     tcase_add_test(crash, test_crash_recovery_random_kills);
+    tcase_add_test(crash, test_clean_finish_is_durable);
+    tcase_add_test(crash, test_pending_legs_that_were_sent_are_adopted);
     suite_add_tcase(suite, crash);
     TCase *faults = tcase_create("faults");
     tcase_set_timeout(faults, 60);

@@ -18,8 +18,13 @@
  *   Every other session call returns BROKER_AUTH until authenticate succeeds.
  *
  *   Accounts. Each account (per instance, keyed by its identity) starts with
- *   `initial_holdings`; its holdings and order book live as long as the
- *   instance. An order's fate (FILLED, PARTIALLY_FILLED or REJECTED) is drawn
+ *   `initial_holdings`; its holdings live as long as the instance. Its order
+ *   book keeps every open order and the last `order_history` (default 1000;
+ *   0 = all) terminal ones; older terminal orders are forgotten (get_order and
+ *   find_order answer NOT_FOUND for them), so memory stays bounded however
+ *   many orders an account places.
+ *
+ *   Orders. An order's fate (FILLED, PARTIALLY_FILLED or REJECTED) is drawn
  *   when it is placed; place_order reports it OPEN, and the first get_order or
  *   find_order moves it to that terminal state and applies the filled quantity
  *   to the holdings. get_holdings settles every pending order of the account

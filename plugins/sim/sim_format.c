@@ -110,9 +110,8 @@ void sim_order_id(const sim_profile *profile, uint32_t sequence, char *out)
         snprintf(out, BROKER_ORDER_ID_MAX, "%s%s", prefix, tail);
         return;
     }
-    size_t width = profile->order_id_length > prefix_length
-                       ? profile->order_id_length - prefix_length
-                       : 9;
+    size_t width =
+        profile->order_id_length > prefix_length ? profile->order_id_length - prefix_length : 9;
     if (prefix_length + width + 10 >= BROKER_ORDER_ID_MAX) { /* never for the in-tree profiles */
         snprintf(out, BROKER_ORDER_ID_MAX, "%s%0*" PRIu64, prefix, (int)width, number);
         return;
