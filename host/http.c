@@ -24,6 +24,7 @@
 #include <microhttpd.h>
 
 #include "holdings.h"
+#include "journal.h"
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
@@ -37,6 +38,9 @@
 #define HTTP_DEFAULT_ACCOUNT_WAIT_MS 30000 /* how long an execution waits for a busy account */
 #define HTTP_PATH_LOG_MAX 128
 #define HTTP_DOCS_FILE_MAX 64
+#define HTTP_HISTORY_DEFAULT_LIMIT 50
+#define HTTP_HISTORY_MAX_LIMIT 1000
+#define HTTP_IDEMPOTENCY_HEADER "Idempotency-Key"
 /* Per-connection memory pool: request line, headers, the read buffer (bodies
  * are streamed through it in pieces) and the response headers. libmicrohttpd
  * zeroes the pool between keep-alive requests, so its size is paid on every
@@ -65,6 +69,8 @@ typedef enum http_route {
     ROUTE_PLAN,
     ROUTE_HOLDINGS,
     ROUTE_BROKERS,
+    ROUTE_EXECUTIONS,
+    ROUTE_EXECUTION,
     ROUTE_HEALTH,
     ROUTE_METRICS,
     ROUTE_OPENAPI,
@@ -79,11 +85,21 @@ typedef struct route_def {
 } route_def;
 
 static const route_def routes[] = {
-    [ROUTE_EXECUTE] = {"/execute", true, true},        [ROUTE_PLAN] = {"/plan", true, true},
-    [ROUTE_HOLDINGS] = {"/holdings", true, true},      [ROUTE_BROKERS] = {"/brokers", false, true},
-    [ROUTE_HEALTH] = {"/health", false, false},        [ROUTE_METRICS] = {"/metrics", false, true},
-    [ROUTE_OPENAPI] = {"/openapi.json", false, false}, [ROUTE_DOCS] = {"/docs", false, false},
+    [ROUTE_EXECUTE] = {"/execute", true, true},
+    [ROUTE_PLAN] = {"/plan", true, true},
+    [ROUTE_HOLDINGS] = {"/holdings", true, true},
+    [ROUTE_BROKERS] = {"/brokers", false, true},
+    [ROUTE_EXECUTIONS] = {"/executions", false, true},
+    [ROUTE_EXECUTION] = {"/executions/{id}", false, true},
+    [ROUTE_HEALTH] = {"/health", false, false},
+    [ROUTE_METRICS] = {"/metrics", false, true},
+    [ROUTE_OPENAPI] = {"/openapi.json", false, false},
+    [ROUTE_DOCS] = {"/docs", false, false},
 };
+
+/* Execution states GET /executions?status= accepts (the journal's). */
+static const char *const history_statuses[] = {"RUNNING", "COMPLETED", "PARTIAL", "FAILED",
+                                               "NOOP",    "RECOVERED", NULL};
 
 typedef struct http_server {
     const config *cfg;
@@ -114,6 +130,7 @@ typedef struct http_request {
     bool too_large;
     unsigned status; /* 0 until a response is queued */
     char execution_id[IDS_EXECUTION_ID_MAX];
+    bool replayed; /* the response is a stored one (idempotency key reused) */
 } http_request;
 
 /* What a handler answers. `body` is heap memory unless `static_body`. */
@@ -191,9 +208,14 @@ static http_reply reply_failure(const ptx_error *error)
         status = 401;
         break;
     case PTX_BUSY:
+    case PTX_CONFLICT:
+    case PTX_IN_PROGRESS:
         status = 409;
         break;
     case PTX_UNAVAILABLE:
+        status = 503;
+        break;
+    case PTX_JOURNAL: /* the engine logged why */
         status = 503;
         break;
     default:
@@ -225,6 +247,8 @@ static http_route find_route(const char *url)
             return (http_route)i;
     if (strncmp(url, "/docs/", 6) == 0)
         return ROUTE_DOCS;
+    if (strncmp(url, "/executions/", 12) == 0 && url[12] != '\0')
+        return ROUTE_EXECUTION;
     return ROUTE_NONE;
 }
 
@@ -363,14 +387,71 @@ static size_t flight_count(http_server *server)
 
 /* ---- endpoint handlers --------------------------------------------------- */
 
-static http_reply handle_execute(http_server *server, http_request *request, bool dry_run)
+/* True when `key` is 1–128 printable ASCII characters (the body field's rule). */
+static bool valid_idempotency_key(const char *key)
+{
+    size_t length = strlen(key);
+    if (length < 1 || length >= REQUEST_IDEMPOTENCY_KEY_MAX)
+        return false;
+    for (size_t i = 0; i < length; i++)
+        if (key[i] < 0x20 || key[i] > 0x7E)
+            return false;
+    return true;
+}
+
+/* Takes the Idempotency-Key header into parsed->idempotency_key. Fails with
+ * PTX_INVALID when the header breaks the key rules or differs from the body's
+ * idempotency_key. */
+static ptx_status take_idempotency_header(struct MHD_Connection *connection, exec_request *parsed,
+                                          ptx_error *error)
+{
+    const char *header =
+        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, HTTP_IDEMPOTENCY_HEADER);
+    if (header == NULL)
+        return PTX_OK;
+    if (!valid_idempotency_key(header))
+        return ptx_fail(error, PTX_INVALID, HTTP_IDEMPOTENCY_HEADER,
+                        "the Idempotency-Key header must be 1-%d printable ASCII characters",
+                        REQUEST_IDEMPOTENCY_KEY_MAX - 1);
+    if (parsed->idempotency_key[0] != '\0' && strcmp(parsed->idempotency_key, header) != 0)
+        return ptx_fail(error, PTX_INVALID, "idempotency_key",
+                        "the Idempotency-Key header and the body's idempotency_key differ; send "
+                        "one key, or the same in both");
+    snprintf(parsed->idempotency_key, sizeof parsed->idempotency_key, "%s", header);
+    return PTX_OK;
+}
+
+/* The reply of a finished execution: the journal's stored text when there is
+ * one (byte-identical on a replay), otherwise the rendered result. */
+static http_reply reply_result(http_request *request, exec_result *result)
+{
+    snprintf(request->execution_id, sizeof request->execution_id, "%s", result->execution_id);
+    request->replayed = result->replayed;
+    size_t length = 0;
+    char *body = result->response;
+    if (body != NULL) {
+        result->response = NULL; /* taken over: freed by libmicrohttpd */
+        length = strlen(body);
+    } else {
+        body = render_result(result, &length);
+    }
+    if (body == NULL)
+        return reply_error(500, "internal_error", NULL, "out of memory");
+    return reply_json(body, length);
+}
+
+static http_reply handle_execute(http_server *server, struct MHD_Connection *connection,
+                                 http_request *request, bool dry_run)
 {
     exec_request parsed = {0};
     ptx_error error;
     ptx_error_clear(&error);
     if (request_parse_execute(request->body ? request->body : "", request->length, &server->limits,
-                              &parsed, &error) != PTX_OK)
+                              &parsed, &error) != PTX_OK ||
+        take_idempotency_header(connection, &parsed, &error) != PTX_OK) {
+        request_free(&parsed);
         return reply_failure(&error);
+    }
     if (dry_run)
         parsed.dry_run = true;
     if (!flight_begin(server)) {
@@ -386,13 +467,9 @@ static http_reply handle_execute(http_server *server, http_request *request, boo
     request_free(&parsed);
     if (status != PTX_OK)
         return reply_failure(&error);
-    snprintf(request->execution_id, sizeof request->execution_id, "%s", result.execution_id);
-    size_t length = 0;
-    char *body = render_result(&result, &length);
+    http_reply reply = reply_result(request, &result);
     exec_result_free(&result);
-    if (body == NULL)
-        return reply_error(500, "internal_error", NULL, "out of memory");
-    return reply_json(body, length);
+    return reply;
 }
 
 static http_reply handle_holdings(http_server *server, http_request *request)
@@ -433,6 +510,160 @@ static http_reply handle_brokers(http_server *server)
     return reply_json(body, length);
 }
 
+/* ---- history (the journal) ---------------------------------------------- */
+
+/* "ok", "off" (journal = off) or "unavailable" (it could not be opened). */
+static const char *journal_state(const http_server *server)
+{
+    if (engine_journal(server->eng) != NULL)
+        return "ok";
+    return server->cfg->journal == NULL || server->cfg->journal[0] == '\0' ? "off" : "unavailable";
+}
+
+/* The journal for a history read, or NULL with the 503 reply to send. */
+static journal *history_journal(http_server *server, http_reply *reply)
+{
+    journal *records = engine_journal(server->eng);
+    if (records != NULL)
+        return records;
+    if (strcmp(journal_state(server), "off") == 0)
+        *reply = reply_error(503, "journal_unavailable", NULL,
+                             "the journal is off (journal = off in the configuration): no "
+                             "execution history is kept");
+    else
+        *reply = reply_error(503, "journal_unavailable", NULL,
+                             "the journal could not be opened at start-up; see the server log");
+    return NULL;
+}
+
+/* Parses the limit query parameter: 1..HTTP_HISTORY_MAX_LIMIT, digits only. */
+static bool parse_history_limit(const char *text, size_t *limit)
+{
+    if (text == NULL) {
+        *limit = HTTP_HISTORY_DEFAULT_LIMIT;
+        return true;
+    }
+    size_t value = 0;
+    size_t digits = 0;
+    for (; text[digits] != '\0'; digits++) {
+        if (text[digits] < '0' || text[digits] > '9' || digits >= 5)
+            return false;
+        value = value * 10 + (size_t)(text[digits] - '0');
+    }
+    *limit = value;
+    return digits > 0 && value >= 1 && value <= HTTP_HISTORY_MAX_LIMIT;
+}
+
+/* Upper-cases a known execution state into `out`; false when unknown. */
+static bool parse_history_status(const char *text, char out[JOURNAL_STATE_MAX])
+{
+    for (size_t i = 0; history_statuses[i] != NULL; i++)
+        if (strcasecmp(text, history_statuses[i]) == 0) {
+            snprintf(out, JOURNAL_STATE_MAX, "%s", history_statuses[i]);
+            return true;
+        }
+    return false;
+}
+
+/* Reads and checks the query of GET /executions into *filter (which borrows
+ * `status`). Returns true, or false with the 422 reply. */
+static bool read_history_filter(struct MHD_Connection *connection, journal_filter *filter,
+                                char status[JOURNAL_STATE_MAX], http_reply *reply)
+{
+    const char *limit = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "limit");
+    const char *broker = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "broker");
+    const char *state = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "status");
+    if (!parse_history_limit(limit, &filter->limit)) {
+        *reply = reply_error(422, "invalid_request", "limit",
+                             "limit must be a whole number from 1 to %d", HTTP_HISTORY_MAX_LIMIT);
+        return false;
+    }
+    if (broker != NULL && (broker[0] == '\0' || strlen(broker) >= REQUEST_BROKER_MAX)) {
+        *reply =
+            reply_error(422, "invalid_request", "broker",
+                        "broker must be a broker name of 1-%d characters", REQUEST_BROKER_MAX - 1);
+        return false;
+    }
+    if (state != NULL && !parse_history_status(state, status)) {
+        *reply = reply_error(422, "invalid_request", "status",
+                             "status must be one of RUNNING, COMPLETED, PARTIAL, FAILED, NOOP, "
+                             "RECOVERED");
+        return false;
+    }
+    filter->broker = broker;
+    filter->status = state != NULL ? status : NULL;
+    return true;
+}
+
+static http_reply reply_history(char *json, ptx_status status, const ptx_error *error)
+{
+    if (status == PTX_OK)
+        return json ? reply_json(json, strlen(json))
+                    : reply_error(500, "internal_error", NULL, "out of memory");
+    free(json);
+    if (status == PTX_NOT_FOUND)
+        return reply_error(404, "not_found", NULL, "%s", error->message);
+    if (status == PTX_JOURNAL) {
+        log_write(LOG_ERROR, "http", "history read failed: %s", error->message);
+        return reply_error(503, "journal_unavailable", NULL,
+                           "the journal cannot be read right now; see the server log");
+    }
+    return reply_failure(error);
+}
+
+static http_reply handle_executions(http_server *server, struct MHD_Connection *connection)
+{
+    http_reply reply;
+    journal_filter filter = {0};
+    char status_name[JOURNAL_STATE_MAX] = "";
+    if (!read_history_filter(connection, &filter, status_name, &reply))
+        return reply;
+    journal *records = history_journal(server, &reply);
+    if (records == NULL)
+        return reply;
+    ptx_error error;
+    ptx_error_clear(&error);
+    char *json = NULL;
+    ptx_status status = journal_list_json(records, &filter, &json, &error);
+    return reply_history(json, status, &error);
+}
+
+/* True for an id that could be an execution id: 1–39 of [A-Za-z0-9_-]. */
+static bool plausible_execution_id(const char *id)
+{
+    size_t length = strlen(id);
+    if (length == 0 || length >= IDS_EXECUTION_ID_MAX)
+        return false;
+    for (size_t i = 0; i < length; i++) {
+        char c = id[i];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static http_reply handle_execution(http_server *server, http_request *request, const char *url)
+{
+    const char *id = url + strlen("/executions/");
+    if (!plausible_execution_id(id))
+        return reply_error(404, "not_found", NULL, "no execution with id '%.60s'", id);
+    http_reply reply;
+    journal *records = history_journal(server, &reply);
+    if (records == NULL)
+        return reply;
+    ptx_error error;
+    ptx_error_clear(&error);
+    char *json = NULL;
+    ptx_status status = journal_show_json(records, id, &json, &error);
+    if (status == PTX_NOT_FOUND)
+        ptx_fail(&error, PTX_NOT_FOUND, NULL, "no execution with id '%s' in the journal", id);
+    if (status == PTX_OK)
+        snprintf(request->execution_id, sizeof request->execution_id, "%s", id);
+    return reply_history(json, status, &error);
+}
+
 static http_reply handle_health(http_server *server)
 {
     json_writer writer;
@@ -448,6 +679,8 @@ static http_reply handle_health(http_server *server)
     json_write_int(&writer, (int64_t)registry_refused_count(server->reg));
     json_key_write(&writer, "executions_in_flight");
     json_write_int(&writer, (int64_t)flight_count(server));
+    json_key_write(&writer, "journal");
+    json_write_string(&writer, journal_state(server));
     json_object_end(&writer);
     size_t length = 0;
     char *body = json_writer_finish(&writer, &length);
@@ -515,20 +748,25 @@ static http_reply handle_docs(http_server *server, const char *url)
     return reply;
 }
 
-static http_reply dispatch(http_server *server, http_request *request, const char *url)
+static http_reply dispatch(http_server *server, struct MHD_Connection *connection,
+                           http_request *request, const char *url)
 {
     if (request->too_large)
         return reply_error(413, "body_too_large", NULL,
                            "the request body is over the limit of %zu bytes", server->body_limit);
     switch (request->route) {
     case ROUTE_EXECUTE:
-        return handle_execute(server, request, false);
+        return handle_execute(server, connection, request, false);
     case ROUTE_PLAN:
-        return handle_execute(server, request, true);
+        return handle_execute(server, connection, request, true);
     case ROUTE_HOLDINGS:
         return handle_holdings(server, request);
     case ROUTE_BROKERS:
         return handle_brokers(server);
+    case ROUTE_EXECUTIONS:
+        return handle_executions(server, connection);
+    case ROUTE_EXECUTION:
+        return handle_execution(server, request, url);
     case ROUTE_HEALTH:
         return handle_health(server);
     case ROUTE_METRICS:
@@ -588,6 +826,8 @@ static enum MHD_Result send_reply(http_server *server, struct MHD_Connection *co
         MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, reply->allow);
     if (request->execution_id[0])
         MHD_add_response_header(response, "X-Execution-Id", request->execution_id);
+    if (request->replayed)
+        MHD_add_response_header(response, "Idempotent-Replayed", "true");
     if (reply->status == 503 || atomic_load(&server->stopping))
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result queued = MHD_queue_response(connection, reply->status, response);
@@ -666,7 +906,7 @@ static enum MHD_Result on_request(void *context, struct MHD_Connection *connecti
     }
     if (request->status != 0)
         return MHD_YES;
-    http_reply reply = dispatch(server, request, url);
+    http_reply reply = dispatch(server, connection, request, url);
     return send_reply(server, connection, request, &reply);
 }
 
@@ -923,6 +1163,23 @@ cleanup:
     return status;
 }
 
+/* Says at start-up whether executions are journaled; without a usable
+ * journal they are refused (503 journal_unavailable) or, with journal = off,
+ * neither idempotent nor recoverable. */
+static void log_journal_state(const http_server *server)
+{
+    const char *state = journal_state(server);
+    if (strcmp(state, "unavailable") == 0)
+        log_write(LOG_ERROR, "http",
+                  "journal %s unavailable: every execution will be refused with 503 "
+                  "journal_unavailable until the server is restarted with a usable journal",
+                  server->cfg->journal);
+    else if (strcmp(state, "off") == 0)
+        log_write(LOG_WARN, "http",
+                  "journal = off: executions are not recorded, idempotency keys are ignored and "
+                  "a crash cannot be recovered");
+}
+
 static metrics *create_metrics(registry *reg)
 {
     size_t count = registry_count(reg);
@@ -952,6 +1209,7 @@ ptx_status http_serve(const config *cfg, registry *reg, engine *eng, const char 
         .api_token = cfg->api_token && cfg->api_token[0] ? cfg->api_token : NULL,
         .account_wait_ms = (unsigned)settings.account_wait_ms,
     };
+    log_journal_state(&server);
     find_docs_dir(server.docs_dir);
     if (server.docs_dir[0] == '\0')
         log_write(LOG_WARN, "http", "Swagger UI files not found; GET /docs will answer 404");

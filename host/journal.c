@@ -18,6 +18,11 @@
  *      created_ms, finished_ms, response) and legs (… without attempts).
  *   2  adds executions.request_hash, owner, leg_count, updated_ms;
  *      legs.attempts; the positions and leg_events tables.
+ *   3  append-only: intents (legs and positions as JSON, written once) and
+ *      events (leg states appended) replace legs, positions and leg_events,
+ *      which become views; the key index skips rows without a key.
+ * Checkpoints run on a thread and connection of their own (see
+ * writer_wal_hook), not on the writer's commit path.
  * A new file is created at version 1 and migrated like any old file, so the
  * migration path runs every time a journal is made.
  */
@@ -40,7 +45,10 @@
 #define JOURNAL_DEFAULT_LIMIT 50u
 #define JOURNAL_MAX_LIMIT 10000u
 #define JOURNAL_MESSAGE_MAX 512
-#define JOURNAL_BATCH_MAX 4096u /* ops per group commit before it is forced */
+#define JOURNAL_BATCH_MAX 4096u       /* ops per group commit before it is forced */
+#define JOURNAL_CHECKPOINT_PAGES 4096 /* WAL pages that wake the checkpointer (16 MiB) */
+#define JOURNAL_WAL_MAX_PAGES 32768   /* WAL pages past which the writer checkpoints itself */
+#define JOURNAL_WAL_LIMIT "67108864"  /* journal_size_limit: WAL bytes kept after a reset */
 
 static const char journal_schema_v1[] =
     "CREATE TABLE executions("
@@ -77,6 +85,69 @@ static const char journal_migrate_v2[] =
     "CREATE INDEX executions_status ON executions(status);"
     "PRAGMA user_version = 2;";
 
+/*
+ * Version 3 is built for appends: a leg's intent is written once (the
+ * intents row of its execution, legs and positions as JSON arrays), and its
+ * state changes are appended to `events`, one row per execution and writer
+ * commit holding a JSON array of that commit's events of the execution:
+ *   [leg_index, at_ms, state, detail, order_id, filled_quantity,
+ *    average_price, attempts, reason]
+ * (a tenth element 1 marks a state carried over from version 2 that is not
+ * part of the timeline). A leg's current state is its last event (by seq,
+ * then place in the array); PENDING_SEND when it has none. The views `legs`
+ * and `leg_events` derive the version-2 tables from them (for people and
+ * tools; ptexec's own reads filter by execution first). Only the unique
+ * index on idempotency keys stays non-monotone, and it skips rows without
+ * a key.
+ */
+#define LEGS_VIEW                                                                                  \
+    "CREATE VIEW legs AS WITH ev AS (SELECT e.execution_id AS x, j.value ->> 0 AS leg_index,"      \
+    " j.value AS v, e.seq * 65536 + j.key AS o FROM events e, json_each(e.data) j),"               \
+    " last AS (SELECT x, leg_index, v, max(o) FROM ev GROUP BY x, leg_index)"                      \
+    " SELECT i.execution_id AS execution_id, l.key AS leg_index, l.value ->> 0 AS sequence,"       \
+    " l.value ->> 1 AS symbol, l.value ->> 2 AS side, l.value ->> 3 AS quantity,"                  \
+    " l.value ->> 4 AS client_order_id, coalesce(last.v ->> 2, 'PENDING_SEND') AS status,"         \
+    " last.v ->> 4 AS order_id, coalesce(last.v ->> 5, 0) AS filled_quantity,"                     \
+    " coalesce(last.v ->> 6, 0.0) AS average_price, coalesce(last.v ->> 7, 0) AS attempts,"        \
+    " last.v ->> 8 AS reason FROM intents i, json_each(i.legs) l"                                  \
+    " LEFT JOIN last ON last.x = i.execution_id AND last.leg_index = l.key;"
+
+#define LEG_EVENTS_VIEW                                                                            \
+    "CREATE VIEW leg_events AS SELECT e.execution_id AS execution_id,"                             \
+    " j.value ->> 0 AS leg_index, j.value ->> 1 AS at_ms, j.value ->> 2 AS state,"                 \
+    " j.value ->> 3 AS detail, e.seq * 65536 + j.key AS seq FROM events e, json_each(e.data) j"    \
+    " WHERE coalesce(j.value ->> 9, 0) = 0;"
+
+static const char journal_migrate_v3[] =
+    "CREATE TABLE intents(execution_id TEXT PRIMARY KEY, legs TEXT NOT NULL,"
+    " positions TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE events(seq INTEGER PRIMARY KEY, execution_id TEXT NOT NULL,"
+    " data TEXT NOT NULL);"
+    "CREATE INDEX events_execution ON events(execution_id);"
+    "INSERT INTO intents SELECT x.id,"
+    " coalesce((SELECT json_group_array(json_array(l.sequence, l.symbol, l.side, l.quantity,"
+    "  l.client_order_id)) FROM (SELECT * FROM legs l WHERE l.execution_id = x.id"
+    "  ORDER BY l.leg_index) l), '[]'),"
+    " coalesce((SELECT json_group_array(json_array(p.symbol, p.before_quantity,"
+    "  p.target_quantity)) FROM (SELECT * FROM positions p WHERE p.execution_id = x.id"
+    "  ORDER BY p.position_index) p), '[]')"
+    " FROM executions x ORDER BY x.id;"
+    /* one events row per old event, then the leg's stored state (hidden) */
+    "INSERT INTO events(execution_id, data) SELECT id, json_array(json(v)) FROM ("
+    " SELECT execution_id AS id, 0 AS part, rowid AS o, json_array(leg_index, at_ms, state,"
+    "  detail, NULL, 0, 0, 0, NULL) AS v FROM leg_events"
+    " UNION ALL"
+    " SELECT execution_id, 1, leg_index, json_array(leg_index, updated_ms, status, NULL,"
+    "  order_id, filled_quantity, average_price, attempts, reason, 1) FROM legs"
+    "  WHERE status <> 'PENDING_SEND')"
+    " ORDER BY id, part, o;"
+    "DROP TABLE leg_events;"
+    "DROP TABLE legs;"
+    "DROP TABLE positions;"
+    "DROP INDEX executions_key;"
+    "CREATE UNIQUE INDEX executions_key ON executions(broker, account_hash, idempotency_key)"
+    " WHERE idempotency_key IS NOT NULL;" LEGS_VIEW LEG_EVENTS_VIEW "PRAGMA user_version = 3;";
+
 #define EXECUTION_COLUMNS                                                                          \
     "id, broker, account_hash, coalesce(idempotency_key, ''), request_hash, status, owner,"        \
     " leg_count, created_ms, coalesce(finished_ms, 0), response"
@@ -86,14 +157,10 @@ typedef enum journal_stmt {
     STMT_BEGIN,
     STMT_COMMIT,
     STMT_ROLLBACK,
-    STMT_SAVEPOINT,
-    STMT_RELEASE,
-    STMT_ROLLBACK_TO,
     STMT_INSERT_EXECUTION,
-    STMT_INSERT_LEG,
-    STMT_INSERT_POSITION,
-    STMT_INSERT_EVENT,
-    STMT_UPDATE_LEG,
+    STMT_INSERT_INTENT,
+    STMT_INSERT_EVENTS,
+    STMT_LEG_COUNT,
     STMT_FINISH,
     STMT_FIND_KEY,
     STMT_GET,
@@ -110,55 +177,52 @@ static const char *const journal_sql[STMT_COUNT] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
     [STMT_ROLLBACK] = "ROLLBACK",
-    [STMT_SAVEPOINT] = "SAVEPOINT intent",
-    [STMT_RELEASE] = "RELEASE intent",
-    [STMT_ROLLBACK_TO] = "ROLLBACK TO intent",
     [STMT_INSERT_EXECUTION] =
         "INSERT INTO executions(id, broker, account_hash, idempotency_key, request_hash, status,"
         " owner, leg_count, created_ms, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, 'RUNNING', ?6, ?7,"
         " ?8, ?8)",
-    [STMT_INSERT_LEG] =
-        "INSERT INTO legs(execution_id, leg_index, sequence, symbol, side, quantity,"
-        " client_order_id, status, created_ms, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-        " 'PENDING_SEND', ?8, ?8)",
-    [STMT_INSERT_POSITION] = "INSERT INTO positions(execution_id, position_index, symbol,"
-                             " before_quantity, target_quantity) VALUES(?1, ?2, ?3, ?4, ?5)",
-    [STMT_INSERT_EVENT] = "INSERT INTO leg_events(execution_id, leg_index, at_ms, state, detail)"
-                          " VALUES(?1, ?2, ?3, ?4, ?5)",
-    [STMT_UPDATE_LEG] = "UPDATE legs SET status = ?3, order_id = ?4, filled_quantity = ?5,"
-                        " average_price = ?6, attempts = ?7, reason = ?8, updated_ms = ?9"
-                        " WHERE execution_id = ?1 AND leg_index = ?2",
+    [STMT_INSERT_INTENT] = "INSERT INTO intents(execution_id, legs, positions) VALUES(?1, ?2, ?3)",
+    [STMT_INSERT_EVENTS] = "INSERT INTO events(execution_id, data) VALUES(?1, ?2)",
+    [STMT_LEG_COUNT] = "SELECT leg_count FROM executions WHERE id = ?1",
     [STMT_FINISH] = "UPDATE executions SET status = ?2, response = ?3, finished_ms = ?4,"
                     " updated_ms = ?4 WHERE id = ?1",
-    [STMT_FIND_KEY] = "SELECT " EXECUTION_COLUMNS " FROM executions"
-                      " WHERE broker = ?1 AND account_hash = ?2 AND idempotency_key = ?3",
+    [STMT_FIND_KEY] = "SELECT " EXECUTION_COLUMNS " FROM executions WHERE broker = ?1 AND"
+                      " account_hash = ?2 AND idempotency_key = ?3 AND idempotency_key IS NOT NULL",
     [STMT_GET] = "SELECT " EXECUTION_COLUMNS " FROM executions WHERE id = ?1",
     [STMT_ORPHANS] = "SELECT id FROM executions WHERE status = 'RUNNING' AND owner <> ?1"
                      " AND broker = ?2 AND account_hash = ?3 ORDER BY created_ms, id",
     [STMT_ORPHANS_ALL] = "SELECT id FROM executions WHERE status = 'RUNNING' AND owner <> ?1"
                          " ORDER BY created_ms, id",
+    /* a leg's current state is its last event */
     [STMT_LOAD_LEGS] =
-        "SELECT leg_index, sequence, symbol, side, quantity, client_order_id, status,"
-        " coalesce(order_id, ''), filled_quantity, average_price, attempts, coalesce(reason, '')"
-        " FROM legs WHERE execution_id = ?1 ORDER BY leg_index",
-    [STMT_LOAD_POSITIONS] = "SELECT symbol, before_quantity, target_quantity FROM positions"
-                            " WHERE execution_id = ?1 ORDER BY position_index",
-    [STMT_LEG_EVENTS] = "SELECT leg_index, at_ms, state, coalesce(detail, '') FROM leg_events"
-                        " WHERE execution_id = ?1 ORDER BY leg_index, rowid",
+        "WITH ev AS (SELECT j.value ->> 0 AS leg_index, j.value AS v, e.seq * 65536 + j.key AS o"
+        " FROM events e, json_each(e.data) j WHERE e.execution_id = ?1),"
+        " last AS (SELECT leg_index, v, max(o) FROM ev GROUP BY leg_index)"
+        " SELECT l.key, l.value ->> 0, l.value ->> 1, l.value ->> 2, l.value ->> 3,"
+        " l.value ->> 4, coalesce(last.v ->> 2, 'PENDING_SEND'), coalesce(last.v ->> 4, ''),"
+        " coalesce(last.v ->> 5, 0), coalesce(last.v ->> 6, 0.0), coalesce(last.v ->> 7, 0),"
+        " coalesce(last.v ->> 8, '') FROM intents i, json_each(i.legs) l"
+        " LEFT JOIN last ON last.leg_index = l.key WHERE i.execution_id = ?1 ORDER BY l.key",
+    [STMT_LOAD_POSITIONS] = "SELECT p.value ->> 0, p.value ->> 1, p.value ->> 2 FROM intents i,"
+                            " json_each(i.positions) p WHERE i.execution_id = ?1 ORDER BY p.key",
+    [STMT_LEG_EVENTS] = "SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2,"
+                        " coalesce(j.value ->> 3, '') FROM events e, json_each(e.data) j"
+                        " WHERE e.execution_id = ?1 AND coalesce(j.value ->> 9, 0) = 0"
+                        " ORDER BY 1, e.seq, j.key",
     [STMT_RUNNING] = "SELECT count(*) FROM executions WHERE status = 'RUNNING'",
 };
 
 /* One queued write. A synchronous op lives on its caller's stack and the
- * caller waits for `done`; an asynchronous one is on the heap and freed by
- * the writer. */
+ * caller waits on its `cond` for `done`; an asynchronous one is on the heap
+ * and freed by the writer. */
 typedef enum journal_op_kind { OP_BEGIN, OP_LEG, OP_FINISH, OP_BARRIER } journal_op_kind;
 
 typedef struct journal_op {
     struct journal_op *next;
     journal_op_kind kind;
-    bool wait;        /* a caller waits for it (stack) or not (heap) */
-    bool done;        /* set by the writer once committed or failed */
-    bool skip_update; /* OP_LEG: a later op of the same batch rewrites this leg's row */
+    bool wait;            /* a caller waits for it (stack) or not (heap) */
+    bool done;            /* set by the writer once committed or failed */
+    pthread_cond_t *cond; /* wait: signalled once done */
     ptx_status status;
     char message[JOURNAL_MESSAGE_MAX];
     int64_t now;
@@ -167,11 +231,17 @@ typedef struct journal_op {
     const char *key;
     const char *request_hash;
     const char *owner;
+    const char *intent_legs; /* OP_BEGIN: JSON of the legs and positions (borrowed) */
+    const char *intent_positions;
     size_t leg_index; /* OP_LEG */
     char state[JOURNAL_STATE_MAX];
-    exec_leg leg;
-    const char *detail; /* NULL for none; `owned` when heap */
-    char *owned;
+    exec_leg leg; /* for the error log when the state is lost */
+    char *event;  /* OP_LEG: the event's JSON array (heap, freed with the op) */
+    /* OP_LEG within one batch: the ops of one execution are chained from the
+     * first one (group_tail set on it) and stored as one events row. */
+    struct journal_op *group_next;
+    struct journal_op *group_tail;
+    bool group_member;       /* not the first of its execution in the batch */
     const char *status_name; /* OP_FINISH (borrowed) */
     const char *response;
 } journal_op;
@@ -193,7 +263,6 @@ struct journal {
     /* The queue, under queue_lock. */
     pthread_mutex_t queue_lock;
     pthread_cond_t work; /* the writer waits for ops */
-    pthread_cond_t done; /* synchronous callers wait for their op */
     journal_op *head, *tail;
     size_t queued;
     bool sync_pending; /* a caller waits: commit at once */
@@ -203,7 +272,19 @@ struct journal {
     pthread_t writer;
     uint64_t failures; /* write batches that failed */
     char last_error[JOURNAL_MESSAGE_MAX];
+    bool batch_abort; /* writer only: the current batch must be rolled back */
+    /* The checkpointer: its own connection and thread copy the WAL into the
+     * database (and fsync it) off the writer's commit path; under ck_lock. */
+    sqlite3 *cdb;
+    pthread_t checkpointer;
+    bool ck_started;
+    bool ck_wanted;
+    bool ck_stop;
+    pthread_mutex_t ck_lock;
+    pthread_cond_t ck_work;
 };
+
+static void write_text_or_null(json_writer *w, const char *text);
 
 /* ---- errors and statements --------------------------------------------- */
 
@@ -312,6 +393,8 @@ static ptx_status journal_migrate(journal *j, ptx_error *error)
             status = journal_fail(j, error, "creating the schema");
         if (status == PTX_OK && version < 2 && !journal_exec(j, journal_migrate_v2))
             status = journal_fail(j, error, "migrating the schema to version 2");
+        if (status == PTX_OK && version < 3 && !journal_exec(j, journal_migrate_v3))
+            status = journal_fail(j, error, "migrating the schema to version 3");
         if (status == PTX_OK && version > 0 && version < JOURNAL_SCHEMA_VERSION)
             log_write(LOG_INFO, "journal", "journal %s: schema migrated from version %d to %d",
                       j->path, version, JOURNAL_SCHEMA_VERSION);
@@ -336,9 +419,8 @@ static ptx_status journal_prune(journal *j, unsigned days, ptx_error *error)
              "DELETE FROM prune;"
              "INSERT INTO prune SELECT id FROM executions WHERE status <> 'RUNNING'"
              " AND coalesce(finished_ms, created_ms) < %lld;"
-             "DELETE FROM leg_events WHERE execution_id IN (SELECT id FROM prune);"
-             "DELETE FROM legs WHERE execution_id IN (SELECT id FROM prune);"
-             "DELETE FROM positions WHERE execution_id IN (SELECT id FROM prune);"
+             "DELETE FROM events WHERE execution_id IN (SELECT id FROM prune);"
+             "DELETE FROM intents WHERE execution_id IN (SELECT id FROM prune);"
              "DELETE FROM executions WHERE id IN (SELECT id FROM prune);"
              "COMMIT;",
              (long long)cutoff);
@@ -378,7 +460,10 @@ static ptx_status journal_configure(journal *j, sqlite3 *db, const journal_optio
                                                           : "PRAGMA synchronous = NORMAL";
     bool ok = (wal || strcmp(j->path, ":memory:") == 0) &&
               sqlite3_exec(db, sync, NULL, NULL, NULL) == SQLITE_OK &&
-              sqlite3_exec(db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) == SQLITE_OK;
+              sqlite3_exec(db,
+                           "PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;"
+                           " PRAGMA journal_size_limit = " JOURNAL_WAL_LIMIT,
+                           NULL, NULL, NULL) == SQLITE_OK;
     if (ok)
         return PTX_OK;
     const char *what =
@@ -413,7 +498,8 @@ ptx_status journal_open(const char *path, const journal_options *options, journa
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&j->work, &attr);
     pthread_condattr_destroy(&attr);
-    pthread_cond_init(&j->done, NULL);
+    pthread_mutex_init(&j->ck_lock, NULL);
+    pthread_cond_init(&j->ck_work, NULL);
     j->sync = options->sync;
     ptx_status status = PTX_OK;
     int rc = sqlite3_open_v2(
@@ -449,15 +535,24 @@ void journal_close(journal *j)
         pthread_mutex_unlock(&j->queue_lock);
         pthread_join(j->writer, NULL); /* it commits what is queued first */
     }
+    if (j->ck_started) {
+        pthread_mutex_lock(&j->ck_lock);
+        j->ck_stop = true;
+        pthread_cond_signal(&j->ck_work);
+        pthread_mutex_unlock(&j->ck_lock);
+        pthread_join(j->checkpointer, NULL);
+    }
     for (size_t i = 0; i < STMT_COUNT; i++) {
         sqlite3_finalize(j->stmts[i]);
         sqlite3_finalize(j->wstmts[i]);
     }
     if (!j->shared)
         sqlite3_close(j->wdb);
+    sqlite3_close(j->cdb);
     sqlite3_close(j->db);
     pthread_cond_destroy(&j->work);
-    pthread_cond_destroy(&j->done);
+    pthread_cond_destroy(&j->ck_work);
+    pthread_mutex_destroy(&j->ck_lock);
     pthread_mutex_destroy(&j->queue_lock);
     pthread_mutex_destroy(&j->lock);
     free(j->path);
@@ -505,37 +600,6 @@ static void op_fail(journal *j, journal_op *op, ptx_status status, const char *w
              sqlite3_errmsg(j->wdb));
 }
 
-static bool writer_insert_leg(journal *j, const char *id, size_t index, const exec_leg *leg,
-                              int64_t now)
-{
-    sqlite3_stmt *stmt = writer_stmt(j, STMT_INSERT_LEG);
-    if (stmt == NULL)
-        return false;
-    bind_text(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)index);
-    sqlite3_bind_int64(stmt, 3, (sqlite3_int64)leg->sequence);
-    bind_static(stmt, 4, leg->symbol);
-    bind_static(stmt, 5, side_name(leg->side));
-    sqlite3_bind_int64(stmt, 6, leg->quantity);
-    bind_static(stmt, 7, leg->client_order_id);
-    sqlite3_bind_int64(stmt, 8, now);
-    return journal_step_done(stmt);
-}
-
-static bool writer_insert_position(journal *j, const char *id, size_t index,
-                                   const exec_position *position)
-{
-    sqlite3_stmt *stmt = writer_stmt(j, STMT_INSERT_POSITION);
-    if (stmt == NULL)
-        return false;
-    bind_text(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)index);
-    bind_static(stmt, 3, position->symbol);
-    sqlite3_bind_int64(stmt, 4, position->before);
-    sqlite3_bind_int64(stmt, 5, position->target);
-    return journal_step_done(stmt);
-}
-
 static bool writer_insert_execution(journal *j, const journal_op *op)
 {
     sqlite3_stmt *stmt = writer_stmt(j, STMT_INSERT_EXECUTION);
@@ -553,71 +617,36 @@ static bool writer_insert_execution(journal *j, const journal_op *op)
     return journal_step_done(stmt);
 }
 
-/* The intent of an execution inside a savepoint, so that a reused key (or
- * any failure of this op) leaves the rest of the batch alone. */
-static void writer_begin(journal *j, journal_op *op)
+static bool writer_insert_intent(journal *j, const journal_op *op)
 {
-    const exec_result *result = op->result;
-    if (!writer_simple(j, STMT_SAVEPOINT)) {
-        op_fail(j, op, PTX_JOURNAL, "recording the intent of an execution");
-        return;
-    }
-    bool ok = writer_insert_execution(j, op);
-    if (!ok && sqlite3_extended_errcode(j->wdb) == SQLITE_CONSTRAINT_UNIQUE) {
-        op->status = PTX_CONFLICT;
-        snprintf(op->message, sizeof op->message,
-                 "idempotency key already used for this %s account", result->broker);
-    }
-    for (size_t i = 0; ok && i < result->leg_count; i++)
-        ok = writer_insert_leg(j, result->execution_id, i, &result->legs[i], op->now);
-    for (size_t i = 0; ok && i < result->position_count; i++)
-        ok = writer_insert_position(j, result->execution_id, i, &result->positions[i]);
-    if (!ok && op->status == PTX_OK)
-        op_fail(j, op, PTX_JOURNAL, "recording the intent of an execution");
-    if (!ok && !sqlite3_get_autocommit(j->wdb))
-        writer_simple(j, STMT_ROLLBACK_TO);
-    if (!sqlite3_get_autocommit(j->wdb))
-        writer_simple(j, STMT_RELEASE);
+    sqlite3_stmt *stmt = writer_stmt(j, STMT_INSERT_INTENT);
+    if (stmt == NULL)
+        return false;
+    bind_static(stmt, 1, op->result->execution_id);
+    bind_static(stmt, 2, op->intent_legs);
+    bind_static(stmt, 3, op->intent_positions);
+    return journal_step_done(stmt);
 }
 
-static void writer_leg(journal *j, journal_op *op)
+/* The intent of an execution: its row, then its legs and positions. A reused
+ * key fails the first INSERT alone (a statement is atomic), which leaves the
+ * rest of the batch alone; a failure after it rolls the whole batch back. */
+static void writer_begin(journal *j, journal_op *op)
 {
-    const exec_leg *leg = &op->leg;
-    bool ok = true;
-    if (!op->skip_update) {
-        sqlite3_stmt *stmt = writer_stmt(j, STMT_UPDATE_LEG);
-        ok = stmt != NULL;
-        if (ok) {
-            bind_static(stmt, 1, op->execution_id);
-            sqlite3_bind_int64(stmt, 2, (sqlite3_int64)op->leg_index);
-            bind_static(stmt, 3, op->state);
-            bind_text_or_null(stmt, 4, leg->order_id);
-            sqlite3_bind_int64(stmt, 5, leg->filled_quantity);
-            sqlite3_bind_double(stmt, 6, leg->average_price);
-            sqlite3_bind_int64(stmt, 7, leg->attempts);
-            bind_text_or_null(stmt, 8, leg->reason);
-            sqlite3_bind_int64(stmt, 9, op->now);
-            ok = journal_step_done(stmt);
-            if (ok && sqlite3_changes(j->wdb) != 1) {
-                op->status = PTX_JOURNAL;
-                snprintf(op->message, sizeof op->message,
-                         "journal %s: recording a leg failed: no leg %zu in execution %s", j->path,
-                         op->leg_index, op->execution_id);
-                return;
-            }
+    if (!writer_insert_execution(j, op)) {
+        if (sqlite3_extended_errcode(j->wdb) == SQLITE_CONSTRAINT_UNIQUE) {
+            op->status = PTX_CONFLICT;
+            snprintf(op->message, sizeof op->message,
+                     "idempotency key already used for this %s account", op->result->broker);
+        } else {
+            op_fail(j, op, PTX_JOURNAL, "recording the intent of an execution");
         }
+        return;
     }
-    sqlite3_stmt *event = ok ? writer_stmt(j, STMT_INSERT_EVENT) : NULL;
-    if (event != NULL) {
-        bind_static(event, 1, op->execution_id);
-        sqlite3_bind_int64(event, 2, (sqlite3_int64)op->leg_index);
-        sqlite3_bind_int64(event, 3, op->now);
-        bind_static(event, 4, op->state);
-        bind_text_or_null(event, 5, op->detail);
-        ok = journal_step_done(event);
+    if (!writer_insert_intent(j, op)) {
+        op_fail(j, op, PTX_JOURNAL, "recording the intent of an execution");
+        j->batch_abort = true;
     }
-    if (!ok)
-        op_fail(j, op, PTX_JOURNAL, "recording a leg");
 }
 
 static void writer_finish(journal *j, journal_op *op)
@@ -641,43 +670,108 @@ static void writer_finish(journal *j, journal_op *op)
     }
 }
 
+/* The leg count of execution `id` (committed or written earlier in this
+ * transaction); -1 when there is no such execution or the read failed. */
+static int64_t writer_leg_count(journal *j, const char *id)
+{
+    sqlite3_stmt *stmt = writer_stmt(j, STMT_LEG_COUNT);
+    if (stmt == NULL)
+        return -1;
+    bind_static(stmt, 1, id);
+    int64_t count = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
+    sqlite3_reset(stmt);
+    return count;
+}
+
+/* Appends the events of one execution's group of leg ops as one events row:
+ * a JSON array of their event arrays, in queue order. An op naming a leg
+ * the execution does not have fails alone. */
+static void writer_leg_group(journal *j, journal_op *first)
+{
+    int64_t legs = writer_leg_count(j, first->execution_id);
+    size_t length = 2;
+    for (journal_op *op = first; op != NULL; op = op->group_next)
+        length += strlen(op->event) + 1;
+    char *data = malloc(length + 1);
+    size_t used = 0;
+    if (data != NULL)
+        data[used++] = '[';
+    for (journal_op *op = first; op != NULL; op = op->group_next) {
+        if (legs < 0 || op->leg_index >= (size_t)legs) {
+            op->status = PTX_JOURNAL;
+            snprintf(op->message, sizeof op->message,
+                     "journal %s: recording a leg failed: no leg %zu in execution %s", j->path,
+                     op->leg_index, op->execution_id);
+            continue;
+        }
+        if (data == NULL)
+            continue;
+        if (used > 1)
+            data[used++] = ',';
+        size_t n = strlen(op->event);
+        memcpy(data + used, op->event, n);
+        used += n;
+    }
+    if (data != NULL)
+        data[used++] = ']';
+    if (data != NULL && used == 2) { /* every op failed alone */
+        free(data);
+        return;
+    }
+    bool ok = data != NULL;
+    sqlite3_stmt *stmt = ok ? writer_stmt(j, STMT_INSERT_EVENTS) : NULL;
+    if (stmt != NULL) {
+        bind_static(stmt, 1, first->execution_id);
+        sqlite3_bind_text(stmt, 2, data, (int)used, SQLITE_STATIC);
+        ok = journal_step_done(stmt);
+    } else {
+        ok = false;
+    }
+    free(data);
+    if (ok)
+        return;
+    for (journal_op *op = first; op != NULL; op = op->group_next)
+        if (op->status == PTX_OK)
+            op_fail(j, op, PTX_JOURNAL, "recording a leg");
+}
+
 /* ---- group commit ----------------------------------------------------------- */
 
-/* FNV-1a of an op's leg (execution id and leg index). */
-static size_t op_leg_hash(const journal_op *op)
+/* FNV-1a of an op's execution id. */
+static size_t op_execution_hash(const journal_op *op)
 {
     uint64_t h = 1469598103934665603u;
     for (const char *p = op->execution_id; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211u;
-    h = (h ^ op->leg_index) * 1099511628211u;
     return (size_t)h;
 }
 
-/* Marks every leg op whose row a later op of the batch rewrites anyway:
- * its UPDATE is skipped (its event is still recorded), so a leg that went
- * SENDING → ACCEPTED → FILLED within one batch costs one row update. */
-static void batch_coalesce(journal_op **ops, size_t count)
+/* Chains the leg ops of each execution of the batch from its first one, so
+ * that each execution's states of one commit cost one events row. Without
+ * memory for the table every op is its own group: slower, still right. */
+static void batch_group(journal_op **ops, size_t count)
 {
     size_t size = 16;
     while (size < count * 2)
         size *= 2;
-    const journal_op **seen = calloc(size, sizeof *seen);
-    if (seen == NULL)
-        return; /* every op updates its row: slower, still right */
-    for (size_t i = count; i-- > 0;) {
+    journal_op **seen = calloc(size, sizeof *seen);
+    for (size_t i = 0; i < count; i++) {
         journal_op *op = ops[i];
-        if (op->kind != OP_LEG)
+        op->group_next = NULL;
+        op->group_tail = op;
+        op->group_member = false;
+        if (op->kind != OP_LEG || seen == NULL)
             continue;
-        size_t slot = op_leg_hash(op) & (size - 1);
-        for (;; slot = (slot + 1) & (size - 1)) {
-            const journal_op *other = seen[slot];
-            if (other == NULL) {
+        for (size_t slot = op_execution_hash(op) & (size - 1);; slot = (slot + 1) & (size - 1)) {
+            journal_op *first = seen[slot];
+            if (first == NULL) {
                 seen[slot] = op;
                 break;
             }
-            if (other->leg_index == op->leg_index &&
-                strcmp(other->execution_id, op->execution_id) == 0) {
-                op->skip_update = true;
+            if (strcmp(first->execution_id, op->execution_id) == 0) {
+                first->group_tail->group_next = op;
+                first->group_tail = op;
+                op->group_member = true;
                 break;
             }
         }
@@ -685,42 +779,36 @@ static void batch_coalesce(journal_op **ops, size_t count)
     free(seen);
 }
 
-static void writer_run_op(journal *j, journal_op *op)
-{
-    switch (op->kind) {
-    case OP_BEGIN:
-        writer_begin(j, op);
-        break;
-    case OP_LEG:
-        writer_leg(j, op);
-        break;
-    case OP_FINISH:
-        writer_finish(j, op);
-        break;
-    case OP_BARRIER:
-        break;
-    }
-}
-
-/* Runs the ops of one batch in one transaction. When the transaction itself
+/* Runs the ops of one batch in one transaction: intents and ends in queue
+ * order, then one events row per execution. When the transaction itself
  * fails (BEGIN, COMMIT, or an error that rolled it back), every op of the
  * batch fails with that message: none of it is stored. */
 static void writer_transaction(journal *j, journal_op **ops, size_t count)
 {
     char message[JOURNAL_MESSAGE_MAX] = "";
     int code = SQLITE_OK;
+    j->batch_abort = false;
     if (!writer_simple(j, STMT_BEGIN)) {
         snprintf(message, sizeof message, "journal %s: beginning a write failed: %s", j->path,
                  sqlite3_errmsg(j->wdb));
         code = sqlite3_extended_errcode(j->wdb);
     }
-    for (size_t i = 0; code == SQLITE_OK && i < count; i++) {
-        writer_run_op(j, ops[i]);
-        if (sqlite3_get_autocommit(j->wdb)) { /* rolled back by SQLite */
-            snprintf(message, sizeof message, "%s", ops[i]->message);
-            code = SQLITE_ABORT;
+    for (size_t pass = 0; pass < 2; pass++)
+        for (size_t i = 0; code == SQLITE_OK && i < count; i++) {
+            journal_op *op = ops[i];
+            if (pass == 0 && op->kind == OP_BEGIN)
+                writer_begin(j, op);
+            else if (pass == 0 && op->kind == OP_FINISH)
+                writer_finish(j, op);
+            else if (pass == 1 && op->kind == OP_LEG && !op->group_member)
+                writer_leg_group(j, op);
+            else
+                continue;
+            if (j->batch_abort || sqlite3_get_autocommit(j->wdb)) { /* rolled back */
+                snprintf(message, sizeof message, "%s", op->message);
+                code = SQLITE_ABORT;
+            }
         }
-    }
     if (code == SQLITE_OK && !writer_simple(j, STMT_COMMIT)) {
         snprintf(message, sizeof message, "journal %s: committing failed: %s", j->path,
                  sqlite3_errmsg(j->wdb));
@@ -773,7 +861,7 @@ static size_t writer_commit(journal *j, journal_op *batch)
         return failed;
     }
     if (any_sql) {
-        batch_coalesce(ops, n);
+        batch_group(ops, n);
         if (j->shared)
             pthread_mutex_lock(&j->lock);
         writer_transaction(j, ops, n);
@@ -836,13 +924,13 @@ static void writer_complete(journal *j, journal_op *batch, size_t failed)
         journal_op *next = batch->next;
         if (batch->wait) {
             batch->done = true; /* the caller owns it from here */
+            pthread_cond_signal(batch->cond);
         } else {
-            free(batch->owned);
+            free(batch->event);
             free(batch);
         }
         batch = next;
     }
-    pthread_cond_broadcast(&j->done);
     pthread_mutex_unlock(&j->queue_lock);
 }
 
@@ -869,7 +957,67 @@ static void *journal_writer_main(void *context)
     return NULL;
 }
 
-/* Opens the writer's own connection (the reading one for ":memory:"). */
+/* ---- checkpoints ------------------------------------------------------------ */
+
+/* SQLite's WAL hook on the writer's connection, after each commit with the
+ * WAL's size in pages: past JOURNAL_CHECKPOINT_PAGES the checkpointer is
+ * woken; past JOURNAL_WAL_MAX_PAGES (a checkpointer that cannot catch up
+ * with a busy writer) the writer checkpoints itself, so that the WAL starts
+ * over at its next commit. */
+static int writer_wal_hook(void *context, sqlite3 *db, const char *name, int pages)
+{
+    journal *j = context;
+    if (pages >= JOURNAL_WAL_MAX_PAGES) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= JOURNAL_CHECKPOINT_PAGES) {
+        pthread_mutex_lock(&j->ck_lock);
+        if (!j->ck_wanted) {
+            j->ck_wanted = true;
+            pthread_cond_signal(&j->ck_work);
+        }
+        pthread_mutex_unlock(&j->ck_lock);
+    }
+    return SQLITE_OK;
+}
+
+static void *journal_checkpointer_main(void *context)
+{
+    journal *j = context;
+    pthread_mutex_lock(&j->ck_lock);
+    for (;;) {
+        while (!j->ck_wanted && !j->ck_stop)
+            pthread_cond_wait(&j->ck_work, &j->ck_lock);
+        if (j->ck_stop)
+            break;
+        j->ck_wanted = false;
+        pthread_mutex_unlock(&j->ck_lock);
+        int rc = sqlite3_wal_checkpoint_v2(j->cdb, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            log_write(LOG_WARN, "journal", "journal %s: checkpoint failed: %s (sqlite %d)", j->path,
+                      sqlite3_errmsg(j->cdb), rc);
+        pthread_mutex_lock(&j->ck_lock);
+    }
+    pthread_mutex_unlock(&j->ck_lock);
+    return NULL;
+}
+
+/* Opens a further connection to the file (the writer's, the checkpointer's). */
+static ptx_status journal_connect(journal *j, sqlite3 **db, const char *which,
+                                  const journal_options *options, ptx_error *error)
+{
+    if (sqlite3_open_v2(j->path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+        SQLITE_OK) {
+        ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: opening the %s failed: %s", j->path, which,
+                 *db ? sqlite3_errmsg(*db) : "out of memory");
+        log_write(LOG_ERROR, "journal", "%s", error->message);
+        return PTX_JOURNAL;
+    }
+    return journal_configure(j, *db, options, error);
+}
+
+/* Opens the writer's own connection (the reading one for ":memory:") and,
+ * for a file, the checkpointer's; the writer checkpoints no more by itself
+ * (see writer_wal_hook). */
 static ptx_status journal_open_writer(journal *j, const journal_options *options, ptx_error *error)
 {
     if (strcmp(j->path, ":memory:") == 0 || j->path[0] == '\0') {
@@ -877,18 +1025,24 @@ static ptx_status journal_open_writer(journal *j, const journal_options *options
         j->shared = true;
         return PTX_OK;
     }
-    if (sqlite3_open_v2(j->path, &j->wdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
-        SQLITE_OK) {
-        ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: opening the writer failed: %s", j->path,
-                 j->wdb ? sqlite3_errmsg(j->wdb) : "out of memory");
-        log_write(LOG_ERROR, "journal", "%s", error->message);
-        return PTX_JOURNAL;
-    }
-    return journal_configure(j, j->wdb, options, error);
+    ptx_status status = journal_connect(j, &j->wdb, "writer", options, error);
+    if (status == PTX_OK)
+        status = journal_connect(j, &j->cdb, "checkpointer", options, error);
+    if (status != PTX_OK)
+        return status;
+    sqlite3_wal_autocheckpoint(j->wdb, 0);
+    sqlite3_wal_hook(j->wdb, writer_wal_hook, j);
+    return PTX_OK;
 }
 
 static ptx_status journal_start(journal *j, ptx_error *error)
 {
+    if (j->cdb != NULL) {
+        if (pthread_create(&j->checkpointer, NULL, journal_checkpointer_main, j) != 0)
+            return ptx_fail(error, PTX_JOURNAL, NULL,
+                            "journal %s: cannot start its checkpointer thread", j->path);
+        j->ck_started = true;
+    }
     if (pthread_create(&j->writer, NULL, journal_writer_main, j) != 0)
         return ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: cannot start its writer thread",
                         j->path);
@@ -900,10 +1054,15 @@ static ptx_status journal_start(journal *j, ptx_error *error)
  * failed to). */
 static void journal_submit(journal *j, journal_op *op)
 {
+    pthread_cond_t cond;
     op->next = NULL;
     op->done = false;
     op->status = PTX_OK;
     op->message[0] = '\0';
+    if (op->wait) {
+        pthread_cond_init(&cond, NULL);
+        op->cond = &cond;
+    }
     pthread_mutex_lock(&j->queue_lock);
     bool was_empty = j->head == NULL;
     if (was_empty) {
@@ -918,9 +1077,12 @@ static void journal_submit(journal *j, journal_op *op)
         j->sync_pending = true;
     if (op->wait || was_empty || j->queued >= JOURNAL_BATCH_MAX)
         pthread_cond_signal(&j->work);
-    while (op->wait && !op->done)
-        pthread_cond_wait(&j->done, &j->queue_lock);
+    bool wait = op->wait;
+    while (wait && !op->done)
+        pthread_cond_wait(&cond, &j->queue_lock);
     pthread_mutex_unlock(&j->queue_lock);
+    if (wait)
+        pthread_cond_destroy(&cond);
 }
 
 /* The result of a waited op as a ptx_status (and *error). */
@@ -930,6 +1092,44 @@ static ptx_status op_result(const journal_op *op, ptx_error *error)
         return PTX_OK;
     return ptx_fail(error, op->status, op->status == PTX_CONFLICT ? "idempotency_key" : NULL, "%s",
                     op->message);
+}
+
+/* The intent's JSON: legs as [[sequence, symbol, side, quantity,
+ * client_order_id], …] and positions as [[symbol, before, target], …]. */
+static char *intent_legs_json(const exec_result *result)
+{
+    json_writer w;
+    json_writer_init(&w);
+    json_array_begin(&w);
+    for (size_t i = 0; i < result->leg_count; i++) {
+        const exec_leg *leg = &result->legs[i];
+        json_array_begin(&w);
+        json_write_int(&w, (int64_t)leg->sequence);
+        json_write_string(&w, leg->symbol);
+        json_write_string(&w, side_name(leg->side));
+        json_write_int(&w, leg->quantity);
+        json_write_string(&w, leg->client_order_id);
+        json_array_end(&w);
+    }
+    json_array_end(&w);
+    return json_writer_finish(&w, NULL);
+}
+
+static char *intent_positions_json(const exec_result *result)
+{
+    json_writer w;
+    json_writer_init(&w);
+    json_array_begin(&w);
+    for (size_t i = 0; i < result->position_count; i++) {
+        const exec_position *position = &result->positions[i];
+        json_array_begin(&w);
+        json_write_string(&w, position->symbol);
+        json_write_int(&w, position->before);
+        json_write_int(&w, position->target);
+        json_array_end(&w);
+    }
+    json_array_end(&w);
+    return json_writer_finish(&w, NULL);
 }
 
 ptx_status journal_begin(journal *j, const exec_result *result, const char *key,
@@ -945,13 +1145,48 @@ ptx_status journal_begin(journal *j, const exec_result *result, const char *key,
     op.key = key;
     op.request_hash = request_hash;
     op.owner = owner;
-    journal_submit(j, &op);
-    return op_result(&op, error);
+    char *legs = intent_legs_json(result);
+    char *positions = intent_positions_json(result);
+    ptx_status status;
+    if (legs == NULL || positions == NULL) {
+        status = ptx_fail(error, PTX_JOURNAL, NULL,
+                          "journal %s: recording the intent of an execution failed: out of memory",
+                          j->path);
+    } else {
+        op.intent_legs = legs;
+        op.intent_positions = positions;
+        journal_submit(j, &op);
+        status = op_result(&op, error);
+    }
+    free(legs);
+    free(positions);
+    return status;
 }
 
-/* Fills the leg fields of `op`. */
-static void op_set_leg(journal_op *op, const char *execution_id, size_t leg_index,
-                       const char *state, const exec_leg *leg)
+/* The event of a leg op: [leg_index, at_ms, state, detail, order_id,
+ * filled_quantity, average_price, attempts, reason] (NULL on no memory). */
+static char *leg_event_json(const journal_op *op, const char *detail)
+{
+    const exec_leg *leg = &op->leg;
+    json_writer w;
+    json_writer_init(&w);
+    json_array_begin(&w);
+    json_write_int(&w, (int64_t)op->leg_index);
+    json_write_int(&w, op->now);
+    json_write_string(&w, op->state);
+    write_text_or_null(&w, detail);
+    write_text_or_null(&w, leg->order_id);
+    json_write_int(&w, leg->filled_quantity);
+    json_write_double(&w, leg->average_price);
+    json_write_int(&w, leg->attempts);
+    write_text_or_null(&w, leg->reason);
+    json_array_end(&w);
+    return json_writer_finish(&w, NULL);
+}
+
+/* Fills the leg fields of `op`; false on no memory. */
+static bool op_set_leg(journal_op *op, const char *execution_id, size_t leg_index,
+                       const char *state, const exec_leg *leg, const char *detail)
 {
     op->kind = OP_LEG;
     op->now = retry_wall_ms();
@@ -959,6 +1194,8 @@ static void op_set_leg(journal_op *op, const char *execution_id, size_t leg_inde
     op->leg_index = leg_index;
     snprintf(op->state, sizeof op->state, "%s", state);
     op->leg = *leg;
+    op->event = leg_event_json(op, detail);
+    return op->event != NULL;
 }
 
 static ptx_status journal_leg_mode(journal *j, const char *execution_id, size_t leg_index,
@@ -966,22 +1203,25 @@ static ptx_status journal_leg_mode(journal *j, const char *execution_id, size_t 
                                    bool wait, ptx_error *error)
 {
     journal_op *op = wait ? NULL : calloc(1, sizeof *op);
-    char *copy = detail && !wait ? strdup(detail) : NULL;
-    if (op != NULL && (detail == NULL || copy != NULL)) {
-        op_set_leg(op, execution_id, leg_index, state, leg);
-        op->detail = copy;
-        op->owned = copy;
-        journal_submit(j, op); /* the writer frees it */
-        return PTX_OK;
+    if (op != NULL) {
+        if (op_set_leg(op, execution_id, leg_index, state, leg, detail)) {
+            journal_submit(j, op); /* the writer frees it */
+            return PTX_OK;
+        }
+        free(op);
     }
-    free(op);
-    free(copy);
     journal_op local; /* waited for, or out of memory: on the stack */
     memset(&local, 0, sizeof local);
-    op_set_leg(&local, execution_id, leg_index, state, leg);
-    local.detail = detail; /* borrowed: we wait */
     local.wait = true;
+    if (!op_set_leg(&local, execution_id, leg_index, state, leg, detail)) {
+        free(local.event);
+        ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: recording a leg failed: out of memory",
+                 j->path);
+        log_write(LOG_ERROR, "journal", "%s", error->message);
+        return PTX_JOURNAL;
+    }
     journal_submit(j, &local);
+    free(local.event);
     return op_result(&local, error);
 }
 

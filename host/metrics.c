@@ -8,17 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define METRICS_EXEC_STATUSES 5 /* EXEC_COMPLETED … EXEC_PLANNED */
+#define METRICS_EXEC_STATUSES 6 /* EXEC_COMPLETED … EXEC_RECOVERED */
 #define METRICS_LEG_STATUSES 6  /* LEG_PLANNED … LEG_CANCELLED */
-#define METRICS_ERROR_CODES 12  /* PTX_OK … PTX_INTERNAL */
+#define METRICS_ERROR_CODES 15  /* PTX_OK … PTX_JOURNAL */
 
 static const double duration_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                          1,     2.5,  5,     10,   30,  60};
 #define METRICS_BUCKETS (sizeof duration_bounds / sizeof duration_bounds[0])
 
-static const char *const http_routes[] = {"/execute", "/plan",         "/holdings",
-                                          "/brokers", "/health",       "/metrics",
-                                          "/docs",    "/openapi.json", "other"};
+static const char *const http_routes[] = {
+    "/execute", "/plan",    "/holdings", "/brokers",      "/executions", "/executions/{id}",
+    "/health",  "/metrics", "/docs",     "/openapi.json", "other"};
 #define METRICS_ROUTES (sizeof http_routes / sizeof http_routes[0])
 
 static const unsigned http_codes[] = {200, 204, 304, 400, 401, 403, 404, 405, 408,
@@ -32,6 +32,7 @@ typedef struct broker_counters {
     uint64_t attempts;
     uint64_t retries;
     uint64_t filled_quantity;
+    uint64_t replays; /* stored responses returned for a reused idempotency key */
 } broker_counters;
 
 struct metrics {
@@ -130,7 +131,9 @@ void metrics_execution_end(metrics *stats, const char *broker, ptx_status status
     pthread_mutex_lock(&stats->lock);
     if (stats->in_flight > 0)
         stats->in_flight--;
-    if (status == PTX_OK && result != NULL)
+    if (status == PTX_OK && result != NULL && result->replayed)
+        find_broker(stats, broker)->replays++;
+    else if (status == PTX_OK && result != NULL)
         count_result(stats, find_broker(stats, broker), result);
     else if ((unsigned)status < METRICS_ERROR_CODES)
         stats->errors[status]++;
@@ -209,8 +212,8 @@ static void header(text_buffer *text, const char *name, const char *type, const 
 
 static void render_executions(text_buffer *text, const metrics *stats)
 {
-    static const exec_status order[] = {EXEC_COMPLETED, EXEC_PARTIAL, EXEC_FAILED, EXEC_NOOP,
-                                        EXEC_PLANNED};
+    static const exec_status order[] = {EXEC_COMPLETED, EXEC_PARTIAL, EXEC_FAILED,
+                                        EXEC_NOOP,      EXEC_PLANNED, EXEC_RECOVERED};
     header(text, "ptexec_executions_total", "counter",
            "Executions that ran (including dry runs), by broker and execution status.");
     for (size_t b = 0; b < stats->broker_count; b++)
@@ -218,6 +221,12 @@ static void render_executions(text_buffer *text, const metrics *stats)
             append(text, "ptexec_executions_total{broker=\"%s\",status=\"%s\"} %llu\n",
                    stats->brokers[b].name, exec_status_name(order[s]),
                    (unsigned long long)stats->brokers[b].executions[order[s]]);
+    header(text, "ptexec_execution_replays_total", "counter",
+           "Executions answered with the stored response of an earlier one with the same "
+           "idempotency key (nothing placed), by broker.");
+    for (size_t b = 0; b < stats->broker_count; b++)
+        append(text, "ptexec_execution_replays_total{broker=\"%s\"} %llu\n", stats->brokers[b].name,
+               (unsigned long long)stats->brokers[b].replays);
     header(text, "ptexec_execution_errors_total", "counter",
            "Executions refused before any order was placed, by error code.");
     for (size_t s = 1; s < METRICS_ERROR_CODES; s++)

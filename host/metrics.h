@@ -27,8 +27,10 @@ void metrics_execution_begin(metrics *stats);
  * Ends an execution begun with metrics_execution_begin. When `status` is
  * PTX_OK, `result` (borrowed) is the finished execution: it is counted by
  * broker and status, its legs by broker and leg status, their attempts and
- * retries, and its duration goes into the histogram. Otherwise the refusal is
- * counted by its error code. Any thread.
+ * retries, and its duration goes into the histogram; a replayed result (the
+ * stored response of an idempotency key used before) is counted only as a
+ * replay of its broker. Otherwise the refusal is counted by its error code.
+ * Any thread.
  */
 void metrics_execution_end(metrics *stats, const char *broker, ptx_status status,
                            const exec_result *result);

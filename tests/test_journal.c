@@ -106,8 +106,11 @@ START_TEST(test_new_file_has_current_schema)
     ck_assert_int_eq(journal_schema_version(j), JOURNAL_SCHEMA_VERSION);
     journal_close(j);
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM sqlite_master WHERE name IN "
-                                       "('executions','legs','positions','leg_events')"),
-                     4);
+                                       "('executions','intents','events','legs','leg_events')"),
+                     5);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM sqlite_master WHERE type = 'view'"
+                                       " AND name IN ('legs','leg_events')"),
+                     2);
     char *wal = tu_format("%s-wal", f.path);
     sqlite3 *db = NULL;
     ck_assert_int_eq(sqlite3_open(f.path, &db), SQLITE_OK);
@@ -143,7 +146,7 @@ START_TEST(test_migrates_version_1)
             " '42', 5, 100.5, NULL, 4102444800000, 4102444800100);"
             "PRAGMA user_version = 1;");
     journal *j = open_ok(f.path, 0);
-    ck_assert_int_eq(journal_schema_version(j), 2);
+    ck_assert_int_eq(journal_schema_version(j), JOURNAL_SCHEMA_VERSION);
     journal_execution row;
     ptx_error error;
     ck_assert_int_eq(journal_find_key(j, "zerodha", "abcd", "old-key", &row, &error), PTX_OK);
@@ -155,6 +158,9 @@ START_TEST(test_migrates_version_1)
     ck_assert_int_eq(journal_show_json(j, "ex-OLD", &json, &error), PTX_OK);
     ck_assert_ptr_nonnull(strstr(json, "\"client_order_id\":\"OLDTAG0\""));
     ck_assert_ptr_nonnull(strstr(json, "\"response\":{\"old\":true}"));
+    ck_assert_ptr_nonnull(strstr(json, "\"state\":\"FILLED\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"order_id\":\"42\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"events\":[]"));
     free(json);
     exec_result r;
     make_result(&r, "ex-NEW", "abcd");
@@ -162,8 +168,115 @@ START_TEST(test_migrates_version_1)
     exec_result_free(&r);
     journal_close(j);
     j = open_ok(f.path, 0); /* opening again migrates nothing */
-    ck_assert_int_eq(journal_schema_version(j), 2);
+    ck_assert_int_eq(journal_schema_version(j), JOURNAL_SCHEMA_VERSION);
     journal_close(j);
+    fixture_free(&f);
+}
+END_TEST
+
+/* The version-2 schema as ptexec 0.1 wrote it (v1 tables plus migration 2). */
+static const char schema_v2[] =
+    "CREATE TABLE executions(id TEXT PRIMARY KEY, broker TEXT NOT NULL,"
+    " account_hash TEXT NOT NULL, idempotency_key TEXT, status TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL, finished_ms INTEGER, response TEXT,"
+    " request_hash TEXT NOT NULL DEFAULT '', owner TEXT NOT NULL DEFAULT '',"
+    " leg_count INTEGER NOT NULL DEFAULT 0, updated_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE UNIQUE INDEX executions_key ON executions(broker, account_hash, idempotency_key);"
+    "CREATE TABLE legs(execution_id TEXT NOT NULL, leg_index INTEGER NOT NULL,"
+    " sequence INTEGER NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL,"
+    " quantity INTEGER NOT NULL, client_order_id TEXT NOT NULL, status TEXT NOT NULL,"
+    " order_id TEXT, filled_quantity INTEGER NOT NULL DEFAULT 0,"
+    " average_price REAL NOT NULL DEFAULT 0, reason TEXT, created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(execution_id, leg_index));"
+    "CREATE TABLE positions(execution_id TEXT NOT NULL, position_index INTEGER NOT NULL,"
+    " symbol TEXT NOT NULL, before_quantity INTEGER NOT NULL, target_quantity INTEGER NOT NULL,"
+    " PRIMARY KEY(execution_id, position_index));"
+    "CREATE TABLE leg_events(execution_id TEXT NOT NULL, leg_index INTEGER NOT NULL,"
+    " at_ms INTEGER NOT NULL, state TEXT NOT NULL, detail TEXT);"
+    "CREATE INDEX leg_events_leg ON leg_events(execution_id, leg_index);"
+    "CREATE INDEX executions_created ON executions(created_ms);"
+    "CREATE INDEX executions_status ON executions(status);";
+
+/* A version-2 journal (one finished execution, one interrupted with a leg
+ * sent and a leg never sent) migrates to version 3: intents, current leg
+ * states, timelines, responses and keys carry over. */
+START_TEST(test_migrates_version_2)
+{
+    fixture f = fixture_new();
+    char *sql = tu_format(
+        "%s"
+        "INSERT INTO executions VALUES('ex-DONE', 'zerodha', 'acct', 'k1', 'COMPLETED',"
+        " 4102444800000, 4102444800100, '{\"done\":1}', 'h1', 'old', 1, 4102444800100);"
+        "INSERT INTO executions VALUES('ex-HALF', 'zerodha', 'acct', NULL, 'RUNNING',"
+        " 4102444800200, NULL, NULL, 'h2', 'old', 2, 4102444800200);"
+        "INSERT INTO legs VALUES('ex-DONE', 0, 1, 'TCS', 'SELL', 5, 'DONE0', 'FILLED', 'O-1', 5,"
+        " 101.25, NULL, 4102444800000, 4102444800090, 1);"
+        "INSERT INTO legs VALUES('ex-HALF', 0, 2, 'INFY', 'BUY', 3, 'HALF0', 'PENDING_SEND',"
+        " NULL, 0, 0, NULL, 4102444800200, 4102444800200, 0);"
+        "INSERT INTO legs VALUES('ex-HALF', 1, 1, 'TCS', 'SELL', 2, 'HALF1', 'ACCEPTED', 'O-2',"
+        " 0, 0, NULL, 4102444800200, 4102444800210, 1);"
+        "INSERT INTO positions VALUES('ex-HALF', 0, 'INFY', 0, 3);"
+        "INSERT INTO positions VALUES('ex-HALF', 1, 'TCS', 7, 5);"
+        "INSERT INTO leg_events VALUES('ex-DONE', 0, 4102444800010, 'SENDING', NULL);"
+        "INSERT INTO leg_events VALUES('ex-DONE', 0, 4102444800050, 'ACCEPTED', 'a');"
+        "INSERT INTO leg_events VALUES('ex-DONE', 0, 4102444800090, 'FILLED', NULL);"
+        "INSERT INTO leg_events VALUES('ex-HALF', 1, 4102444800205, 'SENDING', NULL);"
+        "INSERT INTO leg_events VALUES('ex-HALF', 1, 4102444800210, 'ACCEPTED', NULL);"
+        "PRAGMA user_version = 2;",
+        schema_v2);
+    raw_sql(f.path, sql);
+    free(sql);
+    journal *j = open_ok(f.path, 0);
+    ck_assert_int_eq(journal_schema_version(j), 3);
+    ptx_error error;
+    journal_execution row;
+    ck_assert_int_eq(journal_find_key(j, "zerodha", "acct", "k1", &row, &error), PTX_OK);
+    ck_assert_str_eq(row.id, "ex-DONE");
+    ck_assert_str_eq(row.response, "{\"done\":1}");
+    journal_execution_clear(&row);
+    char *json = NULL;
+    ck_assert_int_eq(journal_show_json(j, "ex-DONE", &json, &error), PTX_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"state\":\"FILLED\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"order_id\":\"O-1\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"average_price\":101.25"));
+    ck_assert_ptr_nonnull(strstr(json, "\"state\":\"SENDING\",\"detail\":null},{"));
+    ck_assert_ptr_nonnull(strstr(json, "\"state\":\"ACCEPTED\",\"detail\":\"a\"},{"));
+    ck_assert_ptr_null(strstr(json, "\"events\":[]"));
+    free(json);
+    /* the interrupted one is an orphan and loads for recovery as it was */
+    char **ids = NULL;
+    size_t count = 0;
+    ck_assert_int_eq(journal_orphans(j, "zerodha", "acct", "new", &ids, &count, &error), PTX_OK);
+    ck_assert_uint_eq(count, 1);
+    ck_assert_str_eq(ids[0], "ex-HALF");
+    journal_ids_free(ids, count);
+    exec_result r;
+    char(*states)[JOURNAL_STATE_MAX] = NULL;
+    ck_assert_int_eq(journal_load(j, "ex-HALF", &r, &states, &error), PTX_OK);
+    ck_assert_uint_eq(r.leg_count, 2);
+    ck_assert_str_eq(states[0], "PENDING_SEND");
+    ck_assert_str_eq(r.legs[0].client_order_id, "HALF0");
+    ck_assert_uint_eq(r.legs[0].sequence, 2);
+    ck_assert_str_eq(states[1], "ACCEPTED");
+    ck_assert_str_eq(r.legs[1].order_id, "O-2");
+    ck_assert_uint_eq(r.legs[1].attempts, 1);
+    ck_assert_int_eq(r.legs[1].side, BROKER_SIDE_SELL);
+    ck_assert_uint_eq(r.position_count, 2);
+    ck_assert_str_eq(r.positions[1].symbol, "TCS");
+    ck_assert_int_eq(r.positions[1].before, 7);
+    ck_assert_int_eq(r.positions[1].target, 5);
+    free(states);
+    exec_result_free(&r);
+    /* the old tables are gone; the views read the new ones */
+    journal_close(j);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                                       " AND name IN ('legs','positions','leg_events')"),
+                     0);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE status = 'FILLED'"
+                                       " AND order_id = 'O-1' AND filled_quantity = 5"),
+                     1);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM leg_events"), 5);
     fixture_free(&f);
 }
 END_TEST
@@ -380,7 +493,7 @@ START_TEST(test_retention)
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id='ex-R1'"), 0);
     ck_assert_int_eq(
         raw_count(f.path, "SELECT count(*) FROM leg_events WHERE execution_id='ex-R1'"), 0);
-    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM positions WHERE execution_id='ex-R1'"),
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM intents WHERE execution_id='ex-R1'"),
                      0);
     fixture_free(&f);
 }
@@ -516,6 +629,7 @@ static Suite *journal_suite(void)
     tcase_set_timeout(schema, 30);
     tcase_add_test(schema, test_new_file_has_current_schema);
     tcase_add_test(schema, test_migrates_version_1);
+    tcase_add_test(schema, test_migrates_version_2);
     tcase_add_test(schema, test_newer_schema_refused);
     tcase_add_test(schema, test_sync_modes);
     suite_add_tcase(suite, schema);
