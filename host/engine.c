@@ -385,12 +385,21 @@ static void run_give_up(run *r, exec_leg *leg, broker_order *order, int64_t wait
                (long long)waited_ms);
 }
 
+/* Copies the NUL-terminated `text` into `out` (`size` bytes), truncating;
+ * what snprintf("%s") does, without the format machinery (this runs per leg). */
+static void engine_copy_text(char *out, size_t size, const char *text)
+{
+    size_t length = strnlen(text, size - 1);
+    memcpy(out, text, length);
+    out[length] = '\0';
+}
+
 /* Follows an accepted order with get_order until it is terminal or the
  * order timeout passes. The first read is immediate; then the interval
  * starts at poll_interval_ms and doubles up to one second. */
 static void run_follow(run *r, exec_leg *leg, broker_order *order)
 {
-    snprintf(leg->order_id, sizeof leg->order_id, "%s", order->order_id);
+    engine_copy_text(leg->order_id, sizeof leg->order_id, order->order_id);
     int64_t started = retry_monotonic_ms();
     unsigned interval = r->settings->poll_interval_ms;
     for (bool first = true; !order_is_terminal(order); first = false) {
@@ -427,7 +436,7 @@ static void run_follow(run *r, exec_leg *leg, broker_order *order)
  * state is recorded next, so ACCEPTED is queued to share that commit. */
 static void run_accepted(run *r, exec_leg *leg, broker_order *order, const char *detail)
 {
-    snprintf(leg->order_id, sizeof leg->order_id, "%s", order->order_id);
+    engine_copy_text(leg->order_id, sizeof leg->order_id, order->order_id);
     run_journal_write(r, leg, "ACCEPTED", detail, order_is_terminal(order));
     run_follow(r, leg, order);
 }
@@ -998,10 +1007,29 @@ static void engine_request_hash(const exec_request *request, const char *account
     }
     size_t used = (size_t)snprintf(text, capacity, "ptexec-request-v1\n%s\n%s\n%d\n",
                                    request->broker, account_hash, request->dry_run ? 1 : 0);
-    for (size_t i = 0; i < request->target_count && used < capacity; i++)
-        used += (size_t)snprintf(text + used, capacity - used, "%s=%lld\n",
-                                 request->targets[i].symbol,
-                                 (long long)request->targets[i].target_quantity);
+    /* SYMBOL=QUANTITY\n per target, formatted by hand: snprintf per target
+     * cost more than the hash. Each line fits BROKER_SYMBOL_MAX + 24. */
+    for (size_t i = 0; i < request->target_count && used < capacity; i++) {
+        const exec_target *target = &request->targets[i];
+        size_t length = strnlen(target->symbol, BROKER_SYMBOL_MAX - 1);
+        memcpy(text + used, target->symbol, length);
+        used += length;
+        text[used++] = '=';
+        char digits[24];
+        size_t count = 0;
+        unsigned long long quantity = (unsigned long long)target->target_quantity;
+        if (target->target_quantity < 0) { /* refused earlier; hashed the same way anyway */
+            text[used++] = '-';
+            quantity = 0 - quantity;
+        }
+        do {
+            digits[count++] = (char)('0' + quantity % 10);
+            quantity /= 10;
+        } while (quantity != 0);
+        while (count > 0)
+            text[used++] = digits[--count];
+        text[used++] = '\n';
+    }
     ids_sha256_hex(text, used < capacity ? used : capacity, out);
     free(text);
 }
