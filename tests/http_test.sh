@@ -368,7 +368,8 @@ except Exception as e:
     result(False, "GET /openapi.json is JSON", str(e)); sys.exit()
 result(code == "200" and doc.get("openapi", "").startswith("3."), "GET /openapi.json is an OpenAPI 3 document", code)
 want = {"/execute": "post", "/plan": "post", "/holdings": "post", "/brokers": "get",
-        "/health": "get", "/metrics": "get", "/openapi.json": "get", "/docs": "get"}
+        "/health": "get", "/metrics": "get", "/openapi.json": "get", "/docs": "get",
+        "/executions": "get", "/executions/{id}": "get"}
 missing = [p for p, m in want.items() if m not in doc.get("paths", {}).get(p, {})]
 result(not missing, "the document describes every endpoint", "missing " + ", ".join(missing))
 try:
