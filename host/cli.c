@@ -249,8 +249,8 @@ static void print_progress(void *context, const exec_result *result, const exec_
 
 static void print_result_text(const exec_result *result)
 {
-    printf("execution %s  broker %s  account %s  status %s\n", result->execution_id,
-           result->broker, result->account_hash, exec_status_name(result->status));
+    printf("execution %s  broker %s  account %s  status %s\n", result->execution_id, result->broker,
+           result->account_hash, exec_status_name(result->status));
     printf("%-4s %-4s %-12s %10s %-16s %10s %12s  %s\n", "SEQ", "SIDE", "SYMBOL", "QUANTITY",
            "STATUS", "FILLED", "AVG_PRICE", "REASON");
     for (size_t i = 0; i < result->leg_count; i++) {
@@ -536,8 +536,8 @@ static int print_history_text(journal *records, const journal_filter *filter)
         const journal_execution *e = &items[i];
         printf("%-30s ", e->id);
         print_time(e->created_ms);
-        printf(" %-10s %-16s %-10s %6zu  %s\n", e->broker, e->account_hash, e->status,
-               e->leg_count, e->idempotency_key[0] ? e->idempotency_key : "-");
+        printf(" %-10s %-16s %-10s %6zu  %s\n", e->broker, e->account_hash, e->status, e->leg_count,
+               e->idempotency_key[0] ? e->idempotency_key : "-");
     }
     journal_list_free(items, count);
     return CLI_EXIT_OK;

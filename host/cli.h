@@ -4,10 +4,10 @@
 
 /* Exit codes of design §2.4. */
 enum {
-    CLI_EXIT_OK = 0,        /* every leg FILLED, or nothing to do */
+    CLI_EXIT_OK = 0,         /* every leg FILLED, or nothing to do */
     CLI_EXIT_NOT_FILLED = 1, /* finished with some legs not filled */
-    CLI_EXIT_USAGE = 2,     /* bad usage, configuration or request */
-    CLI_EXIT_BROKER = 3     /* broker authentication or availability failure */
+    CLI_EXIT_USAGE = 2,      /* bad usage, configuration or request */
+    CLI_EXIT_BROKER = 3      /* broker authentication or availability failure */
 };
 
 /*

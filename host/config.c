@@ -21,10 +21,21 @@
 #define CONFIG_DEFAULT_RETENTION_DAYS 30
 #define CONFIG_SECTION_NAME_MAX 50 /* inih's MAX_SECTION: longer names are cut */
 
-static const char *const config_host_keys[] = {
-    "plugin_dir",  "listen",     "journal",           "api_token",       "log_level", "log_format",
-    "max_symbols", "body_limit", "shutdown_grace_ms", "max_connections", "connection_timeout_s",
-    "account_wait_ms", "journal_sync", "journal_retention_days", NULL};
+static const char *const config_host_keys[] = {"plugin_dir",
+                                               "listen",
+                                               "journal",
+                                               "api_token",
+                                               "log_level",
+                                               "log_format",
+                                               "max_symbols",
+                                               "body_limit",
+                                               "shutdown_grace_ms",
+                                               "max_connections",
+                                               "connection_timeout_s",
+                                               "account_wait_ms",
+                                               "journal_sync",
+                                               "journal_retention_days",
+                                               NULL};
 
 /* Where the keys of the section being parsed go. */
 typedef enum config_kind {
@@ -540,8 +551,8 @@ static ptx_status host_numbers(config *cfg, ptx_error *error)
     cfg->body_limit = body_limit;
     unsigned long retention = CONFIG_DEFAULT_RETENTION_DAYS;
     if (status == PTX_OK)
-        status = config_get_uint(cfg, &cfg->host, "journal_retention_days", 0, 36500, &retention,
-                                 error);
+        status =
+            config_get_uint(cfg, &cfg->host, "journal_retention_days", 0, 36500, &retention, error);
     cfg->journal_retention_days = retention;
     return status;
 }

@@ -22,20 +22,20 @@ typedef struct config_section {
 } config_section;
 
 typedef struct config {
-    char *path;       /* the file as given */
-    char *directory;  /* folder of the file; relative paths are resolved against it */
+    char *path;      /* the file as given */
+    char *directory; /* folder of the file; relative paths are resolved against it */
     /* [host] */
-    char *plugin_dir; /* resolved against `directory` */
-    char *listen;     /* "127.0.0.1:8000"; PTEXEC_LISTEN overrides */
-    char *journal;    /* resolved against `directory`; "" when `journal =` is empty or "off" */
-    char *journal_sync;                   /* "normal" (default) or "full" */
+    char *plugin_dir;   /* resolved against `directory` */
+    char *listen;       /* "127.0.0.1:8000"; PTEXEC_LISTEN overrides */
+    char *journal;      /* resolved against `directory`; "" when `journal =` is empty or "off" */
+    char *journal_sync; /* "normal" (default) or "full" */
     unsigned long journal_retention_days; /* default 30; 0 keeps every execution */
-    char *api_token;  /* "" when unset */
-    char *log_level;  /* "info" */
-    char *log_format; /* "text" */
-    size_t max_symbols;    /* default 10000 */
-    size_t body_limit;     /* bytes, default 1 MiB */
-    config_section host;   /* every [host] entry, for modules with their own keys */
+    char *api_token;                      /* "" when unset */
+    char *log_level;                      /* "info" */
+    char *log_format;                     /* "text" */
+    size_t max_symbols;                   /* default 10000 */
+    size_t body_limit;                    /* bytes, default 1 MiB */
+    config_section host;                  /* every [host] entry, for modules with their own keys */
     /* [broker.*] in file order */
     config_section *brokers;
     size_t broker_count;

@@ -33,8 +33,8 @@ struct engine {
     registry *reg;
     struct notify *notifier;
     locks *accounts;
-    journal *journal;                  /* NULL: no journal */
-    char owner[IDS_EXECUTION_ID_MAX]; /* marks the executions this process runs */
+    journal *journal;                            /* NULL: no journal */
+    char owner[IDS_EXECUTION_ID_MAX];            /* marks the executions this process runs */
     char journal_error[PTX_JOURNAL_MESSAGE_MAX]; /* "" unless the journal is unusable */
 };
 
@@ -50,9 +50,9 @@ typedef struct run {
     char message[BROKER_MESSAGE_MAX]; /* detail of the last failed plugin call */
     bool auth_failed;                 /* re-authentication failed: place nothing more */
     char auth_message[BROKER_MESSAGE_MAX];
-    journal *journal;      /* NULL when this run is not journaled */
-    exec_result *result;   /* the execution being journaled */
-    bool journal_broken;   /* a journal write failed: place nothing more */
+    journal *journal;    /* NULL when this run is not journaled */
+    exec_result *result; /* the execution being journaled */
+    bool journal_broken; /* a journal write failed: place nothing more */
     char journal_message[PTX_JOURNAL_MESSAGE_MAX];
     uint64_t journal_mark; /* journal_mark() when the run began journaling */
     const char *owner;     /* the engine's owner mark for journal rows */
@@ -773,8 +773,8 @@ static void run_journal_finish(run *r, exec_result *result, const char *status_n
                   result->execution_id, error.message);
         for (size_t i = 0; i < result->leg_count; i++) {
             exec_leg *leg = &result->legs[i];
-            const char *state = leg->status == LEG_PLANNED ? "NOT_SENT"
-                                                           : leg_status_name(leg->status);
+            const char *state =
+                leg->status == LEG_PLANNED ? "NOT_SENT" : leg_status_name(leg->status);
             run_journal_write(r, leg, state, "recorded again after a journal failure", true);
         }
     }
@@ -794,8 +794,8 @@ static ptx_status run_journal_begin(run *r, const exec_request *request, const c
 {
     r->result = result;
     r->journal_mark = journal_mark(r->journal);
-    ptx_status status = journal_begin(r->journal, result, request->idempotency_key, request_hash,
-                                      r->owner, error);
+    ptx_status status =
+        journal_begin(r->journal, result, request->idempotency_key, request_hash, r->owner, error);
     if (status == PTX_JOURNAL)
         log_write(LOG_ERROR, "engine",
                   "execution %s refused before placing anything: journal unavailable: %s",
@@ -828,8 +828,8 @@ static ptx_status run_execute(run *r, const exec_request *request, const char *r
         goto cleanup;
     }
     run_name_legs(r, result);
-    if (r->journal != NULL && (status = run_journal_begin(r, request, request_hash, result,
-                                                         error)) != PTX_OK)
+    if (r->journal != NULL &&
+        (status = run_journal_begin(r, request, request_hash, result, error)) != PTX_OK)
         goto cleanup;
     run_place_all(r, result, &p, options);
     run_reconcile(r, result);
@@ -850,9 +850,9 @@ static leg_status leg_status_of_state(const char *state, bool *final)
     static const struct {
         const char *state;
         leg_status status;
-    } finals[] = {{"FILLED", LEG_FILLED},       {"PARTIALLY_FILLED", LEG_PARTIALLY_FILLED},
-                  {"REJECTED", LEG_REJECTED},   {"CANCELLED", LEG_CANCELLED},
-                  {"FAILED", LEG_FAILED},       {"NOT_SENT", LEG_FAILED}};
+    } finals[] = {{"FILLED", LEG_FILLED},     {"PARTIALLY_FILLED", LEG_PARTIALLY_FILLED},
+                  {"REJECTED", LEG_REJECTED}, {"CANCELLED", LEG_CANCELLED},
+                  {"FAILED", LEG_FAILED},     {"NOT_SENT", LEG_FAILED}};
     for (size_t i = 0; i < sizeof finals / sizeof finals[0]; i++)
         if (strcmp(state, finals[i].state) == 0) {
             *final = true;
@@ -970,9 +970,8 @@ static ptx_status run_recover_account(run *r, engine *eng, const exec_result *re
 {
     char **ids = NULL;
     size_t count = 0;
-    ptx_status status =
-        journal_orphans(eng->journal, result->broker, result->account_hash, eng->owner, &ids,
-                        &count, error);
+    ptx_status status = journal_orphans(eng->journal, result->broker, result->account_hash,
+                                        eng->owner, &ids, &count, error);
     if (status != PTX_OK || count == 0)
         return status;
     call login = {.kind = CALL_AUTHENTICATE};

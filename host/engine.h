@@ -92,8 +92,7 @@ typedef struct exec_result {
 typedef struct engine engine;
 
 /* Called on the executing thread after each leg reaches its final state. */
-typedef void (*engine_progress_fn)(void *context, const exec_result *result,
-                                   const exec_leg *leg);
+typedef void (*engine_progress_fn)(void *context, const exec_result *result, const exec_leg *leg);
 
 typedef struct engine_call_options {
     engine_progress_fn progress; /* may be NULL */

@@ -35,8 +35,8 @@ size_t holdings_count(const holdings *map);
 
 /* Calls `visit` for every symbol, in no particular order; stops when it
  * returns non-zero. */
-void holdings_each(const holdings *map, int (*visit)(void *context, const char *symbol,
-                                                       int64_t quantity),
+void holdings_each(const holdings *map,
+                   int (*visit)(void *context, const char *symbol, int64_t quantity),
                    void *context);
 
 /* broker_holding_fn adapter: `context` is a holdings *; adds the quantity. */

@@ -24,8 +24,7 @@ void ids_client_order_id(const char *execution_id, size_t leg_index, unsigned mi
 
 /* Writes a short hex hash (SHA-256, first 8 bytes) of broker + account id, the
  * only way logs, journals and events name an account. Any thread. */
-void ids_account_hash(const char *broker, const char *account_id,
-                      char out[IDS_ACCOUNT_HASH_MAX]);
+void ids_account_hash(const char *broker, const char *account_id, char out[IDS_ACCOUNT_HASH_MAX]);
 
 /* Writes the SHA-256 of `length` bytes at `data` as 64 lower-case hex
  * characters into `out`. Used for request hashes (idempotency). Any thread. */

@@ -21,5 +21,4 @@ bool log_enabled(log_level level);
 void log_write(log_level level, const char *module, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 
-
 #endif

@@ -15,17 +15,17 @@
 typedef struct plan_leg {
     size_t target_index; /* index into the request's targets */
     broker_side side;
-    int64_t quantity;    /* > 0 */
-    int64_t before;      /* holding before */
+    int64_t quantity; /* > 0 */
+    int64_t before;   /* holding before */
     int64_t target;
-    size_t sequence;     /* 1-based place in execution order */
+    size_t sequence; /* 1-based place in execution order */
 } plan_leg;
 
 typedef struct plan {
-    plan_leg *legs;   /* request order; only symbols whose delta is non-zero */
+    plan_leg *legs; /* request order; only symbols whose delta is non-zero */
     size_t count;
-    size_t *order;    /* indexes into legs, execution order: SELLs then BUYs,
-                         each group in request order */
+    size_t *order; /* indexes into legs, execution order: SELLs then BUYs,
+                      each group in request order */
 } plan;
 
 /*

@@ -1,8 +1,5 @@
 /* brokers.ini parsing: defaults, ${ENV}, FILE:LINE errors, paths, overrides
  * and warnings about unknown keys. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* testutil.h uses vasprintf() */
-#endif
 #include "config.h"
 #include "log.h"
 #include "testutil.h"

@@ -1,7 +1,4 @@
 /* Logging: the text and JSON line formats, levels, one line per record. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* testutil.h uses vasprintf() */
-#endif
 #include <pthread.h>
 
 #include "log.h"

@@ -2,9 +2,6 @@
  * the legs that did not fill, and nothing secret; unknown sinks are refused
  * with FILE:LINE. Log output is captured by pointing stderr at a file inside
  * the forked test. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* testutil.h uses vasprintf() */
-#endif
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>

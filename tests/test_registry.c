@@ -1,8 +1,5 @@
 /* The plugin registry: file-name and permission hygiene, the probe child,
  * ABI checks, settings, host services, and one log line per refusal. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* testutil.h uses vasprintf() */
-#endif
 #include <pthread.h>
 
 #include "config.h"

@@ -1,8 +1,5 @@
 /* Check suite for host/render.c: the documents of design §2.5, byte for
  * byte where the order of fields is part of the contract. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* testutil.h uses vasprintf() */
-#endif
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,6 @@
  * .so files with a small services table implemented here (config from a
  * key/value list, a splitmix64 random source seeded from `seed`, a frozen
  * clock the tests move by hand). */
-#define _GNU_SOURCE /* vasprintf in testutil.h */
 #include <ctype.h>
 #include <dlfcn.h>
 #include <malloc.h>

@@ -70,16 +70,16 @@ extern "C" {
  * classes the host acts on (design §1 step 7). The plugin decides the class,
  * the host decides what to do about it.
  */
-#define BROKER_STATUS_MAP(X)                                                                      \
-    X(OK, 0, "ok")                                                                                \
-    X(TRANSIENT, 1, "transient failure before the request reached the broker; safe to retry")    \
-    X(UNKNOWN, 2, "outcome unknown: the request may have reached the broker")                    \
-    X(REJECTED, 3, "refused by the broker")                                                       \
-    X(AUTH, 4, "authentication failed or the session expired")                                    \
-    X(NOT_FOUND, 5, "no such order")                                                              \
-    X(INVALID, 6, "invalid input, such as missing credential fields")                            \
-    X(CONFIG, 7, "invalid plugin configuration")                                                  \
-    X(UNSUPPORTED, 8, "operation not supported by this plugin")                                   \
+#define BROKER_STATUS_MAP(X)                                                                       \
+    X(OK, 0, "ok")                                                                                 \
+    X(TRANSIENT, 1, "transient failure before the request reached the broker; safe to retry")      \
+    X(UNKNOWN, 2, "outcome unknown: the request may have reached the broker")                      \
+    X(REJECTED, 3, "refused by the broker")                                                        \
+    X(AUTH, 4, "authentication failed or the session expired")                                     \
+    X(NOT_FOUND, 5, "no such order")                                                               \
+    X(INVALID, 6, "invalid input, such as missing credential fields")                              \
+    X(CONFIG, 7, "invalid plugin configuration")                                                   \
+    X(UNSUPPORTED, 8, "operation not supported by this plugin")                                    \
     X(INTERNAL, 9, "internal plugin error")
 
 typedef enum broker_status {
@@ -92,8 +92,8 @@ typedef enum broker_status {
 static inline const char *broker_strerror(broker_status status)
 {
     switch (status) {
-#define BROKER_STATUS_TEXT_(name, value, text)                                                    \
-    case BROKER_##name:                                                                           \
+#define BROKER_STATUS_TEXT_(name, value, text)                                                     \
+    case BROKER_##name:                                                                            \
         return text;
         BROKER_STATUS_MAP(BROKER_STATUS_TEXT_)
 #undef BROKER_STATUS_TEXT_
@@ -105,8 +105,8 @@ static inline const char *broker_strerror(broker_status status)
 static inline const char *broker_status_name(broker_status status)
 {
     switch (status) {
-#define BROKER_STATUS_NAME_(name, value, text)                                                    \
-    case BROKER_##name:                                                                           \
+#define BROKER_STATUS_NAME_(name, value, text)                                                     \
+    case BROKER_##name:                                                                            \
         return #name;
         BROKER_STATUS_MAP(BROKER_STATUS_NAME_)
 #undef BROKER_STATUS_NAME_
@@ -223,13 +223,13 @@ typedef struct broker_host_services {
     uint64_t (*random_u64)(broker_host *host);
 } broker_host_services;
 
-#define BROKER_HOST_SERVICES_V1_0_SIZE                                                            \
+#define BROKER_HOST_SERVICES_V1_0_SIZE                                                             \
     ((uint32_t)(offsetof(broker_host_services, random_u64) + sizeof(void *)))
 
 /* Capability flags. */
-#define BROKER_CAP_PARTIAL_FILLS 0x1u         /* orders may end PARTIALLY_FILLED */
-#define BROKER_CAP_CONCURRENT_SESSIONS 0x2u   /* see "Threading" above */
-#define BROKER_CAP_TAG_ALNUM_ONLY 0x4u        /* tags are [A-Za-z0-9] only */
+#define BROKER_CAP_PARTIAL_FILLS 0x1u       /* orders may end PARTIALLY_FILLED */
+#define BROKER_CAP_CONCURRENT_SESSIONS 0x2u /* see "Threading" above */
+#define BROKER_CAP_TAG_ALNUM_ONLY 0x4u      /* tags are [A-Za-z0-9] only */
 
 typedef struct broker_capabilities {
     uint32_t flags;
@@ -339,10 +339,10 @@ typedef broker_status (*broker_plugin_entry_fn)(const broker_host_services *serv
 /* Declare the entry in a plugin's source with this macro so that its name and
  * type cannot drift from the ABI:
  *     BROKER_PLUGIN_ENTRY(services, descriptor) { *descriptor = &my; return BROKER_OK; } */
-#define BROKER_PLUGIN_ENTRY(services, descriptor)                                                 \
-    BROKER_EXPORT broker_status broker_plugin_v1(const broker_host_services *services,            \
-                                                 const broker_plugin **descriptor);               \
-    BROKER_EXPORT broker_status broker_plugin_v1(const broker_host_services *services,            \
+#define BROKER_PLUGIN_ENTRY(services, descriptor)                                                  \
+    BROKER_EXPORT broker_status broker_plugin_v1(const broker_host_services *services,             \
+                                                 const broker_plugin **descriptor);                \
+    BROKER_EXPORT broker_status broker_plugin_v1(const broker_host_services *services,             \
                                                  const broker_plugin **descriptor)
 
 #ifdef __cplusplus
