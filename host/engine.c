@@ -56,6 +56,7 @@ typedef struct run {
     char journal_message[PTX_JOURNAL_MESSAGE_MAX];
     uint64_t journal_mark; /* journal_mark() when the run began journaling */
     const char *owner;     /* the engine's owner mark for journal rows */
+    exec_retries retries;  /* what this run retried, by class */
 } run;
 
 typedef enum call_kind {
@@ -246,6 +247,7 @@ static broker_status run_call_transient(run *r, call *c)
         broker_status status = run_call_once(r, c);
         if (status != BROKER_TRANSIENT || retry >= r->settings->max_retries)
             return status;
+        r->retries.transient++;
         run_backoff(r, retry);
     }
 }
@@ -261,6 +263,7 @@ static void run_mark_auth_failed(run *r)
 static bool run_reauthenticate(run *r)
 {
     call login = {.kind = CALL_AUTHENTICATE};
+    r->retries.reauthentications++;
     broker_status status = run_call_transient(r, &login);
     if (status == BROKER_OK) {
         log_write(LOG_DEBUG, "engine", "session expired; logged in again");
@@ -447,6 +450,7 @@ typedef enum lookup_outcome { LOOKUP_ADOPTED, LOOKUP_ABSENT, LOOKUP_FAILED } loo
 static lookup_outcome run_lookup(run *r, exec_leg *leg, broker_order *order)
 {
     call find = {.kind = CALL_FIND, .id = leg->client_order_id, .order = order};
+    r->retries.unknown_lookups++;
     broker_status status = run_call(r, &find);
     if (status == BROKER_OK)
         return LOOKUP_ADOPTED;
@@ -609,6 +613,7 @@ static ptx_status run_login_and_read(run *r, const char *broker_name, size_t exp
                                      holdings **out, ptx_error *error)
 {
     call login = {.kind = CALL_AUTHENTICATE};
+    r->retries.reauthentications++;
     broker_status status = run_call_transient(r, &login);
     if (status != BROKER_OK)
         return run_refused(r, broker_name, "authenticate", status, login.tries, error);
@@ -834,6 +839,7 @@ static ptx_status run_execute(run *r, const exec_request *request, const char *r
     run_place_all(r, result, &p, options);
     run_reconcile(r, result);
     result_summarize(result);
+    result->retries = r->retries;
     if (r->journal != NULL)
         run_journal_finish(r, result, exec_status_name(result->status));
 cleanup:

@@ -64,6 +64,13 @@ typedef struct exec_summary {
     size_t cancelled;
 } exec_summary;
 
+/* What the engine retried during one execution, by outcome class. */
+typedef struct exec_retries {
+    size_t transient;         /* plugin calls repeated after a TRANSIENT failure */
+    size_t unknown_lookups;   /* find_order lookups after an UNKNOWN outcome */
+    size_t reauthentications; /* logins after the session expired mid-run (AUTH) */
+} exec_retries;
+
 typedef struct exec_result {
     char execution_id[IDS_EXECUTION_ID_MAX];
     char broker[REQUEST_BROKER_MAX];
@@ -75,6 +82,7 @@ typedef struct exec_result {
     size_t position_count;
     bool reconciled; /* false when the second holdings read failed */
     exec_summary summary;
+    exec_retries retries;
     int64_t started_ms; /* wall clock */
     int64_t finished_ms;
     /* With a journal (engine_set_journal), the exact response text stored in

@@ -31,6 +31,7 @@ typedef struct broker_counters {
     uint64_t orders[METRICS_LEG_STATUSES];
     uint64_t attempts;
     uint64_t retries;
+    uint64_t retries_by_class[3]; /* transient, unknown_lookup, reauthentication */
     uint64_t filled_quantity;
     uint64_t replays; /* stored responses returned for a reused idempotency key */
 } broker_counters;
@@ -121,6 +122,9 @@ static void count_result(metrics *stats, broker_counters *counters, const exec_r
         if (leg->filled_quantity > 0)
             counters->filled_quantity += (uint64_t)leg->filled_quantity;
     }
+    counters->retries_by_class[0] += result->retries.transient;
+    counters->retries_by_class[1] += result->retries.unknown_lookups;
+    counters->retries_by_class[2] += result->retries.reauthentications;
     if (result->finished_ms >= result->started_ms)
         count_duration(stats, (double)(result->finished_ms - result->started_ms) / 1000.0);
 }
@@ -255,6 +259,16 @@ static void render_orders(text_buffer *text, const metrics *stats)
     for (size_t b = 0; b < stats->broker_count; b++)
         append(text, "ptexec_order_retries_total{broker=\"%s\"} %llu\n", stats->brokers[b].name,
                (unsigned long long)stats->brokers[b].retries);
+    static const char *const retry_classes[3] = {"transient", "unknown_lookup", "reauthentication"};
+    header(text, "ptexec_retries_total", "counter",
+           "What the engine retried, by broker and outcome class: transient (a call repeated "
+           "after a TRANSIENT failure), unknown_lookup (find_order after an UNKNOWN outcome), "
+           "reauthentication (a login after the session expired).");
+    for (size_t b = 0; b < stats->broker_count; b++)
+        for (size_t k = 0; k < 3; k++)
+            append(text, "ptexec_retries_total{broker=\"%s\",class=\"%s\"} %llu\n",
+                   stats->brokers[b].name, retry_classes[k],
+                   (unsigned long long)stats->brokers[b].retries_by_class[k]);
     header(text, "ptexec_filled_quantity_total", "counter", "Shares filled, by broker.");
     for (size_t b = 0; b < stats->broker_count; b++)
         append(text, "ptexec_filled_quantity_total{broker=\"%s\"} %llu\n", stats->brokers[b].name,

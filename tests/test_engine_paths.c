@@ -369,6 +369,8 @@ START_TEST(test_unknown_absent_resent_with_same_id)
     /* One lookup per UNKNOWN, one resend per proof of absence, one id. */
     ck_assert_int_eq(counter(&e, "place_calls"), unknown_times + 1);
     ck_assert_int_eq(counter(&e, "find_calls"), unknown_times);
+    ck_assert_uint_eq(result.retries.unknown_lookups, (size_t)unknown_times);
+    ck_assert_uint_eq(result.retries.transient, 0);
     ck_assert_int_eq(counter(&e, "distinct_ids"), 1);
     ck_assert_int_eq(id_counter(&e, "placed", leg->client_order_id), unknown_times + 1);
     ck_assert_int_eq(id_counter(&e, "recorded", leg->client_order_id), 1);
@@ -453,6 +455,8 @@ START_TEST(test_unknown_lookup_failing_never_resent)
     ck_assert_int_eq(id_counter(&e, "placed", lost->client_order_id), 1);
     ck_assert_int_eq(id_counter(&e, "recorded", lost->client_order_id), 1);
     ck_assert_int_eq(counter(&e, "find_calls"), (int64_t)max_retries + 1);
+    ck_assert_uint_eq(result.retries.unknown_lookups, 1);
+    ck_assert_uint_eq(result.retries.transient, max_retries); /* the lookup's retries */
     /* The broker did fill it; the reconciled position says so. */
     ck_assert_int_eq(id_counter(&e, "filled", lost->client_order_id), 10);
     assert_matches_broker(&e, &result, lost);

@@ -37,6 +37,9 @@ START_TEST(counts_executions_and_legs_by_broker)
     metrics *stats = metrics_create(brokers, 2);
     ck_assert_ptr_nonnull(stats);
     exec_result result = make_result(EXEC_PARTIAL, 30);
+    result.retries.transient = 3;
+    result.retries.unknown_lookups = 1;
+    result.retries.reauthentications = 2;
     metrics_execution_begin(stats);
     ck_assert_uint_eq(metrics_in_flight(stats), 1);
     metrics_execution_end(stats, "fyers", PTX_OK, &result);
@@ -49,6 +52,10 @@ START_TEST(counts_executions_and_legs_by_broker)
     assert_line(text, "ptexec_orders_total{broker=\"fyers\",status=\"REJECTED\"} 1");
     assert_line(text, "ptexec_order_attempts_total{broker=\"fyers\"} 4");
     assert_line(text, "ptexec_order_retries_total{broker=\"fyers\"} 2");
+    assert_line(text, "ptexec_retries_total{broker=\"fyers\",class=\"transient\"} 3");
+    assert_line(text, "ptexec_retries_total{broker=\"fyers\",class=\"unknown_lookup\"} 1");
+    assert_line(text, "ptexec_retries_total{broker=\"fyers\",class=\"reauthentication\"} 2");
+    assert_line(text, "ptexec_retries_total{broker=\"zerodha\",class=\"transient\"} 0");
     assert_line(text, "ptexec_filled_quantity_total{broker=\"fyers\"} 10");
     assert_line(text, "ptexec_executions_in_flight 0");
     free(text);
