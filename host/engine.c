@@ -447,11 +447,35 @@ static void run_accepted(run *r, exec_leg *leg, broker_order *order, const char 
 typedef enum lookup_outcome { LOOKUP_ADOPTED, LOOKUP_ABSENT, LOOKUP_FAILED } lookup_outcome;
 
 /* After UNKNOWN: asks the broker for the order by client order id. */
+/* True when what the broker found by client order id can be this leg: the
+ * fields the plugin filled in agree with the leg. A mismatch means the id was
+ * reused (e.g. a broker with very short tags), and adopting it would report a
+ * trade that never happened. */
+static bool order_matches_leg(const broker_order *order, const exec_leg *leg)
+{
+    if (order->client_order_id[0] != '\0' &&
+        strcmp(order->client_order_id, leg->client_order_id) != 0)
+        return false;
+    if (order->symbol[0] != '\0' && strcmp(order->symbol, leg->symbol) != 0)
+        return false;
+    if (order->side != 0 && order->side != leg->side)
+        return false;
+    return order->quantity <= 0 || order->quantity == leg->quantity;
+}
+
 static lookup_outcome run_lookup(run *r, exec_leg *leg, broker_order *order)
 {
     call find = {.kind = CALL_FIND, .id = leg->client_order_id, .order = order};
     r->retries.unknown_lookups++;
     broker_status status = run_call(r, &find);
+    if (status == BROKER_OK && !order_matches_leg(order, leg)) {
+        leg_failed(leg,
+                   "outcome unknown: the broker's order %s for client order id %s is %s %s %lld, "
+                   "not this leg; not adopted",
+                   order->order_id, leg->client_order_id, side_name(order->side), order->symbol,
+                   (long long)order->quantity);
+        return LOOKUP_FAILED;
+    }
     if (status == BROKER_OK)
         return LOOKUP_ADOPTED;
     if (status == BROKER_NOT_FOUND)
@@ -1163,7 +1187,7 @@ static ptx_status engine_run_locked(engine *eng, run *r, const exec_request *req
                                     exec_result *result, ptx_error *error)
 {
     ptx_status status = PTX_OK;
-    if (eng->journal != NULL)
+    if (eng->journal != NULL && !request->dry_run) /* a dry run never touches orders */
         status = run_recover_account(r, eng, result, error);
     if (status == PTX_OK && request_hash[0] != '\0') {
         key_state state = KEY_UNUSED;

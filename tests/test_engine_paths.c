@@ -411,6 +411,28 @@ START_TEST(test_unknown_absent_every_time)
 END_TEST
 
 /* UNKNOWN, but the order reached the broker: adopted, never resent. */
+/* UNKNOWN, and the broker's order under that tag is some other order (a reused
+ * tag): it must not be adopted as this leg's fill, and nothing is resent. */
+START_TEST(test_unknown_foreign_not_adopted)
+{
+    env e;
+    env_open(&e, 3, "script = unknown_foreign\n");
+    exec_result result;
+    execute(&e, "RELIANCE:20", &result);
+    const exec_leg *leg = &result.legs[0];
+    ck_assert_str_eq(leg_status_name(leg->status), "FAILED");
+    ck_assert_msg(strstr(leg->reason, "not this leg; not adopted") != NULL, "%s", leg->reason);
+    ck_assert_int_eq(leg->filled_quantity, 0);
+    ck_assert_uint_eq(leg->attempts, 1);
+    ck_assert_int_eq(counter(&e, "place_calls"), 1);
+    ck_assert_int_eq(counter(&e, "find_calls"), 1);
+    ck_assert_int_eq(position_of(&result, "RELIANCE")->after, 10);
+    ck_assert_str_eq(exec_status_name(result.status), "FAILED");
+    exec_result_free(&result);
+    env_close(&e);
+}
+END_TEST
+
 START_TEST(test_unknown_present_adopted)
 {
     env e;
@@ -638,6 +660,7 @@ static Suite *engine_paths_suite(void)
     tcase_add_loop_test(unknown, test_unknown_absent_resent_with_same_id, 1, 4);
     tcase_add_test(unknown, test_unknown_absent_every_time);
     tcase_add_test(unknown, test_unknown_present_adopted);
+    tcase_add_test(unknown, test_unknown_foreign_not_adopted);
     tcase_add_loop_test(unknown, test_unknown_lookup_failing_never_resent, 0, 2);
     suite_add_tcase(suite, unknown);
 

@@ -15,6 +15,8 @@
  *       unknown_present UNKNOWN, but the order was recorded (then as `fill`)
  *       unknown_lost    UNKNOWN; the order was recorded and filled at once, and
  *                       find_order for it fails TRANSIENT every time
+ *       unknown_foreign UNKNOWN without placing; find_order answers with another
+ *                       order that carries the same tag (symbol FOREIGN, other quantity)
  *   symbol_scripts    = TCS:partial,INFY:reject   per-symbol overrides of `script`
  *   unknown_times     = 1     see unknown_absent
  *   partial_percent   = 40    share of the quantity a `partial` order fills
@@ -63,11 +65,13 @@ typedef enum scripted_script {
     SCRIPT_REJECT,
     SCRIPT_UNKNOWN_ABSENT,
     SCRIPT_UNKNOWN_PRESENT,
-    SCRIPT_UNKNOWN_LOST
+    SCRIPT_UNKNOWN_LOST,
+    SCRIPT_UNKNOWN_FOREIGN
 } scripted_script;
 
 static const char *const scripted_script_names[] = {
-    "fill", "partial", "reject_ok", "reject", "unknown_absent", "unknown_present", "unknown_lost"};
+    "fill",           "partial",         "reject_ok",    "reject",
+    "unknown_absent", "unknown_present", "unknown_lost", "unknown_foreign"};
 
 typedef enum scripted_cancel { CANCEL_OK, CANCEL_FILL, CANCEL_REJECT } scripted_cancel;
 
@@ -242,7 +246,7 @@ static bool scripted_read_script(broker_instance *in, broker_text *error)
         return true;
     snprintf(error->text, sizeof error->text,
              "script = '%.64s' is not one of fill, partial, reject_ok, reject, unknown_absent, "
-             "unknown_present, unknown_lost",
+             "unknown_present, unknown_lost, unknown_foreign",
              text);
     return false;
 }
@@ -521,6 +525,13 @@ static broker_status scripted_place_locked(broker_instance *in, broker_session *
     if (script == SCRIPT_UNKNOWN_LOST) {
         entry->order.state = BROKER_ORDER_FILLED;
         scripted_set_filled(in, entry, entry->order.quantity);
+    }
+    if (script == SCRIPT_UNKNOWN_FOREIGN) {
+        /* Another order that happens to carry the same tag; this one never arrived. */
+        snprintf(entry->order.symbol, sizeof entry->order.symbol, "FOREIGN");
+        entry->order.quantity += 1;
+        session_fail(session, "scripted: gateway timeout; this order never arrived");
+        return BROKER_UNKNOWN;
     }
     if (script == SCRIPT_UNKNOWN_PRESENT || script == SCRIPT_UNKNOWN_LOST) {
         session_fail(session, "scripted: gateway timeout after the order was sent");
