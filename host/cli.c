@@ -2,12 +2,14 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +56,7 @@ typedef struct cli_context {
     notify *notifier;
     engine *eng;
     journal *records; /* NULL when the journal is off or could not be opened */
+    int journal_lock; /* flock'ed <journal>.lock, or -1 */
 } cli_context;
 
 typedef enum output_format { FORMAT_JSON, FORMAT_TEXT } output_format;
@@ -166,6 +169,8 @@ static void context_close(cli_context *ctx)
 {
     engine_destroy(ctx->eng);
     journal_close(ctx->records);
+    if (ctx->journal_lock >= 0)
+        close(ctx->journal_lock); /* releases the flock */
     notify_destroy(ctx->notifier);
     registry_free(ctx->reg);
     config_free(&ctx->cfg);
@@ -193,12 +198,50 @@ static ptx_status open_journal(const config *cfg, journal **out, ptx_error *erro
     return journal_open(cfg->journal, &options, out, error);
 }
 
+/*
+ * Takes the exclusive lock "<journal>.lock" that makes one process at a time
+ * trade against a journal: account locks live in memory, and recovery takes
+ * another owner's running executions for crashed ones, so a second trading
+ * process (a CLI run beside the server) could trade the same account twice.
+ * flock() is released by the kernel when the process dies, so a crash never
+ * leaves it held. Returns false with a reason in `error` when another process
+ * holds it.
+ */
+static bool lock_journal(cli_context *ctx, ptx_error *error)
+{
+    const char *path = ctx->cfg.journal;
+    if (path == NULL || path[0] == '\0' || strcmp(path, ":memory:") == 0)
+        return true;
+    char lock_path[4096];
+    int length = snprintf(lock_path, sizeof lock_path, "%s.lock", path);
+    if (length < 0 || (size_t)length >= sizeof lock_path)
+        return ptx_fail(error, PTX_JOURNAL, NULL, "journal path too long"), false;
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) /* the journal itself will report what is wrong with the folder */
+        return true;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        ptx_fail(error, PTX_JOURNAL, NULL,
+                 "journal %s is in use by another ptexec process; only one process may trade "
+                 "against a journal (send executions to the running server)",
+                 path);
+        return false;
+    }
+    ctx->journal_lock = fd;
+    return true;
+}
+
 /* Gives the engine its journal; one that cannot be opened makes the engine
  * refuse executions (journal_unavailable) rather than trade unrecorded. */
 static void context_attach_journal(cli_context *ctx)
 {
     ptx_error error;
     ptx_error_clear(&error);
+    if (!lock_journal(ctx, &error)) {
+        log_write(LOG_WARN, "cli", "%s", error.message);
+        engine_set_journal_error(ctx->eng, error.message);
+        return;
+    }
     ptx_status status = open_journal(&ctx->cfg, &ctx->records, &error);
     if (status == PTX_OK) {
         engine_set_journal(ctx->eng, ctx->records);
@@ -212,6 +255,7 @@ static void context_attach_journal(cli_context *ctx)
 static ptx_status context_open(cli_context *ctx, const char *path, ptx_error *error)
 {
     memset(ctx, 0, sizeof *ctx);
+    ctx->journal_lock = -1;
     ptx_status status = config_load(config_path(path), &ctx->cfg, error);
     if (status != PTX_OK)
         return status;

@@ -265,7 +265,29 @@ else
     echo "SKIP progress lines: the script command (bsdutils) is not installed"
 fi
 
-# 14. The sample configurations parse cleanly (no unknown keys, no config errors).
+# 14. One trading process per journal: a CLI execution beside a running server
+# is refused (it could trade the same account twice), history still reads it.
+"$PTEXEC" -c "$work/clean.ini" serve --listen 127.0.0.1:0 >"$work/serve.log" 2>&1 </dev/null &
+server=$!
+for _ in $(seq 1 200); do
+    grep -q "listening on" "$work/serve.log" && break
+    sleep 0.05
+done
+run beside -c "$work/clean.ini" execute "$work/seed.json"
+if [ "$rc" -eq 3 ] && json_check "$work/beside.out" 'd["error"]["code"] == "journal_unavailable"' &&
+    grep -q "in use by another ptexec process" "$work/beside.err"; then
+    pass "a second trading process on the same journal is refused"
+else
+    fail "second trading process" "rc=$rc $(head -c 300 "$work/beside.out")"
+fi
+run history_beside -c "$work/clean.ini" history
+if [ "$rc" -eq 0 ]; then pass "history reads the journal while the server runs"; else fail "history beside the server" "rc=$rc"; fi
+kill -TERM "$server" 2>/dev/null
+wait "$server" 2>/dev/null
+run after_server -c "$work/clean.ini" execute "$work/seed.json"
+if [ "$rc" -eq 0 ] || [ "$rc" -eq 1 ]; then pass "the journal is free again once the server stops"; else fail "journal after the server stopped" "rc=$rc $(head -c 300 "$work/after_server.err")"; fi
+
+# 15. The sample configurations parse cleanly (no unknown keys, no config errors).
 for ini in config/*.ini brokers.ini; do
     PTEXEC_API_TOKEN=t "$PTEXEC" -c "$ini" brokers >"$work/sample.out" 2>"$work/sample.err"
     if grep -qiE "unknown key|invalid_config|:[0-9]+: " "$work/sample.err"; then
