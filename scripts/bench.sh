@@ -85,7 +85,7 @@ journal_bench() {
         rate=$(field "$line" executions_per_s)
         [ "$mode" = off ] && off_rate=$rate
         printf '%8s %14s %12s %11s%%\n' "$mode" "$rate" "$(field "$line" legs_per_s)" \
-            "$(awk -v a="$rate" -v b="$off_rate" 'BEGIN {printf "%.0f", b > 0 ? 100 * a / b : 0}')"
+            "$(awk -v a="$rate" -v b="$off_rate" 'BEGIN {printf "%.0f", (b > 0 ? 100 * a / b : 0)}')"
     done
 }
 
