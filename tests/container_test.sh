@@ -89,5 +89,32 @@ else
     fail "podman stop" "exit code '$rc'"
 fi
 
+# docker-compose.yml, as the seed's `docker-compose up --build` uses it (with
+# podman-compose; the image built above is reused through its layer cache).
+if command -v podman-compose >/dev/null 2>&1 && ! curl -s -m 1 -o /dev/null http://127.0.0.1:8000/health; then
+    project=ptexec-compose-$$
+    trap 'podman rm -f "$name" >/dev/null 2>&1; podman-compose -p "$project" down -v >/dev/null 2>&1; rm -rf "$work"' EXIT
+    if timeout 600 podman-compose -p "$project" up --build -d >"$work/compose.log" 2>&1; then
+        up=
+        for _ in $(seq 1 100); do
+            curl -s -o "$work/compose-health.json" http://127.0.0.1:8000/health && { up=1; break; }
+            sleep 0.1
+        done
+        code=$(curl -s -o "$work/compose-seed.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+            --data-binary "$seed" http://127.0.0.1:8000/execute)
+        if [ -n "$up" ] && grep -q '"journal":"ok"' "$work/compose-health.json" && [ "$code" = 200 ] &&
+            grep -q '"status":"COMPLETED"' "$work/compose-seed.json"; then
+            pass "podman-compose up --build serves the seed example on 127.0.0.1:8000, journal on the volume"
+        else
+            fail "podman-compose" "health '$(cat "$work/compose-health.json" 2>/dev/null)' execute $code"
+        fi
+    else
+        fail "podman-compose up --build" "$(tail -n 10 "$work/compose.log")"
+    fi
+    podman-compose -p "$project" down -v >/dev/null 2>&1
+else
+    echo "SKIP podman-compose: not installed, or port 8000 is in use"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
