@@ -54,9 +54,10 @@ typedef struct run {
     exec_result *result; /* the execution being journaled */
     bool journal_broken; /* a journal write failed: place nothing more */
     char journal_message[PTX_JOURNAL_MESSAGE_MAX];
-    uint64_t journal_mark; /* journal_mark() when the run began journaling */
-    const char *owner;     /* the engine's owner mark for journal rows */
-    exec_retries retries;  /* what this run retried, by class */
+    uint64_t journal_mark;    /* journal_mark() when the run began journaling */
+    journal_run *journal_run; /* the execution's run in the journal (journal_begin) */
+    const char *owner;        /* the engine's owner mark for journal rows */
+    exec_retries retries;     /* what this run retried, by class */
 } run;
 
 typedef enum call_kind {
@@ -112,9 +113,8 @@ static bool run_journal_write(run *r, exec_leg *leg, const char *state, const ch
         return true;
     ptx_error error;
     size_t index = (size_t)(leg - r->result->legs);
-    const char *id = r->result->execution_id;
-    ptx_status status = queue ? journal_leg_queue(r->journal, id, index, state, leg, detail, &error)
-                              : journal_leg(r->journal, id, index, state, leg, detail, &error);
+    ptx_status status = queue ? journal_leg_queue(r->journal_run, index, state, leg, detail, &error)
+                              : journal_leg(r->journal_run, index, state, leg, detail, &error);
     if (status == PTX_OK)
         return true;
     if (!r->journal_broken)
@@ -809,8 +809,7 @@ static void run_journal_finish(run *r, exec_result *result, const char *status_n
     }
     if (result->response == NULL)
         ptx_fail(&error, PTX_NOMEM, NULL, "out of memory rendering the response");
-    else if (journal_finish(r->journal, result->execution_id, status_name, result->response,
-                            &error) == PTX_OK)
+    else if (journal_finish(r->journal_run, status_name, result->response, &error) == PTX_OK)
         return;
     log_write(LOG_ERROR, "engine",
               "execution %s finished %s but its outcome is NOT RECORDED in the journal: %s",
@@ -823,8 +822,8 @@ static ptx_status run_journal_begin(run *r, const exec_request *request, const c
 {
     r->result = result;
     r->journal_mark = journal_mark(r->journal);
-    ptx_status status =
-        journal_begin(r->journal, result, request->idempotency_key, request_hash, r->owner, error);
+    ptx_status status = journal_begin(r->journal, result, request->idempotency_key, request_hash,
+                                      r->owner, &r->journal_run, error);
     if (status == PTX_JOURNAL)
         log_write(LOG_ERROR, "engine",
                   "execution %s refused before placing anything: journal unavailable: %s",
@@ -867,6 +866,8 @@ static ptx_status run_execute(run *r, const exec_request *request, const char *r
     if (r->journal != NULL)
         run_journal_finish(r, result, exec_status_name(result->status));
 cleanup:
+    journal_run_end(r->journal_run);
+    r->journal_run = NULL;
     holdings_free(current);
     plan_free(&p);
     return status;
@@ -970,6 +971,12 @@ static ptx_status run_recover_one(run *r, engine *eng, const char *id, ptx_error
         status = ptx_fail(error, PTX_NOMEM, NULL, "out of memory recovering %s", id);
         goto cleanup;
     }
+    journal_run *saved_run = r->journal_run;
+    status = journal_resume(eng->journal, &recovered, &r->journal_run, error);
+    if (status != PTX_OK) {
+        r->journal_run = saved_run;
+        goto cleanup;
+    }
     exec_result *saved = r->result;
     r->result = &recovered;
     legs_by_sequence(&recovered, order);
@@ -980,6 +987,8 @@ static ptx_status run_recover_one(run *r, engine *eng, const char *id, ptx_error
     recovered.status = EXEC_RECOVERED;
     recovered.finished_ms = retry_wall_ms();
     run_journal_finish(r, &recovered, exec_status_name(EXEC_RECOVERED));
+    journal_run_end(r->journal_run);
+    r->journal_run = saved_run;
     r->result = saved;
     engine_log_recovered(&recovered);
     if (eng->notifier != NULL)
@@ -1000,8 +1009,12 @@ static ptx_status run_recover_account(run *r, engine *eng, const exec_result *re
 {
     char **ids = NULL;
     size_t count = 0;
+    if (!journal_has_orphans(eng->journal, result->broker, result->account_hash))
+        return PTX_OK;
     ptx_status status = journal_orphans(eng->journal, result->broker, result->account_hash,
                                         eng->owner, &ids, &count, error);
+    if (status == PTX_OK && count == 0)
+        journal_orphans_cleared(eng->journal, result->broker, result->account_hash);
     if (status != PTX_OK || count == 0)
         return status;
     call login = {.kind = CALL_AUTHENTICATE};
@@ -1018,6 +1031,8 @@ static ptx_status run_recover_account(run *r, engine *eng, const exec_result *re
     r->journal = saved;
     r->journal_broken = false;
     journal_ids_free(ids, count);
+    if (status == PTX_OK)
+        journal_orphans_cleared(eng->journal, result->broker, result->account_hash);
     return status;
 }
 

@@ -30,10 +30,14 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sys/prctl.h>
 
 #include <sqlite3.h>
 
@@ -45,7 +49,6 @@
 #define JOURNAL_DEFAULT_LIMIT 50u
 #define JOURNAL_MAX_LIMIT 10000u
 #define JOURNAL_MESSAGE_MAX 512
-#define JOURNAL_BATCH_MAX 4096u       /* ops per group commit before it is forced */
 #define JOURNAL_CHECKPOINT_PAGES 4096 /* WAL pages that wake the checkpointer (16 MiB) */
 #define JOURNAL_WAL_MAX_PAGES 32768   /* WAL pages past which the writer checkpoints itself */
 #define JOURNAL_WAL_LIMIT "67108864"  /* journal_size_limit: WAL bytes kept after a reset */
@@ -212,17 +215,20 @@ static const char *const journal_sql[STMT_COUNT] = {
     [STMT_RUNNING] = "SELECT count(*) FROM executions WHERE status = 'RUNNING'",
 };
 
-/* One queued write. A synchronous op lives on its caller's stack and the
- * caller waits on its `cond` for `done`; an asynchronous one is on the heap
- * and freed by the writer. */
-typedef enum journal_op_kind { OP_BEGIN, OP_LEG, OP_FINISH, OP_BARRIER } journal_op_kind;
+/* One synchronous write. It lives on its caller's stack; the caller waits
+ * on `done`, which the writer posts once the op is committed or failed. */
+typedef enum journal_op_kind { OP_BEGIN, OP_FINISH, OP_BARRIER } journal_op_kind;
+
+/* What the writer is doing, for a caller deciding whether to wake it: busy
+ * (it looks at the inbox and the runs again before it sleeps), idle (an op
+ * or a first leg state wakes it) or gathering leg states (only an op wakes
+ * it before its deadline). */
+typedef enum writer_state { WRITER_BUSY, WRITER_IDLE, WRITER_GATHER } writer_state;
 
 typedef struct journal_op {
     struct journal_op *next;
     journal_op_kind kind;
-    bool wait;            /* a caller waits for it (stack) or not (heap) */
-    bool done;            /* set by the writer once committed or failed */
-    pthread_cond_t *cond; /* wait: signalled once done */
+    sem_t done;
     ptx_status status;
     char message[JOURNAL_MESSAGE_MAX];
     int64_t now;
@@ -233,18 +239,27 @@ typedef struct journal_op {
     const char *owner;
     const char *intent_legs; /* OP_BEGIN: JSON of the legs and positions (borrowed) */
     const char *intent_positions;
-    size_t leg_index; /* OP_LEG */
-    char state[JOURNAL_STATE_MAX];
-    exec_leg leg; /* for the error log when the state is lost */
-    char *event;  /* OP_LEG: the event's JSON array (heap, freed with the op) */
-    /* OP_LEG within one batch: the ops of one execution are chained from the
-     * first one (group_tail set on it) and stored as one events row. */
-    struct journal_op *group_next;
-    struct journal_op *group_tail;
-    bool group_member;       /* not the first of its execution in the batch */
     const char *status_name; /* OP_FINISH (borrowed) */
     const char *response;
 } journal_op;
+
+/*
+ * The leg states of one running execution. Its engine thread appends them
+ * to `events` (a JSON array left open) under `lock`; the writer takes them
+ * all at each commit, as one events row. Registered in the journal's list
+ * of runs (under runs_lock) from journal_begin / journal_resume until
+ * journal_run_end.
+ */
+struct journal_run {
+    journal *j;
+    struct journal_run *prev, *next;
+    char execution_id[IDS_EXECUTION_ID_MAX];
+    const exec_result *result; /* borrowed: legs for the log of a lost state */
+    pthread_mutex_t lock;
+    json_writer events;
+    size_t pending; /* states in `events` not yet taken by the writer */
+    unsigned taken; /* commits in flight with states of this run (runs_lock) */
+};
 
 struct journal {
     /* The reading connection (every read, and open-time schema work), under
@@ -260,17 +275,31 @@ struct journal {
     sqlite3_stmt *wstmts[STMT_COUNT];
     bool shared;
     journal_sync_mode sync;
-    /* The queue, under queue_lock. */
-    pthread_mutex_t queue_lock;
-    pthread_cond_t work; /* the writer waits for ops */
-    journal_op *head, *tail;
-    size_t queued;
-    bool sync_pending; /* a caller waits: commit at once */
-    bool stop;
+    /* The queue: a lock-free stack of ops (newest first) that the writer
+     * takes whole and reverses. Queuing takes no lock; only a caller that
+     * must wake the writer (see journal_submit) takes wake_lock. */
+    _Atomic(journal_op *) inbox;
+    atomic_bool sync_pending;     /* a caller waits: commit at once */
+    _Atomic int64_t states_since; /* 0, or when a run's first untaken state was added */
+    /* The runs (journal_run), under runs_lock. A run whose states are in a
+     * commit in flight is not freed until that commit is over (runs_done). */
+    pthread_mutex_t runs_lock;
+    pthread_cond_t runs_done;
+    journal_run *runs;
+    /* Accounts ("broker account_hash") with executions left RUNNING when
+     * the journal was opened, under orphans_lock; orphan_count mirrors its
+     * size so that the usual empty case takes no lock. */
+    pthread_mutex_t orphans_lock;
+    char **orphan_accounts;
+    atomic_size_t orphan_count;
+    _Atomic int writer_state; /* writer_state */
+    pthread_mutex_t wake_lock;
+    pthread_cond_t work; /* the writer waits for ops, under wake_lock */
+    bool stop;           /* under wake_lock */
     bool started;
-    int64_t oldest_ns; /* when the oldest queued op was queued */
     pthread_t writer;
-    uint64_t failures; /* write batches that failed */
+    atomic_uint_fast64_t failures; /* write batches that failed */
+    pthread_mutex_t error_lock;    /* last_error */
     char last_error[JOURNAL_MESSAGE_MAX];
     bool batch_abort; /* writer only: the current batch must be rolled back */
     /* The checkpointer: its own connection and thread copy the WAL into the
@@ -475,8 +504,80 @@ static ptx_status journal_configure(journal *j, sqlite3 *db, const journal_optio
 }
 
 static ptx_status journal_open_writer(journal *j, const journal_options *options, ptx_error *error);
+
+/* The key of an account in orphan_accounts: "broker account_hash". */
+static char *orphan_key(const char *broker, const char *account_hash)
+{
+    size_t length = strlen(broker) + strlen(account_hash) + 2;
+    char *key = malloc(length);
+    if (key != NULL)
+        snprintf(key, length, "%s %s", broker, account_hash);
+    return key;
+}
+
+/* Remembers the accounts with executions left RUNNING (open time). */
+static ptx_status journal_load_orphans(journal *j, ptx_error *error)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(j->db,
+                           "SELECT DISTINCT broker, account_hash FROM executions"
+                           " WHERE status = 'RUNNING'",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        return journal_fail(j, error, "reading interrupted executions");
+    size_t count = 0;
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        char **grown = realloc(j->orphan_accounts, (count + 1) * sizeof *grown);
+        char *key = grown ? orphan_key((const char *)sqlite3_column_text(stmt, 0),
+                                       (const char *)sqlite3_column_text(stmt, 1))
+                          : NULL;
+        if (grown != NULL)
+            j->orphan_accounts = grown;
+        if (key == NULL) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        j->orphan_accounts[count++] = key;
+        atomic_store(&j->orphan_count, count);
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE)
+        return journal_fail(j, error, "reading interrupted executions");
+    return PTX_OK;
+}
+
+bool journal_has_orphans(journal *j, const char *broker, const char *account_hash)
+{
+    if (atomic_load(&j->orphan_count) == 0)
+        return false;
+    char *key = orphan_key(broker, account_hash);
+    bool found = key == NULL; /* no memory: look in the journal to be safe */
+    pthread_mutex_lock(&j->orphans_lock);
+    for (size_t i = 0; key != NULL && i < atomic_load(&j->orphan_count) && !found; i++)
+        found = strcmp(j->orphan_accounts[i], key) == 0;
+    pthread_mutex_unlock(&j->orphans_lock);
+    free(key);
+    return found;
+}
+
+void journal_orphans_cleared(journal *j, const char *broker, const char *account_hash)
+{
+    if (atomic_load(&j->orphan_count) == 0)
+        return;
+    char *key = orphan_key(broker, account_hash);
+    pthread_mutex_lock(&j->orphans_lock);
+    size_t count = atomic_load(&j->orphan_count);
+    for (size_t i = 0; key != NULL && i < count; i++)
+        if (strcmp(j->orphan_accounts[i], key) == 0) {
+            free(j->orphan_accounts[i]);
+            j->orphan_accounts[i] = j->orphan_accounts[count - 1];
+            atomic_store(&j->orphan_count, count - 1);
+            break;
+        }
+    pthread_mutex_unlock(&j->orphans_lock);
+    free(key);
+}
 static ptx_status journal_start(journal *j, ptx_error *error);
-static size_t writer_commit_one(journal *j, journal_op *op);
 
 ptx_status journal_open(const char *path, const journal_options *options, journal **out,
                         ptx_error *error)
@@ -492,7 +593,11 @@ ptx_status journal_open(const char *path, const journal_options *options, journa
         return ptx_fail(error, PTX_NOMEM, NULL, "out of memory opening the journal");
     }
     pthread_mutex_init(&j->lock, NULL);
-    pthread_mutex_init(&j->queue_lock, NULL);
+    pthread_mutex_init(&j->wake_lock, NULL);
+    pthread_mutex_init(&j->runs_lock, NULL);
+    pthread_cond_init(&j->runs_done, NULL);
+    pthread_mutex_init(&j->orphans_lock, NULL);
+    pthread_mutex_init(&j->error_lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -513,6 +618,8 @@ ptx_status journal_open(const char *path, const journal_options *options, journa
     if (status == PTX_OK)
         status = journal_prune(j, options->retention_days, error);
     if (status == PTX_OK)
+        status = journal_load_orphans(j, error);
+    if (status == PTX_OK)
         status = journal_open_writer(j, options, error);
     if (status == PTX_OK)
         status = journal_start(j, error);
@@ -529,10 +636,10 @@ void journal_close(journal *j)
     if (j == NULL)
         return;
     if (j->started) {
-        pthread_mutex_lock(&j->queue_lock);
+        pthread_mutex_lock(&j->wake_lock);
         j->stop = true;
         pthread_cond_signal(&j->work);
-        pthread_mutex_unlock(&j->queue_lock);
+        pthread_mutex_unlock(&j->wake_lock);
         pthread_join(j->writer, NULL); /* it commits what is queued first */
     }
     if (j->ck_started) {
@@ -541,6 +648,13 @@ void journal_close(journal *j)
         pthread_cond_signal(&j->ck_work);
         pthread_mutex_unlock(&j->ck_lock);
         pthread_join(j->checkpointer, NULL);
+    }
+    while (j->runs != NULL) { /* not ended by their callers: their states are committed */
+        journal_run *run = j->runs;
+        j->runs = run->next;
+        json_writer_discard(&run->events);
+        pthread_mutex_destroy(&run->lock);
+        free(run);
     }
     for (size_t i = 0; i < STMT_COUNT; i++) {
         sqlite3_finalize(j->stmts[i]);
@@ -553,7 +667,14 @@ void journal_close(journal *j)
     pthread_cond_destroy(&j->work);
     pthread_cond_destroy(&j->ck_work);
     pthread_mutex_destroy(&j->ck_lock);
-    pthread_mutex_destroy(&j->queue_lock);
+    pthread_mutex_destroy(&j->error_lock);
+    pthread_mutex_destroy(&j->wake_lock);
+    pthread_mutex_destroy(&j->runs_lock);
+    pthread_cond_destroy(&j->runs_done);
+    pthread_mutex_destroy(&j->orphans_lock);
+    for (size_t i = 0; i < atomic_load(&j->orphan_count); i++)
+        free(j->orphan_accounts[i]);
+    free(j->orphan_accounts);
     pthread_mutex_destroy(&j->lock);
     free(j->path);
     free(j);
@@ -670,120 +791,119 @@ static void writer_finish(journal *j, journal_op *op)
     }
 }
 
-/* The leg count of execution `id` (committed or written earlier in this
- * transaction); -1 when there is no such execution or the read failed. */
-static int64_t writer_leg_count(journal *j, const char *id)
-{
-    sqlite3_stmt *stmt = writer_stmt(j, STMT_LEG_COUNT);
-    if (stmt == NULL)
-        return -1;
-    bind_static(stmt, 1, id);
-    int64_t count = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
-    sqlite3_reset(stmt);
-    return count;
-}
-
-/* Appends the events of one execution's group of leg ops as one events row:
- * a JSON array of their event arrays, in queue order. An op naming a leg
- * the execution does not have fails alone. */
-static void writer_leg_group(journal *j, journal_op *first)
-{
-    int64_t legs = writer_leg_count(j, first->execution_id);
-    size_t length = 2;
-    for (journal_op *op = first; op != NULL; op = op->group_next)
-        length += strlen(op->event) + 1;
-    char *data = malloc(length + 1);
-    size_t used = 0;
-    if (data != NULL)
-        data[used++] = '[';
-    for (journal_op *op = first; op != NULL; op = op->group_next) {
-        if (legs < 0 || op->leg_index >= (size_t)legs) {
-            op->status = PTX_JOURNAL;
-            snprintf(op->message, sizeof op->message,
-                     "journal %s: recording a leg failed: no leg %zu in execution %s", j->path,
-                     op->leg_index, op->execution_id);
-            continue;
-        }
-        if (data == NULL)
-            continue;
-        if (used > 1)
-            data[used++] = ',';
-        size_t n = strlen(op->event);
-        memcpy(data + used, op->event, n);
-        used += n;
-    }
-    if (data != NULL)
-        data[used++] = ']';
-    if (data != NULL && used == 2) { /* every op failed alone */
-        free(data);
-        return;
-    }
-    bool ok = data != NULL;
-    sqlite3_stmt *stmt = ok ? writer_stmt(j, STMT_INSERT_EVENTS) : NULL;
-    if (stmt != NULL) {
-        bind_static(stmt, 1, first->execution_id);
-        sqlite3_bind_text(stmt, 2, data, (int)used, SQLITE_STATIC);
-        ok = journal_step_done(stmt);
-    } else {
-        ok = false;
-    }
-    free(data);
-    if (ok)
-        return;
-    for (journal_op *op = first; op != NULL; op = op->group_next)
-        if (op->status == PTX_OK)
-            op_fail(j, op, PTX_JOURNAL, "recording a leg");
-}
-
 /* ---- group commit ----------------------------------------------------------- */
 
-/* FNV-1a of an op's execution id. */
-static size_t op_execution_hash(const journal_op *op)
+static int64_t monotonic_ns(void)
 {
-    uint64_t h = 1469598103934665603u;
-    for (const char *p = op->execution_id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211u;
-    return (size_t)h;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Chains the leg ops of each execution of the batch from its first one, so
- * that each execution's states of one commit cost one events row. Without
- * memory for the table every op is its own group: slower, still right. */
-static void batch_group(journal_op **ops, size_t count)
+/* The states one commit took from the runs: one events row per run. */
+typedef struct taken_states {
+    journal_run *run;
+    char *data; /* the run's JSON array of event arrays (heap) */
+    size_t length;
+    size_t count;
+} taken_states;
+
+typedef struct taken_list {
+    taken_states *items;
+    size_t count;
+    size_t capacity;
+} taken_list;
+
+/* Takes every run's pending states (runs_lock held) into `taken`. A run
+ * whose states cannot be copied (no memory) keeps them for the next commit. */
+static void writer_take_states(journal *j, taken_list *taken)
 {
-    size_t size = 16;
-    while (size < count * 2)
-        size *= 2;
-    journal_op **seen = calloc(size, sizeof *seen);
-    for (size_t i = 0; i < count; i++) {
-        journal_op *op = ops[i];
-        op->group_next = NULL;
-        op->group_tail = op;
-        op->group_member = false;
-        if (op->kind != OP_LEG || seen == NULL)
-            continue;
-        for (size_t slot = op_execution_hash(op) & (size - 1);; slot = (slot + 1) & (size - 1)) {
-            journal_op *first = seen[slot];
-            if (first == NULL) {
-                seen[slot] = op;
-                break;
-            }
-            if (strcmp(first->execution_id, op->execution_id) == 0) {
-                first->group_tail->group_next = op;
-                first->group_tail = op;
-                op->group_member = true;
-                break;
+    atomic_store(&j->states_since, 0); /* before the take: a later state sets it again */
+    for (journal_run *run = j->runs; run != NULL; run = run->next) {
+        pthread_mutex_lock(&run->lock);
+        if (run->pending > 0 && taken->count == taken->capacity) {
+            size_t capacity = taken->capacity ? taken->capacity * 2 : 32;
+            taken_states *items = realloc(taken->items, capacity * sizeof *items);
+            if (items != NULL) {
+                taken->items = items;
+                taken->capacity = capacity;
             }
         }
+        char *data = NULL;
+        if (run->pending > 0 && taken->count < taken->capacity)
+            data = malloc(run->events.length + 2);
+        if (data != NULL) {
+            size_t length = run->events.length;
+            memcpy(data, run->events.buffer, length);
+            data[length++] = ']';
+            data[length] = '\0';
+            taken->items[taken->count++] = (taken_states){run, data, length, run->pending};
+            run->taken++;
+            json_writer_clear(&run->events);
+            json_array_begin(&run->events);
+            run->pending = 0;
+        } else if (run->pending > 0) {
+            atomic_store(&j->states_since, monotonic_ns());
+        }
+        pthread_mutex_unlock(&run->lock);
     }
-    free(seen);
 }
 
-/* Runs the ops of one batch in one transaction: intents and ends in queue
- * order, then one events row per execution. When the transaction itself
- * fails (BEGIN, COMMIT, or an error that rolled it back), every op of the
- * batch fails with that message: none of it is stored. */
-static void writer_transaction(journal *j, journal_op **ops, size_t count)
+static bool writer_insert_states(journal *j, const taken_states *states)
+{
+    sqlite3_stmt *stmt = writer_stmt(j, STMT_INSERT_EVENTS);
+    if (stmt == NULL)
+        return false;
+    bind_static(stmt, 1, states->run->execution_id);
+    sqlite3_bind_text(stmt, 2, states->data, (int)states->length, SQLITE_STATIC);
+    return journal_step_done(stmt);
+}
+
+/* Logs the states of `states` that could not be stored: the orders may be at
+ * the broker, so this is never silent. */
+static void writer_log_lost(const taken_states *states, const char *message)
+{
+    const journal_run *run = states->run;
+    char why[64];
+    json_value *events = json_parse(states->data, states->length, why, sizeof why);
+    const json_value *event = events ? json_first(events) : NULL;
+    for (; event != NULL; event = json_next(event)) {
+        const json_value *field = json_first(event);
+        int64_t index = -1;
+        if (field != NULL)
+            json_integer(field, &index);
+        const char *state = NULL, *order_id = NULL;
+        for (int i = 1; field != NULL && i <= 4; i++) {
+            field = json_next(field);
+            if (i == 2 && field != NULL)
+                state = json_string(field);
+            if (i == 4 && field != NULL)
+                order_id = json_string(field);
+        }
+        const exec_leg *leg =
+            index >= 0 && (size_t)index < run->result->leg_count ? &run->result->legs[index] : NULL;
+        log_write(LOG_ERROR, "journal",
+                  "execution %s: leg %zu %s %s %lld (client order id %s, order id %s): state %s "
+                  "NOT RECORDED in the journal; the order may exist at the broker: %s",
+                  run->execution_id, leg ? leg->sequence : 0, leg ? side_name(leg->side) : "?",
+                  leg ? leg->symbol : "?", leg ? (long long)leg->quantity : 0LL,
+                  leg ? leg->client_order_id : "?", order_id && *order_id ? order_id : "unknown",
+                  state ? state : "?", message);
+    }
+    if (events == NULL)
+        log_write(LOG_ERROR, "journal",
+                  "execution %s: %zu leg states NOT RECORDED in the journal; the orders may exist "
+                  "at the broker: %s",
+                  run->execution_id, states->count, message);
+    json_free(events);
+}
+
+/* Runs one batch in one transaction: every run's new leg states, then the
+ * intents and ends in queue order. When the transaction fails (BEGIN,
+ * COMMIT, or an error that rolled it back), every op of the batch fails with
+ * that message and every state taken is logged as lost: none of it is
+ * stored. Returns how many writes failed. */
+static size_t writer_transaction(journal *j, journal_op *batch, taken_list *taken)
 {
     char message[JOURNAL_MESSAGE_MAX] = "";
     int code = SQLITE_OK;
@@ -793,167 +913,161 @@ static void writer_transaction(journal *j, journal_op **ops, size_t count)
                  sqlite3_errmsg(j->wdb));
         code = sqlite3_extended_errcode(j->wdb);
     }
-    for (size_t pass = 0; pass < 2; pass++)
-        for (size_t i = 0; code == SQLITE_OK && i < count; i++) {
-            journal_op *op = ops[i];
-            if (pass == 0 && op->kind == OP_BEGIN)
-                writer_begin(j, op);
-            else if (pass == 0 && op->kind == OP_FINISH)
-                writer_finish(j, op);
-            else if (pass == 1 && op->kind == OP_LEG && !op->group_member)
-                writer_leg_group(j, op);
-            else
-                continue;
-            if (j->batch_abort || sqlite3_get_autocommit(j->wdb)) { /* rolled back */
-                snprintf(message, sizeof message, "%s", op->message);
-                code = SQLITE_ABORT;
-            }
+    for (size_t i = 0; code == SQLITE_OK && i < taken->count; i++)
+        if (!writer_insert_states(j, &taken->items[i])) {
+            snprintf(message, sizeof message, "journal %s: recording leg states failed: %s",
+                     j->path, sqlite3_errmsg(j->wdb));
+            code = sqlite3_extended_errcode(j->wdb);
         }
+    for (journal_op *op = batch; code == SQLITE_OK && op != NULL; op = op->next) {
+        if (op->kind == OP_BEGIN)
+            writer_begin(j, op);
+        else if (op->kind == OP_FINISH)
+            writer_finish(j, op);
+        else
+            continue;
+        if (j->batch_abort || sqlite3_get_autocommit(j->wdb)) { /* rolled back */
+            snprintf(message, sizeof message, "%s", op->message);
+            code = SQLITE_ABORT;
+        }
+    }
     if (code == SQLITE_OK && !writer_simple(j, STMT_COMMIT)) {
         snprintf(message, sizeof message, "journal %s: committing failed: %s", j->path,
                  sqlite3_errmsg(j->wdb));
         code = sqlite3_extended_errcode(j->wdb);
     }
-    if (code == SQLITE_OK)
-        return;
-    if (!sqlite3_get_autocommit(j->wdb))
-        writer_simple(j, STMT_ROLLBACK);
-    log_write(LOG_ERROR, "journal", "%s (sqlite %d); %zu queued writes lost", message, code, count);
-    for (size_t i = 0; i < count; i++)
-        if (ops[i]->kind != OP_BARRIER && ops[i]->status != PTX_CONFLICT) {
-            ops[i]->status = PTX_JOURNAL;
-            snprintf(ops[i]->message, sizeof ops[i]->message, "%s", message);
-        }
-}
-
-/* Logs a leg update nobody waits for that could not be stored: the order may
- * be at the broker, so this is never silent. */
-static void writer_log_lost(const journal_op *op)
-{
-    const exec_leg *leg = &op->leg;
-    log_write(LOG_ERROR, "journal",
-              "execution %s: leg %zu %s %s %lld (client order id %s, order id %s): state %s NOT "
-              "RECORDED in the journal; the order may exist at the broker: %s",
-              op->execution_id, leg->sequence, side_name(leg->side), leg->symbol,
-              (long long)leg->quantity, leg->client_order_id,
-              leg->order_id[0] ? leg->order_id : "unknown", op->state, op->message);
-}
-
-/* Commits one batch (a list of ops in queue order); returns how many failed. */
-static size_t writer_commit(journal *j, journal_op *batch)
-{
-    size_t count = 0;
-    for (journal_op *op = batch; op != NULL; op = op->next)
-        count++;
-    journal_op *small[64];
-    journal_op **ops = count <= 64 ? small : malloc(count * sizeof *ops);
     size_t failed = 0;
-    bool any_sql = false;
-    size_t n = 0;
-    for (journal_op *op = batch; op != NULL; op = op->next) {
-        any_sql = any_sql || op->kind != OP_BARRIER;
-        if (ops != NULL)
-            ops[n++] = op;
-    }
-    if (ops == NULL) { /* out of memory: one op at a time */
+    if (code == SQLITE_OK) {
         for (journal_op *op = batch; op != NULL; op = op->next)
-            failed += writer_commit_one(j, op);
+            failed += op->status != PTX_OK && op->status != PTX_CONFLICT;
         return failed;
     }
+    if (!sqlite3_get_autocommit(j->wdb))
+        writer_simple(j, STMT_ROLLBACK);
+    size_t states = 0;
+    for (size_t i = 0; i < taken->count; i++)
+        states += taken->items[i].count;
+    log_write(LOG_ERROR, "journal",
+              "%s (sqlite %d); %zu leg states and the writes of the batch lost", message, code,
+              states);
+    for (size_t i = 0; i < taken->count; i++)
+        writer_log_lost(&taken->items[i], message);
+    for (journal_op *op = batch; op != NULL; op = op->next)
+        if (op->status != PTX_CONFLICT) {
+            op->status = PTX_JOURNAL;
+            snprintf(op->message, sizeof op->message, "%s", message);
+            failed++;
+        }
+    return failed + states;
+}
+
+/* Commits one batch (a list of ops in queue order) with every run's new leg
+ * states; returns how many writes failed. */
+static size_t writer_commit(journal *j, journal_op *batch)
+{
+    taken_list taken = {0};
+    pthread_mutex_lock(&j->runs_lock);
+    writer_take_states(j, &taken);
+    pthread_mutex_unlock(&j->runs_lock);
+    size_t failed = 0;
+    bool any_sql = taken.count > 0;
+    for (journal_op *op = batch; op != NULL && !any_sql; op = op->next)
+        any_sql = op->kind != OP_BARRIER;
     if (any_sql) {
-        batch_group(ops, n);
         if (j->shared)
             pthread_mutex_lock(&j->lock);
-        writer_transaction(j, ops, n);
+        failed = writer_transaction(j, batch, &taken);
         if (j->shared)
             pthread_mutex_unlock(&j->lock);
     }
-    for (size_t i = 0; i < n; i++) {
-        if (ops[i]->status == PTX_OK || ops[i]->status == PTX_CONFLICT)
-            continue;
-        failed++;
-        if (!ops[i]->wait && ops[i]->kind == OP_LEG)
-            writer_log_lost(ops[i]);
+    if (taken.count > 0) {
+        pthread_mutex_lock(&j->runs_lock);
+        for (size_t i = 0; i < taken.count; i++) {
+            taken.items[i].run->taken--;
+            free(taken.items[i].data);
+        }
+        pthread_cond_broadcast(&j->runs_done);
+        pthread_mutex_unlock(&j->runs_lock);
     }
-    if (ops != small)
-        free(ops);
+    free(taken.items);
     return failed;
 }
 
-static size_t writer_commit_one(journal *j, journal_op *op)
-{
-    journal_op *next = op->next;
-    op->next = NULL;
-    size_t failed = writer_commit(j, op);
-    op->next = next;
-    return failed;
-}
-
-static int64_t monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* With only asynchronous ops queued, waits (queue_lock held) until one is
- * JOURNAL_GROUP_DELAY_MS old, a caller waits, the batch is full or the
- * journal closes: more ops then share the commit. */
+/* With only leg states pending, waits (wake_lock held) until the oldest is
+ * JOURNAL_GROUP_DELAY_MS old, a caller waits or the journal closes: more
+ * states then share the commit. */
 static void writer_gather(journal *j)
 {
-    int64_t deadline = j->oldest_ns + (int64_t)JOURNAL_GROUP_DELAY_MS * 1000000;
+    atomic_store(&j->writer_state, WRITER_GATHER);
+    int64_t since = atomic_load(&j->states_since);
+    if (since == 0)
+        return;
+    int64_t deadline = since + (int64_t)JOURNAL_GROUP_DELAY_MS * 1000000;
     struct timespec until = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
-    while (!j->sync_pending && !j->stop && j->queued < JOURNAL_BATCH_MAX)
-        if (pthread_cond_timedwait(&j->work, &j->queue_lock, &until) != 0)
+    while (!atomic_load(&j->sync_pending) && !j->stop)
+        if (pthread_cond_timedwait(&j->work, &j->wake_lock, &until) != 0)
             break;
 }
 
-/* Hands the results of a committed batch to its callers; frees the rest. */
+/* Waits for ops or leg states; returns the queued ops in queue order (NULL
+ * with only states pending). *done when the journal closes with nothing
+ * left. */
+static journal_op *writer_take(journal *j, bool *done)
+{
+    pthread_mutex_lock(&j->wake_lock);
+    atomic_store(&j->writer_state, WRITER_IDLE);
+    while (atomic_load(&j->inbox) == NULL && atomic_load(&j->states_since) == 0 && !j->stop)
+        pthread_cond_wait(&j->work, &j->wake_lock);
+    *done = j->stop && atomic_load(&j->inbox) == NULL && atomic_load(&j->states_since) == 0;
+    if (atomic_load(&j->inbox) == NULL && !j->stop)
+        writer_gather(j);
+    atomic_store(&j->writer_state, WRITER_BUSY);
+    pthread_mutex_unlock(&j->wake_lock);
+    atomic_store(&j->sync_pending, false); /* before the take: a later caller sets it again */
+    journal_op *stack = atomic_exchange(&j->inbox, NULL);
+    journal_op *batch = NULL;
+    while (stack != NULL) { /* newest first: reverse into queue order */
+        journal_op *next = stack->next;
+        stack->next = batch;
+        batch = stack;
+        stack = next;
+    }
+    return batch;
+}
+
+/* Hands the results of a committed batch to its callers. */
 static void writer_complete(journal *j, journal_op *batch, size_t failed)
 {
-    pthread_mutex_lock(&j->queue_lock);
     if (failed > 0) {
-        j->failures++;
+        pthread_mutex_lock(&j->error_lock);
+        snprintf(j->last_error, sizeof j->last_error, "journal %s: a write failed", j->path);
         for (journal_op *op = batch; op != NULL; op = op->next)
             if (op->status == PTX_JOURNAL) {
                 snprintf(j->last_error, sizeof j->last_error, "%s", op->message);
                 break;
             }
+        pthread_mutex_unlock(&j->error_lock);
+        atomic_fetch_add(&j->failures, 1);
     }
     while (batch != NULL) {
         journal_op *next = batch->next;
-        if (batch->wait) {
-            batch->done = true; /* the caller owns it from here */
-            pthread_cond_signal(batch->cond);
-        } else {
-            free(batch->event);
-            free(batch);
-        }
+        sem_post(&batch->done); /* the caller owns it from here */
         batch = next;
     }
-    pthread_mutex_unlock(&j->queue_lock);
 }
 
 static void *journal_writer_main(void *context)
 {
     journal *j = context;
-    pthread_mutex_lock(&j->queue_lock);
-    for (;;) {
-        while (j->head == NULL && !j->stop)
-            pthread_cond_wait(&j->work, &j->queue_lock);
-        if (j->head == NULL)
-            break; /* stopping, nothing left */
-        writer_gather(j);
-        journal_op *batch = j->head;
-        j->head = j->tail = NULL;
-        j->queued = 0;
-        j->sync_pending = false;
-        pthread_mutex_unlock(&j->queue_lock);
+    prctl(PR_SET_NAME, "ptx-journal");
+    bool done = false;
+    while (!done) {
+        journal_op *batch = writer_take(j, &done);
+        if (done)
+            break;
         size_t failed = writer_commit(j, batch);
         writer_complete(j, batch, failed);
-        pthread_mutex_lock(&j->queue_lock);
     }
-    pthread_mutex_unlock(&j->queue_lock);
     return NULL;
 }
 
@@ -983,6 +1097,7 @@ static int writer_wal_hook(void *context, sqlite3 *db, const char *name, int pag
 static void *journal_checkpointer_main(void *context)
 {
     journal *j = context;
+    prctl(PR_SET_NAME, "ptx-checkpoint");
     pthread_mutex_lock(&j->ck_lock);
     for (;;) {
         while (!j->ck_wanted && !j->ck_stop)
@@ -1050,39 +1165,34 @@ static ptx_status journal_start(journal *j, ptx_error *error)
     return PTX_OK;
 }
 
-/* Queues `op`; when op->wait, returns once the writer has committed it (or
- * failed to). */
+/* Wakes the writer (wake_lock taken briefly). */
+static void journal_wake(journal *j)
+{
+    pthread_mutex_lock(&j->wake_lock);
+    pthread_cond_signal(&j->work);
+    pthread_mutex_unlock(&j->wake_lock);
+}
+
+/* Queues `op` and returns once the writer has committed it (or failed to).
+ * Queuing is a compare-and-swap; the writer is woken only when it sleeps.
+ * The stores and loads of inbox, sync_pending and writer_state are
+ * sequentially consistent, so either the writer sees the op before it
+ * sleeps or the caller sees it sleeping and signals under wake_lock. */
 static void journal_submit(journal *j, journal_op *op)
 {
-    pthread_cond_t cond;
-    op->next = NULL;
-    op->done = false;
     op->status = PTX_OK;
     op->message[0] = '\0';
-    if (op->wait) {
-        pthread_cond_init(&cond, NULL);
-        op->cond = &cond;
-    }
-    pthread_mutex_lock(&j->queue_lock);
-    bool was_empty = j->head == NULL;
-    if (was_empty) {
-        j->head = op;
-        j->oldest_ns = monotonic_ns();
-    } else {
-        j->tail->next = op;
-    }
-    j->tail = op;
-    j->queued++;
-    if (op->wait)
-        j->sync_pending = true;
-    if (op->wait || was_empty || j->queued >= JOURNAL_BATCH_MAX)
-        pthread_cond_signal(&j->work);
-    bool wait = op->wait;
-    while (wait && !op->done)
-        pthread_cond_wait(&cond, &j->queue_lock);
-    pthread_mutex_unlock(&j->queue_lock);
-    if (wait)
-        pthread_cond_destroy(&cond);
+    sem_init(&op->done, 0, 0);
+    journal_op *prev = atomic_load_explicit(&j->inbox, memory_order_relaxed);
+    do
+        op->next = prev;
+    while (!atomic_compare_exchange_weak(&j->inbox, &prev, op));
+    atomic_store(&j->sync_pending, true);
+    if (atomic_load(&j->writer_state) != WRITER_BUSY)
+        journal_wake(j);
+    while (sem_wait(&op->done) != 0)
+        ; /* EINTR */
+    sem_destroy(&op->done);
 }
 
 /* The result of a waited op as a ptx_status (and *error). */
@@ -1132,13 +1242,37 @@ static char *intent_positions_json(const exec_result *result)
     return json_writer_finish(&w, NULL);
 }
 
-ptx_status journal_begin(journal *j, const exec_result *result, const char *key,
-                         const char *request_hash, const char *owner, ptx_error *error)
+/* A run of execution `result` in the journal's list; NULL on no memory. */
+static journal_run *journal_run_start(journal *j, const exec_result *result, ptx_error *error)
 {
+    journal_run *run = calloc(1, sizeof *run);
+    if (run == NULL) {
+        ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: out of memory", j->path);
+        return NULL;
+    }
+    run->j = j;
+    run->result = result;
+    snprintf(run->execution_id, sizeof run->execution_id, "%s", result->execution_id);
+    pthread_mutex_init(&run->lock, NULL);
+    json_writer_init(&run->events);
+    json_array_begin(&run->events);
+    pthread_mutex_lock(&j->runs_lock);
+    run->next = j->runs;
+    if (j->runs != NULL)
+        j->runs->prev = run;
+    j->runs = run;
+    pthread_mutex_unlock(&j->runs_lock);
+    return run;
+}
+
+ptx_status journal_begin(journal *j, const exec_result *result, const char *key,
+                         const char *request_hash, const char *owner, journal_run **run,
+                         ptx_error *error)
+{
+    *run = NULL;
     journal_op op;
     memset(&op, 0, sizeof op);
     op.kind = OP_BEGIN;
-    op.wait = true;
     op.now = retry_wall_ms();
     snprintf(op.execution_id, sizeof op.execution_id, "%s", result->execution_id);
     op.result = result;
@@ -1160,97 +1294,87 @@ ptx_status journal_begin(journal *j, const exec_result *result, const char *key,
     }
     free(legs);
     free(positions);
+    if (status == PTX_OK && (*run = journal_run_start(j, result, error)) == NULL)
+        status = PTX_JOURNAL;
     return status;
 }
 
-/* The event of a leg op: [leg_index, at_ms, state, detail, order_id,
- * filled_quantity, average_price, attempts, reason] (NULL on no memory). */
-static char *leg_event_json(const journal_op *op, const char *detail)
+ptx_status journal_resume(journal *j, const exec_result *result, journal_run **run,
+                          ptx_error *error)
 {
-    const exec_leg *leg = &op->leg;
-    json_writer w;
-    json_writer_init(&w);
-    json_array_begin(&w);
-    json_write_int(&w, (int64_t)op->leg_index);
-    json_write_int(&w, op->now);
-    json_write_string(&w, op->state);
-    write_text_or_null(&w, detail);
-    write_text_or_null(&w, leg->order_id);
-    json_write_int(&w, leg->filled_quantity);
-    json_write_double(&w, leg->average_price);
-    json_write_int(&w, leg->attempts);
-    write_text_or_null(&w, leg->reason);
-    json_array_end(&w);
-    return json_writer_finish(&w, NULL);
+    *run = journal_run_start(j, result, error);
+    return *run ? PTX_OK : PTX_JOURNAL;
 }
 
-/* Fills the leg fields of `op`; false on no memory. */
-static bool op_set_leg(journal_op *op, const char *execution_id, size_t leg_index,
-                       const char *state, const exec_leg *leg, const char *detail)
+/* Appends the event [leg_index, at_ms, state, detail, order_id,
+ * filled_quantity, average_price, attempts, reason] of `leg` to the run. */
+static ptx_status run_add_state(journal_run *run, size_t leg_index, const char *state,
+                                const exec_leg *leg, const char *detail, ptx_error *error)
 {
-    op->kind = OP_LEG;
-    op->now = retry_wall_ms();
-    snprintf(op->execution_id, sizeof op->execution_id, "%s", execution_id);
-    op->leg_index = leg_index;
-    snprintf(op->state, sizeof op->state, "%s", state);
-    op->leg = *leg;
-    op->event = leg_event_json(op, detail);
-    return op->event != NULL;
-}
-
-static ptx_status journal_leg_mode(journal *j, const char *execution_id, size_t leg_index,
-                                   const char *state, const exec_leg *leg, const char *detail,
-                                   bool wait, ptx_error *error)
-{
-    journal_op *op = wait ? NULL : calloc(1, sizeof *op);
-    if (op != NULL) {
-        if (op_set_leg(op, execution_id, leg_index, state, leg, detail)) {
-            journal_submit(j, op); /* the writer frees it */
-            return PTX_OK;
-        }
-        free(op);
-    }
-    journal_op local; /* waited for, or out of memory: on the stack */
-    memset(&local, 0, sizeof local);
-    local.wait = true;
-    if (!op_set_leg(&local, execution_id, leg_index, state, leg, detail)) {
-        free(local.event);
+    journal *j = run->j;
+    if (leg_index >= run->result->leg_count)
+        return ptx_fail(error, PTX_INVALID, NULL,
+                        "journal %s: recording a leg failed: no leg %zu in execution %s", j->path,
+                        leg_index, run->execution_id);
+    pthread_mutex_lock(&run->lock);
+    json_writer *w = &run->events;
+    json_array_begin(w);
+    json_write_int(w, (int64_t)leg_index);
+    json_write_int(w, retry_wall_ms());
+    json_write_string(w, state);
+    write_text_or_null(w, detail);
+    write_text_or_null(w, leg->order_id);
+    json_write_int(w, leg->filled_quantity);
+    json_write_double(w, leg->average_price);
+    json_write_int(w, leg->attempts);
+    write_text_or_null(w, leg->reason);
+    json_array_end(w);
+    bool first = run->pending++ == 0;
+    bool failed = w->failed;
+    pthread_mutex_unlock(&run->lock);
+    if (failed) {
         ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: recording a leg failed: out of memory",
                  j->path);
         log_write(LOG_ERROR, "journal", "%s", error->message);
         return PTX_JOURNAL;
     }
-    journal_submit(j, &local);
-    free(local.event);
-    return op_result(&local, error);
+    int64_t none = 0;
+    if (first && atomic_compare_exchange_strong(&j->states_since, &none, monotonic_ns()) &&
+        atomic_load(&j->writer_state) == WRITER_IDLE)
+        journal_wake(j);
+    return PTX_OK;
 }
 
-ptx_status journal_leg(journal *j, const char *execution_id, size_t leg_index, const char *state,
-                       const exec_leg *leg, const char *detail, ptx_error *error)
+ptx_status journal_leg(journal_run *run, size_t leg_index, const char *state, const exec_leg *leg,
+                       const char *detail, ptx_error *error)
 {
-    return journal_leg_mode(j, execution_id, leg_index, state, leg, detail,
-                            j->sync == JOURNAL_SYNC_FULL, error);
+    ptx_status status = run_add_state(run, leg_index, state, leg, detail, error);
+    if (status != PTX_OK || run->j->sync != JOURNAL_SYNC_FULL)
+        return status;
+    journal_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_BARRIER;
+    journal_submit(run->j, &op);
+    return op_result(&op, error);
 }
 
-ptx_status journal_leg_queue(journal *j, const char *execution_id, size_t leg_index,
-                             const char *state, const exec_leg *leg, const char *detail,
-                             ptx_error *error)
+ptx_status journal_leg_queue(journal_run *run, size_t leg_index, const char *state,
+                             const exec_leg *leg, const char *detail, ptx_error *error)
 {
-    return journal_leg_mode(j, execution_id, leg_index, state, leg, detail, false, error);
+    return run_add_state(run, leg_index, state, leg, detail, error);
 }
 
-ptx_status journal_finish(journal *j, const char *execution_id, const char *status_name,
-                          const char *response, ptx_error *error)
+ptx_status journal_finish(journal_run *run, const char *status_name, const char *response,
+                          ptx_error *error)
 {
     journal_op op;
     memset(&op, 0, sizeof op);
     op.kind = OP_FINISH;
-    op.wait = true;
     op.now = retry_wall_ms();
-    snprintf(op.execution_id, sizeof op.execution_id, "%s", execution_id);
+    snprintf(op.execution_id, sizeof op.execution_id, "%s", run->execution_id);
     op.status_name = status_name;
     op.response = response;
-    journal_submit(j, &op);
+    journal_submit(run->j, &op);
     return op_result(&op, error);
 }
 
@@ -1259,25 +1383,46 @@ void journal_flush(journal *j)
     journal_op op;
     memset(&op, 0, sizeof op);
     op.kind = OP_BARRIER;
-    op.wait = true;
     journal_submit(j, &op);
+}
+
+void journal_run_end(journal_run *run)
+{
+    if (run == NULL)
+        return;
+    journal *j = run->j;
+    pthread_mutex_lock(&run->lock);
+    bool pending = run->pending > 0;
+    pthread_mutex_unlock(&run->lock);
+    if (pending)
+        journal_flush(j);
+    pthread_mutex_lock(&j->runs_lock);
+    if (run->prev != NULL)
+        run->prev->next = run->next;
+    else
+        j->runs = run->next;
+    if (run->next != NULL)
+        run->next->prev = run->prev;
+    while (run->taken > 0) /* a commit in flight may still log its states */
+        pthread_cond_wait(&j->runs_done, &j->runs_lock);
+    pthread_mutex_unlock(&j->runs_lock);
+    json_writer_discard(&run->events);
+    pthread_mutex_destroy(&run->lock);
+    free(run);
 }
 
 uint64_t journal_mark(journal *j)
 {
-    pthread_mutex_lock(&j->queue_lock);
-    uint64_t failures = j->failures;
-    pthread_mutex_unlock(&j->queue_lock);
-    return failures;
+    return atomic_load(&j->failures);
 }
 
 ptx_status journal_check(journal *j, uint64_t mark, ptx_error *error)
 {
-    ptx_status status = PTX_OK;
-    pthread_mutex_lock(&j->queue_lock);
-    if (j->failures != mark)
-        status = ptx_fail(error, PTX_JOURNAL, NULL, "%s", j->last_error);
-    pthread_mutex_unlock(&j->queue_lock);
+    if (atomic_load(&j->failures) == mark)
+        return PTX_OK;
+    pthread_mutex_lock(&j->error_lock);
+    ptx_status status = ptx_fail(error, PTX_JOURNAL, NULL, "%s", j->last_error);
+    pthread_mutex_unlock(&j->error_lock);
     return status;
 }
 /* ---- reads -------------------------------------------------------------- */

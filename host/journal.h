@@ -23,29 +23,31 @@
  * Execution states: RUNNING while it runs, then COMPLETED, PARTIAL, FAILED,
  * NOOP, or RECOVERED (finished by start-up recovery after a crash).
  *
- * Writing: one writer thread per journal owns the writing connection. Every
- * write is an op on its queue; the writer commits everything queued in one
- * transaction (group commit: concurrent executions share commits). Three
- * kinds of write:
- *   - synchronous, always: journal_begin (the intent), journal_finish (the
- *     final status and the response to replay) and journal_flush return only
- *     once committed, and with them everything queued before;
- *   - journal_leg: under journal_sync = normal queued and committed within
- *     JOURNAL_GROUP_DELAY_MS (or sooner, with the next synchronous write);
- *     under journal_sync = full synchronous;
- *   - journal_leg_queue: queued in both modes (for a state that the caller
- *     follows with a synchronous write of the same execution before it next
- *     talks to the broker, and for SENDING, which recovery does not need).
- * A queued write that fails is logged at error level with the leg's client
- * order id, and counted (journal_mark / journal_check).
+ * Writing: one writer thread per journal owns the writing connection and
+ * commits in group: everything waiting is committed in one transaction.
+ *   - journal_begin (the intent), journal_finish (the final status and the
+ *     response to replay) and journal_flush are synchronous: queued to the
+ *     writer (a compare-and-swap), they return once committed;
+ *   - leg states are not queued one by one: each running execution has a
+ *     run (journal_run, from journal_begin or journal_resume) whose engine
+ *     thread appends its states to a buffer of its own, and at every commit
+ *     the writer takes the states of every run, as one events row per run.
+ *     With nothing synchronous waiting, states are committed at the latest
+ *     JOURNAL_GROUP_DELAY_MS after the first of them was added. Under
+ *     journal_sync = full journal_leg also waits for that commit;
+ *     journal_leg_queue never waits.
+ * A commit that fails loses what it held: the waiting callers get the error,
+ * every lost leg state is logged at error level with its client order id,
+ * and the failure is counted (journal_mark / journal_check).
  *
  * Durability (journal_sync):
  *   normal  synchronous=NORMAL: each commit is atomic and survives a crash of
  *           ptexec once made; leg states reach the file up to
- *           JOURNAL_GROUP_DELAY_MS after they happen, so a crash may lose the
- *           last ones (recovery then asks the broker by client order id). A
- *           power loss may also lose the last commits. Fast: an execution
- *           costs about two commits, shared between concurrent executions.
+ *           JOURNAL_GROUP_DELAY_MS after they happen (sooner under load), so
+ *           a crash may lose the last ones (recovery then asks the broker by
+ *           client order id). A power loss may also lose the last commits.
+ *           Fast: an execution costs two waits for a commit that concurrent
+ *           executions share.
  *   full    synchronous=FULL: the WAL is fsynced at every commit and every
  *           leg state is committed before the engine goes on (one fsync per
  *           leg and execution step, shared between concurrent executions),
@@ -85,6 +87,9 @@ typedef struct journal_options {
 } journal_options;
 
 typedef struct journal journal;
+
+/* The journal side of one running execution (see "Writing" above). */
+typedef struct journal_run journal_run;
 
 /* One execution row, as listed by history and found by idempotency key. */
 typedef struct journal_execution {
@@ -131,31 +136,42 @@ int journal_schema_version(journal *j);
  * returns: the execution row
  * (status RUNNING, owned by `owner`), every leg of `result` with its client
  * order id in state PENDING_SEND, and every position's symbol, before and
- * target. `key` may be "" (no idempotency key). PTX_CONFLICT when the key is
- * already used for this broker account (a concurrent process won the race);
- * PTX_JOURNAL when the write failed (nothing was stored).
+ * target. `key` may be "" (no idempotency key). On PTX_OK *run is the
+ * execution's run, for its leg states and its end; `result` must outlive it
+ * (journal_run_end). PTX_CONFLICT when the key is already used for this
+ * broker account (a concurrent process won the race); PTX_JOURNAL when the
+ * write failed (nothing was stored). *run is NULL unless PTX_OK.
  */
 ptx_status journal_begin(journal *j, const exec_result *result, const char *key,
-                         const char *request_hash, const char *owner, ptx_error *error);
+                         const char *request_hash, const char *owner, journal_run **run,
+                         ptx_error *error);
+
+/* A run for an execution already in the journal (recovery: `result` from
+ * journal_load, which must outlive the run). Writes nothing. PTX_OK or
+ * PTX_JOURNAL (no memory). */
+ptx_status journal_resume(journal *j, const exec_result *result, journal_run **run,
+                          ptx_error *error);
 
 /*
- * Records the state of leg `leg_index` (its index in result->legs): the leg
- * row takes `state` (a journal leg state) and the order id, fill, attempts
- * and reason of `leg` (copied), and an event with `state` and `detail` (may
- * be NULL) joins the timeline, atomically. Under journal_sync = full it
- * returns once committed (PTX_JOURNAL on failure); under normal it is queued
- * and returns PTX_OK (a later failure is logged with the client order id and
- * shows in journal_check).
+ * Records the state of leg `leg_index` (its index in result->legs): an
+ * event with `state`, `detail` (may be NULL) and the order id, fill,
+ * attempts and reason of `leg` (copied) joins the leg's timeline; the leg's
+ * current state is its last event. Under journal_sync = full it returns once
+ * committed (PTX_JOURNAL on failure); under normal it is buffered and
+ * returns PTX_OK (see "Writing"). PTX_INVALID for a leg index the execution
+ * does not have.
  */
-ptx_status journal_leg(journal *j, const char *execution_id, size_t leg_index, const char *state,
-                       const exec_leg *leg, const char *detail, ptx_error *error);
+ptx_status journal_leg(journal_run *run, size_t leg_index, const char *state, const exec_leg *leg,
+                       const char *detail, ptx_error *error);
 
-/* As journal_leg, but queued in both sync modes (see "Writing" above). */
-ptx_status journal_leg_queue(journal *j, const char *execution_id, size_t leg_index,
-                             const char *state, const exec_leg *leg, const char *detail,
-                             ptx_error *error);
+/* As journal_leg, but never waits, in both sync modes: for a state that the
+ * caller follows with a synchronous write before it next talks to the
+ * broker, and for SENDING, which recovery does not need. */
+ptx_status journal_leg_queue(journal_run *run, size_t leg_index, const char *state,
+                             const exec_leg *leg, const char *detail, ptx_error *error);
 
-/* Returns once everything queued so far is committed (or has failed). */
+/* Returns once everything queued or buffered so far is committed (or has
+ * failed). */
 void journal_flush(journal *j);
 
 /* A mark of the journal's failed writes so far, for journal_check. */
@@ -166,13 +182,17 @@ uint64_t journal_mark(journal *j);
 ptx_status journal_check(journal *j, uint64_t mark, ptx_error *error);
 
 /*
- * Finishes an execution: its status (`status`, e.g. "COMPLETED" or
- * "RECOVERED"), the finish time and the exact response text to replay.
- * Returns once committed, with every leg state queued before it.
- * PTX_JOURNAL on failure.
+ * Finishes the run's execution: its status (`status`, e.g. "COMPLETED" or
+ * "RECOVERED"), the finish time and the exact response text to replay, in
+ * the commit that also takes every state the run buffered. Returns once
+ * committed. PTX_JOURNAL on failure.
  */
-ptx_status journal_finish(journal *j, const char *execution_id, const char *status,
-                          const char *response, ptx_error *error);
+ptx_status journal_finish(journal_run *run, const char *status, const char *response,
+                          ptx_error *error);
+
+/* Ends a run (NULL is fine): commits the states it still buffers (waits),
+ * then forgets it. Every run must be ended before journal_close. */
+void journal_run_end(journal_run *run);
 
 /*
  * Looks up the execution that used idempotency key `key` for the account
@@ -209,6 +229,12 @@ void journal_list_free(journal_execution *items, size_t count);
 ptx_status journal_orphans(journal *j, const char *broker, const char *account_hash,
                            const char *owner, char ***ids, size_t *count, ptx_error *error);
 void journal_ids_free(char **ids, size_t count);
+
+/* False when the account had no execution left RUNNING when the journal was
+ * opened, or journal_orphans_cleared said they are all finished: then
+ * journal_orphans has nothing for it and need not be asked. Any thread. */
+bool journal_has_orphans(journal *j, const char *broker, const char *account_hash);
+void journal_orphans_cleared(journal *j, const char *broker, const char *account_hash);
 
 /*
  * Rebuilds an execution for recovery: fills *result (exec_result_free) with

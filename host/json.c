@@ -836,3 +836,17 @@ void json_writer_discard(json_writer *writer)
     free(writer->buffer);
     json_writer_init(writer);
 }
+
+void json_writer_clear(json_writer *writer)
+{
+    char *buffer = writer->buffer;
+    size_t capacity = writer->capacity;
+    bool failed = writer->failed;
+    json_writer_init(writer);
+    if (!failed) {
+        writer->buffer = buffer;
+        writer->capacity = capacity;
+    } else {
+        free(buffer);
+    }
+}

@@ -101,4 +101,8 @@ char *json_writer_finish(json_writer *writer, size_t *length);
 /* Frees the buffer of an unfinished writer. */
 void json_writer_discard(json_writer *writer);
 
+/* Empties the writer for reuse, keeping its buffer (dropped after an
+ * allocation failure, which the writer forgets). */
+void json_writer_clear(json_writer *writer);
+
 #endif

@@ -4,6 +4,7 @@
  * journal and to age rows; host code other than journal.c never does. */
 #include <check.h>
 #include <sqlite3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,17 @@ static void make_result(exec_result *r, const char *id, const char *account)
     snprintf(r->legs[1].client_order_id, BROKER_CLIENT_ORDER_ID_MAX, "%sL1", id + 3);
 }
 
+/* journal_begin for a test that writes no leg state: ends the run at once. */
+static ptx_status begin_only(journal *j, const exec_result *r, const char *key, const char *hash,
+                             const char *owner, ptx_error *error)
+{
+    journal_run *run = NULL;
+    ptx_status status = journal_begin(j, r, key, hash, owner, &run, error);
+    ck_assert(status == PTX_OK ? run != NULL : run == NULL);
+    journal_run_end(run);
+    return status;
+}
+
 START_TEST(test_new_file_has_current_schema)
 {
     fixture f = fixture_new();
@@ -164,7 +176,7 @@ START_TEST(test_migrates_version_1)
     free(json);
     exec_result r;
     make_result(&r, "ex-NEW", "abcd");
-    ck_assert_int_eq(journal_begin(j, &r, "new-key", "h", "me", &error), PTX_OK);
+    ck_assert_int_eq(begin_only(j, &r, "new-key", "h", "me", &error), PTX_OK);
     exec_result_free(&r);
     journal_close(j);
     j = open_ok(f.path, 0); /* opening again migrates nothing */
@@ -302,17 +314,18 @@ START_TEST(test_round_trip)
     ptx_error error;
     exec_result r;
     make_result(&r, "ex-A1", "acct1");
-    ck_assert_int_eq(journal_begin(j, &r, "key-1", "hash-1", "owner-1", &error), PTX_OK);
+    journal_run *run = NULL;
+    ck_assert_int_eq(journal_begin(j, &r, "key-1", "hash-1", "owner-1", &run, &error), PTX_OK);
     ck_assert_int_eq(journal_running_count(j), 1);
 
     exec_leg *sell = &r.legs[1];
     sell->attempts = 1;
-    ck_assert_int_eq(journal_leg(j, "ex-A1", 1, "SENDING", sell, NULL, &error), PTX_OK);
+    ck_assert_int_eq(journal_leg(run, 1, "SENDING", sell, NULL, &error), PTX_OK);
     snprintf(sell->order_id, sizeof sell->order_id, "ORD-7");
-    ck_assert_int_eq(journal_leg(j, "ex-A1", 1, "ACCEPTED", sell, NULL, &error), PTX_OK);
+    ck_assert_int_eq(journal_leg(run, 1, "ACCEPTED", sell, NULL, &error), PTX_OK);
     sell->filled_quantity = 5;
     sell->average_price = 3960.25;
-    ck_assert_int_eq(journal_leg(j, "ex-A1", 1, "FILLED", sell, NULL, &error), PTX_OK);
+    ck_assert_int_eq(journal_leg(run, 1, "FILLED", sell, NULL, &error), PTX_OK);
 
     exec_result loaded;
     char(*states)[JOURNAL_STATE_MAX] = NULL;
@@ -333,7 +346,8 @@ START_TEST(test_round_trip)
     exec_result_free(&loaded);
 
     const char *response = "{\"execution_id\":\"ex-A1\",\"x\":[1,2.50,\"\\u00e9\"]}";
-    ck_assert_int_eq(journal_finish(j, "ex-A1", "PARTIAL", response, &error), PTX_OK);
+    ck_assert_int_eq(journal_finish(run, "PARTIAL", response, &error), PTX_OK);
+    journal_run_end(run);
     ck_assert_int_eq(journal_running_count(j), 0);
     journal_execution row;
     ck_assert_int_eq(journal_get(j, "ex-A1", &row, &error), PTX_OK);
@@ -368,7 +382,7 @@ START_TEST(test_idempotency_lookups)
     ptx_error error;
     exec_result r;
     make_result(&r, "ex-K1", "acct1");
-    ck_assert_int_eq(journal_begin(j, &r, "same", "h1", "o", &error), PTX_OK);
+    ck_assert_int_eq(begin_only(j, &r, "same", "h1", "o", &error), PTX_OK);
     exec_result_free(&r);
     journal_execution row;
     ck_assert_int_eq(journal_find_key(j, "zerodha", "acct1", "same", &row, &error), PTX_OK);
@@ -380,17 +394,17 @@ START_TEST(test_idempotency_lookups)
     ck_assert_int_eq(journal_find_key(j, "zerodha", "acct2", "same", &row, &error), PTX_NOT_FOUND);
     ck_assert_int_eq(journal_find_key(j, "fyers", "acct1", "same", &row, &error), PTX_NOT_FOUND);
     make_result(&r, "ex-K2", "acct2");
-    ck_assert_int_eq(journal_begin(j, &r, "same", "h2", "o", &error), PTX_OK);
+    ck_assert_int_eq(begin_only(j, &r, "same", "h2", "o", &error), PTX_OK);
     exec_result_free(&r);
     /* The same key on the same account cannot be taken twice. */
     make_result(&r, "ex-K3", "acct1");
-    ck_assert_int_eq(journal_begin(j, &r, "same", "h3", "o", &error), PTX_CONFLICT);
+    ck_assert_int_eq(begin_only(j, &r, "same", "h3", "o", &error), PTX_CONFLICT);
     ck_assert_int_eq(journal_get(j, "ex-K3", &row, &error), PTX_NOT_FOUND);
     /* No key: any number of executions. */
-    ck_assert_int_eq(journal_begin(j, &r, "", "h3", "o", &error), PTX_OK);
+    ck_assert_int_eq(begin_only(j, &r, "", "h3", "o", &error), PTX_OK);
     exec_result_free(&r);
     make_result(&r, "ex-K4", "acct1");
-    ck_assert_int_eq(journal_begin(j, &r, "", "h4", "o", &error), PTX_OK);
+    ck_assert_int_eq(begin_only(j, &r, "", "h4", "o", &error), PTX_OK);
     exec_result_free(&r);
     ck_assert_int_eq(journal_get(j, "ex-K4", &row, &error), PTX_OK);
     ck_assert_str_eq(row.idempotency_key, "");
@@ -411,7 +425,7 @@ START_TEST(test_orphans_and_list)
     for (size_t i = 0; i < 3; i++) {
         exec_result r;
         make_result(&r, ids[i], accounts[i]);
-        ck_assert_int_eq(journal_begin(j, &r, "", "h", owners[i], &error), PTX_OK);
+        ck_assert_int_eq(begin_only(j, &r, "", "h", owners[i], &error), PTX_OK);
         exec_result_free(&r);
         retry_sleep_ms(2);
     }
@@ -424,7 +438,13 @@ START_TEST(test_orphans_and_list)
     ck_assert_int_eq(journal_orphans(j, NULL, NULL, "alive", &found, &count, &error), PTX_OK);
     ck_assert_uint_eq(count, 2);
     journal_ids_free(found, count);
-    ck_assert_int_eq(journal_finish(j, "ex-O1", "RECOVERED", "{}", &error), PTX_OK);
+    exec_result o1;
+    make_result(&o1, "ex-O1", "a1");
+    journal_run *run = NULL;
+    ck_assert_int_eq(journal_resume(j, &o1, &run, &error), PTX_OK);
+    ck_assert_int_eq(journal_finish(run, "RECOVERED", "{}", &error), PTX_OK);
+    journal_run_end(run);
+    exec_result_free(&o1);
     ck_assert_int_eq(journal_orphans(j, NULL, NULL, "alive", &found, &count, &error), PTX_OK);
     ck_assert_uint_eq(count, 1);
     ck_assert_str_eq(found[0], "ex-O3");
@@ -462,15 +482,19 @@ START_TEST(test_retention)
     journal *j = open_ok(f.path, 30);
     ptx_error error;
     const char *ids[] = {"ex-R1", "ex-R2", "ex-R3"};
+    exec_result r[3];
+    journal_run *runs[3];
     for (size_t i = 0; i < 3; i++) {
-        exec_result r;
-        make_result(&r, ids[i], "a");
-        ck_assert_int_eq(journal_begin(j, &r, "", "h", "o", &error), PTX_OK);
-        ck_assert_int_eq(journal_leg(j, ids[i], 0, "SENDING", &r.legs[0], NULL, &error), PTX_OK);
-        exec_result_free(&r);
+        make_result(&r[i], ids[i], "a");
+        ck_assert_int_eq(journal_begin(j, &r[i], "", "h", "o", &runs[i], &error), PTX_OK);
+        ck_assert_int_eq(journal_leg(runs[i], 0, "SENDING", &r[i].legs[0], NULL, &error), PTX_OK);
     }
-    ck_assert_int_eq(journal_finish(j, "ex-R1", "COMPLETED", "{}", &error), PTX_OK);
-    ck_assert_int_eq(journal_finish(j, "ex-R2", "COMPLETED", "{}", &error), PTX_OK);
+    ck_assert_int_eq(journal_finish(runs[0], "COMPLETED", "{}", &error), PTX_OK);
+    ck_assert_int_eq(journal_finish(runs[1], "COMPLETED", "{}", &error), PTX_OK);
+    for (size_t i = 0; i < 3; i++) {
+        journal_run_end(runs[i]);
+        exec_result_free(&r[i]);
+    }
     journal_close(j);
     /* R1 finished 40 days ago, R2 today, R3 (old) still running. */
     int64_t old = retry_wall_ms() - 40LL * 86400000;
@@ -537,7 +561,7 @@ START_TEST(test_sync_modes)
     ck_assert_int_eq(journal_open(f.path, &options, &j, &error), PTX_OK);
     exec_result r;
     make_result(&r, "ex-S1", "a");
-    ck_assert_int_eq(journal_begin(j, &r, "", "h", "o", &error), PTX_OK);
+    ck_assert_int_eq(begin_only(j, &r, "", "h", "o", &error), PTX_OK);
     exec_result_free(&r);
     journal_close(j);
     fixture_free(&f);
@@ -555,20 +579,21 @@ START_TEST(test_queued_legs_committed_by_finish)
     exec_result r;
     make_result(&r, "ex-Q1", "a");
     uint64_t mark = journal_mark(j);
-    ck_assert_int_eq(journal_begin(j, &r, "", "h", "o", &error), PTX_OK);
+    journal_run *run = NULL;
+    ck_assert_int_eq(journal_begin(j, &r, "", "h", "o", &run, &error), PTX_OK);
     /* The intent is in the file as soon as journal_begin returns. */
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-Q1'"
                                        " AND status = 'PENDING_SEND'"),
                      2);
     for (size_t i = 0; i < 2; i++) {
         exec_leg *leg = &r.legs[i];
-        ck_assert_int_eq(journal_leg_queue(j, "ex-Q1", i, "SENDING", leg, NULL, &error), PTX_OK);
+        ck_assert_int_eq(journal_leg_queue(run, i, "SENDING", leg, NULL, &error), PTX_OK);
         snprintf(leg->order_id, sizeof leg->order_id, "ORD-%zu", i);
-        ck_assert_int_eq(journal_leg(j, "ex-Q1", i, "ACCEPTED", leg, "accepted", &error), PTX_OK);
+        ck_assert_int_eq(journal_leg(run, i, "ACCEPTED", leg, "accepted", &error), PTX_OK);
         leg->filled_quantity = leg->quantity;
-        ck_assert_int_eq(journal_leg(j, "ex-Q1", i, "FILLED", leg, NULL, &error), PTX_OK);
+        ck_assert_int_eq(journal_leg(run, i, "FILLED", leg, NULL, &error), PTX_OK);
     }
-    ck_assert_int_eq(journal_finish(j, "ex-Q1", "COMPLETED", "{}", &error), PTX_OK);
+    ck_assert_int_eq(journal_finish(run, "COMPLETED", "{}", &error), PTX_OK);
     /* Read by another connection while the journal is still open. */
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-Q1'"
                                        " AND status = 'FILLED' AND filled_quantity = quantity"),
@@ -580,12 +605,12 @@ START_TEST(test_queued_legs_committed_by_finish)
                                        " 'ex-Q1' AND state = 'ACCEPTED' AND detail = 'accepted'"),
                      2);
     ck_assert_int_eq(journal_check(j, mark, &error), PTX_OK);
-    /* A queued write that cannot be stored (no such leg) is counted. */
-    ck_assert_int_eq(journal_leg_queue(j, "ex-Q1", 7, "FILLED", &r.legs[0], NULL, &error), PTX_OK);
-    journal_flush(j);
-    ck_assert_int_eq(journal_check(j, mark, &error), PTX_JOURNAL);
+    /* A state of a leg the execution does not have is refused at once. */
+    ck_assert_int_eq(journal_leg_queue(run, 7, "FILLED", &r.legs[0], NULL, &error), PTX_INVALID);
     ck_assert_ptr_nonnull(strstr(error.message, "no leg 7"));
-    ck_assert_int_eq(journal_check(j, journal_mark(j), &error), PTX_OK);
+    journal_flush(j);
+    ck_assert_int_eq(journal_check(j, mark, &error), PTX_OK);
+    journal_run_end(run);
     exec_result_free(&r);
     journal_close(j);
     fixture_free(&f);
@@ -603,20 +628,110 @@ START_TEST(test_full_mode_leg_is_synchronous)
     ck_assert_int_eq(journal_open(f.path, &options, &j, &error), PTX_OK);
     exec_result r;
     make_result(&r, "ex-F1", "a");
-    ck_assert_int_eq(journal_begin(j, &r, "k", "h", "o", &error), PTX_OK);
+    journal_run *run = NULL;
+    ck_assert_int_eq(journal_begin(j, &r, "k", "h", "o", &run, &error), PTX_OK);
     snprintf(r.legs[1].order_id, sizeof r.legs[1].order_id, "ORD-1");
-    ck_assert_int_eq(journal_leg(j, "ex-F1", 1, "ACCEPTED", &r.legs[1], NULL, &error), PTX_OK);
+    ck_assert_int_eq(journal_leg(run, 1, "ACCEPTED", &r.legs[1], NULL, &error), PTX_OK);
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-F1'"
                                        " AND status = 'ACCEPTED' AND order_id = 'ORD-1'"),
                      1);
     exec_result again;
     make_result(&again, "ex-F2", "a");
-    ck_assert_int_eq(journal_begin(j, &again, "k", "h", "o", &error), PTX_CONFLICT);
+    ck_assert_int_eq(begin_only(j, &again, "k", "h", "o", &error), PTX_CONFLICT);
     ck_assert_str_eq(error.field, "idempotency_key");
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-F2'"),
                      0);
     exec_result_free(&again);
+    journal_run_end(run);
     exec_result_free(&r);
+    journal_close(j);
+    fixture_free(&f);
+}
+END_TEST
+
+/* With nothing synchronous to write, a run's buffered states still reach
+ * the file on their own (within JOURNAL_GROUP_DELAY_MS), and closing the
+ * journal commits the states of a run nobody ended. */
+START_TEST(test_buffered_states_reach_the_file)
+{
+    fixture f = fixture_new();
+    journal *j = open_ok(f.path, 30);
+    ptx_error error;
+    exec_result r;
+    make_result(&r, "ex-T1", "a");
+    journal_run *run = NULL;
+    ck_assert_int_eq(journal_begin(j, &r, "", "h", "o", &run, &error), PTX_OK);
+    ck_assert_int_eq(journal_leg_queue(run, 0, "SENDING", &r.legs[0], NULL, &error), PTX_OK);
+    long seen = 0;
+    for (int i = 0; i < 400 && seen == 0; i++) { /* up to 2 s, usually one wait */
+        retry_sleep_ms(5);
+        seen = raw_count(f.path, "SELECT count(*) FROM leg_events WHERE execution_id = 'ex-T1'"
+                                 " AND state = 'SENDING'");
+    }
+    ck_assert_int_eq(seen, 1);
+    ck_assert_int_eq(journal_leg_queue(run, 1, "SENDING", &r.legs[1], NULL, &error), PTX_OK);
+    journal_close(j); /* the run is not ended: its last state is committed anyway */
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM leg_events WHERE execution_id ="
+                                       " 'ex-T1' AND state = 'SENDING'"),
+                     2);
+    exec_result_free(&r);
+    fixture_free(&f);
+}
+END_TEST
+
+/* Many threads with runs of their own: every state of every run is stored
+ * once, in order, and each execution's finish carries its last states. */
+typedef struct parallel_case {
+    journal *j;
+    int index;
+    int failures;
+} parallel_case;
+
+static void *parallel_execution(void *context)
+{
+    parallel_case *c = context;
+    char id[32];
+    snprintf(id, sizeof id, "ex-P%d", c->index);
+    exec_result r;
+    make_result(&r, id, "p");
+    ptx_error error;
+    journal_run *run = NULL;
+    c->failures += journal_begin(c->j, &r, "", "h", "o", &run, &error) != PTX_OK;
+    for (int round = 0; run != NULL && round < 50; round++)
+        for (size_t leg = 0; leg < r.leg_count; leg++) {
+            r.legs[leg].attempts = (unsigned)round + 1;
+            c->failures +=
+                journal_leg_queue(run, leg, "SENDING", &r.legs[leg], NULL, &error) != PTX_OK;
+        }
+    if (run != NULL)
+        c->failures += journal_finish(run, "COMPLETED", "{}", &error) != PTX_OK;
+    journal_run_end(run);
+    exec_result_free(&r);
+    return NULL;
+}
+
+START_TEST(test_parallel_runs)
+{
+    fixture f = fixture_new();
+    journal *j = open_ok(f.path, 30);
+    enum { THREADS = 8 };
+    pthread_t threads[THREADS];
+    parallel_case cases[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        cases[i] = (parallel_case){j, i, 0};
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, parallel_execution, &cases[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_int_eq(cases[i].failures, 0);
+    }
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM leg_events"), THREADS * 50 * 2);
+    /* Each leg's current state is its last one (attempts 50). */
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE attempts = 50"),
+                     THREADS * 2);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM executions WHERE status ="
+                                       " 'COMPLETED'"),
+                     THREADS);
     journal_close(j);
     fixture_free(&f);
 }
@@ -642,6 +757,8 @@ static Suite *journal_suite(void)
     tcase_add_test(records, test_unusable_paths);
     tcase_add_test(records, test_queued_legs_committed_by_finish);
     tcase_add_test(records, test_full_mode_leg_is_synchronous);
+    tcase_add_test(records, test_buffered_states_reach_the_file);
+    tcase_add_test(records, test_parallel_runs);
     suite_add_tcase(suite, records);
     return suite;
 }
