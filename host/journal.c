@@ -1,17 +1,19 @@
 /*
  * The write-ahead journal (design §1 step 9, issue 4), in WAL mode.
  *
- * Writes go through one writer thread per journal and its own connection:
- * callers queue ops (an execution's intent, a leg's state, an execution's
- * end, a barrier); the writer takes everything queued and commits it in one
- * BEGIN IMMEDIATE transaction (group commit across concurrent executions).
- * Synchronous ops wait on their own `done` flag; asynchronous ones are
- * queued and committed within JOURNAL_GROUP_DELAY_MS. The queue is FIFO, so
- * when an op is committed so is every op queued before it. Reads use a
- * second connection under a mutex (WAL lets it read while the writer
- * writes), except for ":memory:" where both share one connection and the
- * writer holds the read mutex while it writes. Every statement is prepared
- * once per connection and cached.
+ * Writes go through one writer thread per journal and its own connection.
+ * Synchronous ops (an execution's intent, its end, a barrier) are pushed on
+ * a lock-free stack and their callers wait on a semaphore; leg states are
+ * appended to the buffer of their execution's run (journal_run) and never
+ * queued one by one. The writer takes every op queued and every run's
+ * buffered states and commits them in one BEGIN IMMEDIATE transaction
+ * (group commit across concurrent executions); with only states pending it
+ * waits JOURNAL_GROUP_DELAY_MS for more first. When an op is committed, so is
+ * everything queued or buffered before it. Reads use a second connection
+ * under a mutex (WAL lets it read while the writer writes), except for
+ * ":memory:" where both share one connection and the writer holds the read
+ * mutex while it writes. Every statement is prepared once per connection and
+ * cached.
  *
  * Schema history (PRAGMA user_version):
  *   1  executions (id, broker, account_hash, idempotency_key, status,
@@ -21,6 +23,9 @@
  *   3  append-only: intents (legs and positions as JSON, written once) and
  *      events (leg states appended) replace legs, positions and leg_events,
  *      which become views; the key index skips rows without a key.
+ *   4  the intent moves onto the execution row (executions.legs and
+ *      .positions; no intents table); the created_ms and status indexes give
+ *      way to a partial index of running executions.
  * Checkpoints run on a thread and connection of their own (see
  * writer_wal_hook), not on the writer's commit path.
  * A new file is created at version 1 and migrated like any old file, so the
@@ -151,6 +156,38 @@ static const char journal_migrate_v3[] =
     "CREATE UNIQUE INDEX executions_key ON executions(broker, account_hash, idempotency_key)"
     " WHERE idempotency_key IS NOT NULL;" LEGS_VIEW LEG_EVENTS_VIEW "PRAGMA user_version = 3;";
 
+/*
+ * Version 4 keeps an execution's intent on its own row (the columns legs and
+ * positions): one row written at begin instead of two, and no intents table
+ * whose long keyed rows spilled into a page of their own each. The indexes
+ * on created_ms and status go: history is listed newest first by rowid (the
+ * order executions were begun in), and only running executions are indexed
+ * (recovery's question). A commit then touches fewer pages.
+ */
+#define LEGS_VIEW_V4                                                                               \
+    "CREATE VIEW legs AS WITH ev AS (SELECT e.execution_id AS x, j.value ->> 0 AS leg_index,"      \
+    " j.value AS v, e.seq * 65536 + j.key AS o FROM events e, json_each(e.data) j),"               \
+    " last AS (SELECT x, leg_index, v, max(o) FROM ev GROUP BY x, leg_index)"                      \
+    " SELECT i.id AS execution_id, l.key AS leg_index, l.value ->> 0 AS sequence,"                 \
+    " l.value ->> 1 AS symbol, l.value ->> 2 AS side, l.value ->> 3 AS quantity,"                  \
+    " l.value ->> 4 AS client_order_id, coalesce(last.v ->> 2, 'PENDING_SEND') AS status,"         \
+    " last.v ->> 4 AS order_id, coalesce(last.v ->> 5, 0) AS filled_quantity,"                     \
+    " coalesce(last.v ->> 6, 0.0) AS average_price, coalesce(last.v ->> 7, 0) AS attempts,"        \
+    " last.v ->> 8 AS reason FROM executions i, json_each(i.legs) l"                               \
+    " LEFT JOIN last ON last.x = i.id AND last.leg_index = l.key;"
+
+static const char journal_migrate_v4[] =
+    "ALTER TABLE executions ADD COLUMN legs TEXT NOT NULL DEFAULT '[]';"
+    "ALTER TABLE executions ADD COLUMN positions TEXT NOT NULL DEFAULT '[]';"
+    "UPDATE executions SET legs = i.legs, positions = i.positions FROM intents i"
+    " WHERE i.execution_id = executions.id;"
+    "DROP VIEW IF EXISTS legs;"
+    "DROP TABLE intents;"
+    "DROP INDEX IF EXISTS executions_created;"
+    "DROP INDEX IF EXISTS executions_status;"
+    "CREATE INDEX executions_running ON executions(broker, account_hash)"
+    " WHERE status = 'RUNNING';" LEGS_VIEW_V4 "PRAGMA user_version = 4;";
+
 #define EXECUTION_COLUMNS                                                                          \
     "id, broker, account_hash, coalesce(idempotency_key, ''), request_hash, status, owner,"        \
     " leg_count, created_ms, coalesce(finished_ms, 0), response"
@@ -161,7 +198,6 @@ typedef enum journal_stmt {
     STMT_COMMIT,
     STMT_ROLLBACK,
     STMT_INSERT_EXECUTION,
-    STMT_INSERT_INTENT,
     STMT_INSERT_EVENTS,
     STMT_LEG_COUNT,
     STMT_FINISH,
@@ -182,9 +218,8 @@ static const char *const journal_sql[STMT_COUNT] = {
     [STMT_ROLLBACK] = "ROLLBACK",
     [STMT_INSERT_EXECUTION] =
         "INSERT INTO executions(id, broker, account_hash, idempotency_key, request_hash, status,"
-        " owner, leg_count, created_ms, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, 'RUNNING', ?6, ?7,"
-        " ?8, ?8)",
-    [STMT_INSERT_INTENT] = "INSERT INTO intents(execution_id, legs, positions) VALUES(?1, ?2, ?3)",
+        " owner, leg_count, created_ms, updated_ms, legs, positions) VALUES(?1, ?2, ?3, ?4, ?5,"
+        " 'RUNNING', ?6, ?7, ?8, ?8, ?9, ?10)",
     [STMT_INSERT_EVENTS] = "INSERT INTO events(execution_id, data) VALUES(?1, ?2)",
     [STMT_LEG_COUNT] = "SELECT leg_count FROM executions WHERE id = ?1",
     [STMT_FINISH] = "UPDATE executions SET status = ?2, response = ?3, finished_ms = ?4,"
@@ -204,10 +239,10 @@ static const char *const journal_sql[STMT_COUNT] = {
         " SELECT l.key, l.value ->> 0, l.value ->> 1, l.value ->> 2, l.value ->> 3,"
         " l.value ->> 4, coalesce(last.v ->> 2, 'PENDING_SEND'), coalesce(last.v ->> 4, ''),"
         " coalesce(last.v ->> 5, 0), coalesce(last.v ->> 6, 0.0), coalesce(last.v ->> 7, 0),"
-        " coalesce(last.v ->> 8, '') FROM intents i, json_each(i.legs) l"
-        " LEFT JOIN last ON last.leg_index = l.key WHERE i.execution_id = ?1 ORDER BY l.key",
-    [STMT_LOAD_POSITIONS] = "SELECT p.value ->> 0, p.value ->> 1, p.value ->> 2 FROM intents i,"
-                            " json_each(i.positions) p WHERE i.execution_id = ?1 ORDER BY p.key",
+        " coalesce(last.v ->> 8, '') FROM executions i, json_each(i.legs) l"
+        " LEFT JOIN last ON last.leg_index = l.key WHERE i.id = ?1 ORDER BY l.key",
+    [STMT_LOAD_POSITIONS] = "SELECT p.value ->> 0, p.value ->> 1, p.value ->> 2 FROM executions i,"
+                            " json_each(i.positions) p WHERE i.id = ?1 ORDER BY p.key",
     [STMT_LEG_EVENTS] = "SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2,"
                         " coalesce(j.value ->> 3, '') FROM events e, json_each(e.data) j"
                         " WHERE e.execution_id = ?1 AND coalesce(j.value ->> 9, 0) = 0"
@@ -424,6 +459,8 @@ static ptx_status journal_migrate(journal *j, ptx_error *error)
             status = journal_fail(j, error, "migrating the schema to version 2");
         if (status == PTX_OK && version < 3 && !journal_exec(j, journal_migrate_v3))
             status = journal_fail(j, error, "migrating the schema to version 3");
+        if (status == PTX_OK && version < 4 && !journal_exec(j, journal_migrate_v4))
+            status = journal_fail(j, error, "migrating the schema to version 4");
         if (status == PTX_OK && version > 0 && version < JOURNAL_SCHEMA_VERSION)
             log_write(LOG_INFO, "journal", "journal %s: schema migrated from version %d to %d",
                       j->path, version, JOURNAL_SCHEMA_VERSION);
@@ -449,7 +486,6 @@ static ptx_status journal_prune(journal *j, unsigned days, ptx_error *error)
              "INSERT INTO prune SELECT id FROM executions WHERE status <> 'RUNNING'"
              " AND coalesce(finished_ms, created_ms) < %lld;"
              "DELETE FROM events WHERE execution_id IN (SELECT id FROM prune);"
-             "DELETE FROM intents WHERE execution_id IN (SELECT id FROM prune);"
              "DELETE FROM executions WHERE id IN (SELECT id FROM prune);"
              "COMMIT;",
              (long long)cutoff);
@@ -735,38 +771,24 @@ static bool writer_insert_execution(journal *j, const journal_op *op)
     bind_static(stmt, 6, op->owner);
     sqlite3_bind_int64(stmt, 7, (sqlite3_int64)result->leg_count);
     sqlite3_bind_int64(stmt, 8, op->now);
+    bind_static(stmt, 9, op->intent_legs);
+    bind_static(stmt, 10, op->intent_positions);
     return journal_step_done(stmt);
 }
 
-static bool writer_insert_intent(journal *j, const journal_op *op)
-{
-    sqlite3_stmt *stmt = writer_stmt(j, STMT_INSERT_INTENT);
-    if (stmt == NULL)
-        return false;
-    bind_static(stmt, 1, op->result->execution_id);
-    bind_static(stmt, 2, op->intent_legs);
-    bind_static(stmt, 3, op->intent_positions);
-    return journal_step_done(stmt);
-}
-
-/* The intent of an execution: its row, then its legs and positions. A reused
- * key fails the first INSERT alone (a statement is atomic), which leaves the
- * rest of the batch alone; a failure after it rolls the whole batch back. */
+/* The intent of an execution: its row, with its legs and positions. A
+ * reused key fails this INSERT alone (a statement is atomic), which leaves
+ * the rest of the batch alone. */
 static void writer_begin(journal *j, journal_op *op)
 {
-    if (!writer_insert_execution(j, op)) {
-        if (sqlite3_extended_errcode(j->wdb) == SQLITE_CONSTRAINT_UNIQUE) {
-            op->status = PTX_CONFLICT;
-            snprintf(op->message, sizeof op->message,
-                     "idempotency key already used for this %s account", op->result->broker);
-        } else {
-            op_fail(j, op, PTX_JOURNAL, "recording the intent of an execution");
-        }
+    if (writer_insert_execution(j, op))
         return;
-    }
-    if (!writer_insert_intent(j, op)) {
+    if (sqlite3_extended_errcode(j->wdb) == SQLITE_CONSTRAINT_UNIQUE) {
+        op->status = PTX_CONFLICT;
+        snprintf(op->message, sizeof op->message,
+                 "idempotency key already used for this %s account", op->result->broker);
+    } else {
         op_fail(j, op, PTX_JOURNAL, "recording the intent of an execution");
-        j->batch_abort = true;
     }
 }
 
@@ -1517,7 +1539,7 @@ static sqlite3_stmt *journal_list_stmt(journal *j, const journal_filter *filter)
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT " EXECUTION_COLUMNS " FROM executions WHERE 1%s%s"
-             " ORDER BY created_ms DESC, id DESC LIMIT ?3",
+             " ORDER BY rowid DESC LIMIT ?3",
              by_broker ? " AND broker = ?1" : "", by_status ? " AND status = ?2" : "");
     sqlite3_stmt *stmt = NULL;
     if (sqlite3_prepare_v2(j->db, sql, -1, &stmt, NULL) != SQLITE_OK)

@@ -8,8 +8,9 @@
  * quantity, sequence, journal state, broker order id, fill, attempts,
  * reason, timestamps), one row per target position (symbol, before, target)
  * and a timeline of leg events. Since schema version 3 a leg's intent is
- * written once and its state changes are appended (the leg's current state
- * is its last event); the views `legs` and `leg_events` show them as rows.
+ * written once (since version 4 on its execution's row) and its state
+ * changes are appended (the leg's current state is its last event); the
+ * views `legs` and `leg_events` show them as rows.
  *
  * Leg states in the journal: PENDING_SEND (intent committed: place_order may
  * be called from now on), SENDING (place_order is being called; queued, not
@@ -71,7 +72,7 @@
 #include "engine.h"
 #include "status.h"
 
-#define JOURNAL_SCHEMA_VERSION 3
+#define JOURNAL_SCHEMA_VERSION 4
 #define JOURNAL_HASH_MAX 65  /* 64 hex chars + NUL */
 #define JOURNAL_STATE_MAX 20 /* longest state name + NUL */
 #define JOURNAL_OWNER_MAX 40
@@ -116,7 +117,7 @@ typedef struct journal_filter {
 /*
  * Opens (creating when missing) the journal at `path`, switches it to WAL,
  * applies the sync mode and busy timeout, migrates an older schema forward
- * (version 1 → 2 → 3) and prunes finished executions older than retention_days.
+ * (version 1 → 2 → 3 → 4) and prunes finished executions older than retention_days.
  * Returns PTX_OK and sets *out, or PTX_JOURNAL with "journal PATH: reason" in
  * error->message (unwritable file or folder, not a database, newer schema,
  * locked past the busy timeout). Main thread.

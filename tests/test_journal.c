@@ -118,8 +118,12 @@ START_TEST(test_new_file_has_current_schema)
     ck_assert_int_eq(journal_schema_version(j), JOURNAL_SCHEMA_VERSION);
     journal_close(j);
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM sqlite_master WHERE name IN "
-                                       "('executions','intents','events','legs','leg_events')"),
+                                       "('executions','events','legs','leg_events',"
+                                       "'executions_running')"),
                      5);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM sqlite_master WHERE name IN "
+                                       "('intents','executions_created','executions_status')"),
+                     0);
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM sqlite_master WHERE type = 'view'"
                                        " AND name IN ('legs','leg_events')"),
                      2);
@@ -240,7 +244,7 @@ START_TEST(test_migrates_version_2)
     raw_sql(f.path, sql);
     free(sql);
     journal *j = open_ok(f.path, 0);
-    ck_assert_int_eq(journal_schema_version(j), 3);
+    ck_assert_int_eq(journal_schema_version(j), JOURNAL_SCHEMA_VERSION);
     ptx_error error;
     journal_execution row;
     ck_assert_int_eq(journal_find_key(j, "zerodha", "acct", "k1", &row, &error), PTX_OK);
@@ -289,6 +293,77 @@ START_TEST(test_migrates_version_2)
                                        " AND order_id = 'O-1' AND filled_quantity = 5"),
                      1);
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM leg_events"), 5);
+    fixture_free(&f);
+}
+END_TEST
+
+/* A version-3 journal (intents in a table of their own) migrates to
+ * version 4: intents move onto the execution rows, the interrupted
+ * execution still loads for recovery, and the views read the new layout. */
+START_TEST(test_migrates_version_3)
+{
+    fixture f = fixture_new();
+    raw_sql(f.path, "CREATE TABLE executions(id TEXT PRIMARY KEY, broker TEXT NOT NULL,"
+                    " account_hash TEXT NOT NULL, idempotency_key TEXT, status TEXT NOT NULL,"
+                    " created_ms INTEGER NOT NULL, finished_ms INTEGER, response TEXT,"
+                    " request_hash TEXT NOT NULL DEFAULT '', owner TEXT NOT NULL DEFAULT '',"
+                    " leg_count INTEGER NOT NULL DEFAULT 0, updated_ms INTEGER NOT NULL DEFAULT 0);"
+                    "CREATE UNIQUE INDEX executions_key ON executions(broker, account_hash,"
+                    " idempotency_key) WHERE idempotency_key IS NOT NULL;"
+                    "CREATE INDEX executions_created ON executions(created_ms);"
+                    "CREATE INDEX executions_status ON executions(status);"
+                    "CREATE TABLE intents(execution_id TEXT PRIMARY KEY, legs TEXT NOT NULL,"
+                    " positions TEXT NOT NULL) WITHOUT ROWID;"
+                    "CREATE TABLE events(seq INTEGER PRIMARY KEY, execution_id TEXT NOT NULL,"
+                    " data TEXT NOT NULL);"
+                    "CREATE INDEX events_execution ON events(execution_id);"
+                    "INSERT INTO executions VALUES('ex-DONE', 'zerodha', 'acct', 'k1', 'COMPLETED',"
+                    " 4102444800000, 4102444800100, '{\"done\":1}', 'h1', 'old', 1, 4102444800100);"
+                    "INSERT INTO executions VALUES('ex-HALF', 'zerodha', 'acct', NULL, 'RUNNING',"
+                    " 4102444800200, NULL, NULL, 'h2', 'old', 2, 4102444800200);"
+                    "INSERT INTO intents VALUES('ex-DONE', '[[1,\"TCS\",\"SELL\",5,\"DONE0\"]]',"
+                    " '[[\"TCS\",5,0]]');"
+                    "INSERT INTO intents VALUES('ex-HALF', '[[2,\"INFY\",\"BUY\",3,\"HALF0\"],"
+                    "[1,\"TCS\",\"SELL\",2,\"HALF1\"]]', '[[\"INFY\",0,3],[\"TCS\",7,5]]');"
+                    "INSERT INTO events(execution_id, data) VALUES('ex-DONE',"
+                    " '[[0,4102444800010,\"SENDING\",null,null,0,0,1,null],"
+                    "[0,4102444800090,\"FILLED\",null,\"O-1\",5,101.25,1,null]]');"
+                    "INSERT INTO events(execution_id, data) VALUES('ex-HALF',"
+                    " '[[1,4102444800210,\"ACCEPTED\",null,\"O-2\",0,0,1,null]]');"
+                    "PRAGMA user_version = 3;");
+    journal *j = open_ok(f.path, 0);
+    ck_assert_int_eq(journal_schema_version(j), JOURNAL_SCHEMA_VERSION);
+    ptx_error error;
+    journal_execution row;
+    ck_assert_int_eq(journal_find_key(j, "zerodha", "acct", "k1", &row, &error), PTX_OK);
+    ck_assert_str_eq(row.response, "{\"done\":1}");
+    journal_execution_clear(&row);
+    char *json = NULL;
+    ck_assert_int_eq(journal_show_json(j, "ex-DONE", &json, &error), PTX_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"client_order_id\":\"DONE0\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"state\":\"FILLED\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"average_price\":101.25"));
+    free(json);
+    ck_assert(journal_has_orphans(j, "zerodha", "acct"));
+    ck_assert(!journal_has_orphans(j, "zerodha", "other"));
+    exec_result r;
+    char(*states)[JOURNAL_STATE_MAX] = NULL;
+    ck_assert_int_eq(journal_load(j, "ex-HALF", &r, &states, &error), PTX_OK);
+    ck_assert_uint_eq(r.leg_count, 2);
+    ck_assert_str_eq(states[0], "PENDING_SEND");
+    ck_assert_str_eq(r.legs[0].client_order_id, "HALF0");
+    ck_assert_str_eq(states[1], "ACCEPTED");
+    ck_assert_str_eq(r.legs[1].order_id, "O-2");
+    ck_assert_uint_eq(r.position_count, 2);
+    ck_assert_int_eq(r.positions[1].before, 7);
+    free(states);
+    exec_result_free(&r);
+    journal_close(j);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM sqlite_master WHERE name = 'intents'"),
+                     0);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-HALF'"
+                                       " AND client_order_id = 'HALF1' AND status = 'ACCEPTED'"),
+                     1);
     fixture_free(&f);
 }
 END_TEST
@@ -517,8 +592,7 @@ START_TEST(test_retention)
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id='ex-R1'"), 0);
     ck_assert_int_eq(
         raw_count(f.path, "SELECT count(*) FROM leg_events WHERE execution_id='ex-R1'"), 0);
-    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM intents WHERE execution_id='ex-R1'"),
-                     0);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM executions WHERE id='ex-R1'"), 0);
     fixture_free(&f);
 }
 END_TEST
@@ -745,6 +819,7 @@ static Suite *journal_suite(void)
     tcase_add_test(schema, test_new_file_has_current_schema);
     tcase_add_test(schema, test_migrates_version_1);
     tcase_add_test(schema, test_migrates_version_2);
+    tcase_add_test(schema, test_migrates_version_3);
     tcase_add_test(schema, test_newer_schema_refused);
     tcase_add_test(schema, test_sync_modes);
     suite_add_tcase(suite, schema);
