@@ -254,11 +254,11 @@ static const char *const journal_sql[STMT_COUNT] = {
  * on `done`, which the writer posts once the op is committed or failed. */
 typedef enum journal_op_kind { OP_BEGIN, OP_FINISH, OP_BARRIER } journal_op_kind;
 
-/* What the writer is doing, for a caller deciding whether to wake it: busy
- * (it looks at the inbox and the runs again before it sleeps), idle (an op
- * or a first leg state wakes it) or gathering leg states (only an op wakes
- * it before its deadline). */
-typedef enum writer_state { WRITER_BUSY, WRITER_IDLE, WRITER_GATHER } writer_state;
+/* What the writer is doing, for a caller with an op deciding whether to
+ * wake it: busy (it looks at the inbox again before it sleeps) or waiting.
+ * Leg states never wake it: while runs exist it looks at them every
+ * JOURNAL_GROUP_DELAY_MS on its own. */
+typedef enum writer_state { WRITER_BUSY, WRITER_WAITING } writer_state;
 
 typedef struct journal_op {
     struct journal_op *next;
@@ -314,13 +314,13 @@ struct journal {
      * takes whole and reverses. Queuing takes no lock; only a caller that
      * must wake the writer (see journal_submit) takes wake_lock. */
     _Atomic(journal_op *) inbox;
-    atomic_bool sync_pending;     /* a caller waits: commit at once */
     _Atomic int64_t states_since; /* 0, or when a run's first untaken state was added */
     /* The runs (journal_run), under runs_lock. A run whose states are in a
      * commit in flight is not freed until that commit is over (runs_done). */
     pthread_mutex_t runs_lock;
     pthread_cond_t runs_done;
     journal_run *runs;
+    atomic_size_t run_count;
     /* Accounts ("broker account_hash") with executions left RUNNING when
      * the journal was opened, under orphans_lock; orphan_count mirrors its
      * size so that the usual empty case takes no lock. */
@@ -1015,37 +1015,45 @@ static size_t writer_commit(journal *j, journal_op *batch)
     return failed;
 }
 
-/* With only leg states pending, waits (wake_lock held) until the oldest is
- * JOURNAL_GROUP_DELAY_MS old, a caller waits or the journal closes: more
- * states then share the commit. */
-static void writer_gather(journal *j)
+/* `ns` (CLOCK_MONOTONIC) as a timespec for pthread_cond_timedwait. */
+static struct timespec timespec_of(int64_t ns)
 {
-    atomic_store(&j->writer_state, WRITER_GATHER);
-    int64_t since = atomic_load(&j->states_since);
-    if (since == 0)
-        return;
-    int64_t deadline = since + (int64_t)JOURNAL_GROUP_DELAY_MS * 1000000;
-    struct timespec until = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
-    while (!atomic_load(&j->sync_pending) && !j->stop)
-        if (pthread_cond_timedwait(&j->work, &j->wake_lock, &until) != 0)
-            break;
+    return (struct timespec){(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
 }
 
-/* Waits for ops or leg states; returns the queued ops in queue order (NULL
- * with only states pending). *done when the journal closes with nothing
- * left. */
+/* Waits (wake_lock held) until an op is queued, the oldest buffered leg
+ * state is JOURNAL_GROUP_DELAY_MS old, or the journal closes. Without ops,
+ * it looks at the runs' states every JOURNAL_GROUP_DELAY_MS while runs
+ * exist, so a state costs its engine thread no wakeup; with no run it sleeps
+ * until an op comes. */
+static void writer_wait(journal *j)
+{
+    const int64_t delay = (int64_t)JOURNAL_GROUP_DELAY_MS * 1000000;
+    atomic_store(&j->writer_state, WRITER_WAITING);
+    while (atomic_load(&j->inbox) == NULL && !j->stop) {
+        int64_t since = atomic_load(&j->states_since);
+        int64_t now = monotonic_ns();
+        if (since != 0 && now - since >= delay)
+            return;
+        if (since == 0 && atomic_load(&j->run_count) == 0) {
+            pthread_cond_wait(&j->work, &j->wake_lock);
+            continue;
+        }
+        struct timespec until = timespec_of(since != 0 ? since + delay : now + delay);
+        pthread_cond_timedwait(&j->work, &j->wake_lock, &until);
+    }
+}
+
+/* Waits for ops or due leg states; returns the queued ops in queue order
+ * (NULL with only states due). *done when the journal closes with nothing
+ * left to write. */
 static journal_op *writer_take(journal *j, bool *done)
 {
     pthread_mutex_lock(&j->wake_lock);
-    atomic_store(&j->writer_state, WRITER_IDLE);
-    while (atomic_load(&j->inbox) == NULL && atomic_load(&j->states_since) == 0 && !j->stop)
-        pthread_cond_wait(&j->work, &j->wake_lock);
-    *done = j->stop && atomic_load(&j->inbox) == NULL && atomic_load(&j->states_since) == 0;
-    if (atomic_load(&j->inbox) == NULL && !j->stop)
-        writer_gather(j);
+    writer_wait(j);
     atomic_store(&j->writer_state, WRITER_BUSY);
+    *done = j->stop && atomic_load(&j->inbox) == NULL && atomic_load(&j->states_since) == 0;
     pthread_mutex_unlock(&j->wake_lock);
-    atomic_store(&j->sync_pending, false); /* before the take: a later caller sets it again */
     journal_op *stack = atomic_exchange(&j->inbox, NULL);
     journal_op *batch = NULL;
     while (stack != NULL) { /* newest first: reverse into queue order */
@@ -1197,7 +1205,7 @@ static void journal_wake(journal *j)
 
 /* Queues `op` and returns once the writer has committed it (or failed to).
  * Queuing is a compare-and-swap; the writer is woken only when it sleeps.
- * The stores and loads of inbox, sync_pending and writer_state are
+ * The stores and loads of inbox and writer_state are
  * sequentially consistent, so either the writer sees the op before it
  * sleeps or the caller sees it sleeping and signals under wake_lock. */
 static void journal_submit(journal *j, journal_op *op)
@@ -1209,7 +1217,6 @@ static void journal_submit(journal *j, journal_op *op)
     do
         op->next = prev;
     while (!atomic_compare_exchange_weak(&j->inbox, &prev, op));
-    atomic_store(&j->sync_pending, true);
     if (atomic_load(&j->writer_state) != WRITER_BUSY)
         journal_wake(j);
     while (sem_wait(&op->done) != 0)
@@ -1284,6 +1291,9 @@ static journal_run *journal_run_start(journal *j, const exec_result *result, ptx
         j->runs->prev = run;
     j->runs = run;
     pthread_mutex_unlock(&j->runs_lock);
+    /* The first run: a writer asleep without runs starts looking at them. */
+    if (atomic_fetch_add(&j->run_count, 1) == 0 && atomic_load(&j->writer_state) != WRITER_BUSY)
+        journal_wake(j);
     return run;
 }
 
@@ -1361,9 +1371,8 @@ static ptx_status run_add_state(journal_run *run, size_t leg_index, const char *
         return PTX_JOURNAL;
     }
     int64_t none = 0;
-    if (first && atomic_compare_exchange_strong(&j->states_since, &none, monotonic_ns()) &&
-        atomic_load(&j->writer_state) == WRITER_IDLE)
-        journal_wake(j);
+    if (first) /* the writer finds it within JOURNAL_GROUP_DELAY_MS */
+        atomic_compare_exchange_strong(&j->states_since, &none, monotonic_ns());
     return PTX_OK;
 }
 
@@ -1428,6 +1437,7 @@ void journal_run_end(journal_run *run)
     while (run->taken > 0) /* a commit in flight may still log its states */
         pthread_cond_wait(&j->runs_done, &j->runs_lock);
     pthread_mutex_unlock(&j->runs_lock);
+    atomic_fetch_sub(&j->run_count, 1);
     json_writer_discard(&run->events);
     pthread_mutex_destroy(&run->lock);
     free(run);
