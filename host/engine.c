@@ -12,7 +12,9 @@
  * debug level. */
 #include "engine.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,16 @@
 #define PTX_JOURNAL_MESSAGE_MAX 512
 #define ENGINE_NOT_SENT_REASON "not sent: ptexec stopped before placing this leg"
 
+/* An execution whose end the journal could not record (journal_finish
+ * failed): kept, with a copy of its legs, so that the next execution
+ * retries recording it. Until then its idempotency key answers
+ * in_progress. */
+typedef struct unrecorded {
+    struct unrecorded *next;
+    exec_result result; /* id, broker, account hash, legs and response (copies) */
+    char status[24];
+} unrecorded;
+
 struct engine {
     registry *reg;
     struct notify *notifier;
@@ -36,6 +48,9 @@ struct engine {
     journal *journal;                            /* NULL: no journal */
     char owner[IDS_EXECUTION_ID_MAX];            /* marks the executions this process runs */
     char journal_error[PTX_JOURNAL_MESSAGE_MAX]; /* "" unless the journal is unusable */
+    pthread_mutex_t unrecorded_lock;
+    unrecorded *unrecorded;         /* under unrecorded_lock */
+    atomic_size_t unrecorded_count; /* its length, read without the lock */
 };
 
 /* Everything one execution needs. */
@@ -54,6 +69,7 @@ typedef struct run {
     exec_result *result; /* the execution being journaled */
     bool journal_broken; /* a journal write failed: place nothing more */
     char journal_message[PTX_JOURNAL_MESSAGE_MAX];
+    engine *eng;
     uint64_t journal_mark;    /* journal_mark() when the run began journaling */
     journal_run *journal_run; /* the execution's run in the journal (journal_begin) */
     const char *owner;        /* the engine's owner mark for journal rows */
@@ -575,6 +591,7 @@ static ptx_status engine_unknown_broker(engine *eng, const char *name, ptx_error
 static ptx_status run_init(run *r, engine *eng, const char *broker_name, ptx_error *error)
 {
     memset(r, 0, sizeof *r);
+    r->eng = eng;
     r->broker = registry_find(eng->reg, broker_name);
     if (r->broker == NULL)
         return engine_unknown_broker(eng, broker_name, error);
@@ -787,6 +804,79 @@ static void run_place_all(run *r, exec_result *result, const plan *p,
     }
 }
 
+/* Remembers an execution whose end could not be journaled (see
+ * `unrecorded`); without memory, it stays unrecorded until a restart
+ * recovers it. */
+static void engine_keep_unrecorded(engine *eng, const exec_result *result, const char *status_name)
+{
+    unrecorded *u = calloc(1, sizeof *u);
+    size_t legs = result->leg_count ? result->leg_count : 1;
+    if (u != NULL && result->response != NULL) {
+        u->result.legs = malloc(legs * sizeof *u->result.legs);
+        u->result.response = strdup(result->response);
+    }
+    if (u == NULL || u->result.legs == NULL || u->result.response == NULL) {
+        if (u != NULL)
+            exec_result_free(&u->result);
+        free(u);
+        return;
+    }
+    memcpy(u->result.execution_id, result->execution_id, sizeof u->result.execution_id);
+    memcpy(u->result.broker, result->broker, sizeof u->result.broker);
+    memcpy(u->result.account_hash, result->account_hash, sizeof u->result.account_hash);
+    if (result->leg_count > 0)
+        memcpy(u->result.legs, result->legs, result->leg_count * sizeof *u->result.legs);
+    u->result.leg_count = result->leg_count;
+    snprintf(u->status, sizeof u->status, "%s", status_name);
+    pthread_mutex_lock(&eng->unrecorded_lock);
+    u->next = eng->unrecorded;
+    eng->unrecorded = u;
+    atomic_fetch_add(&eng->unrecorded_count, 1);
+    pthread_mutex_unlock(&eng->unrecorded_lock);
+}
+
+/* Records the end of `u` again, with every leg's final state. */
+static bool engine_record_again(engine *eng, unrecorded *u)
+{
+    journal_run *jr = NULL;
+    ptx_error error;
+    if (journal_resume(eng->journal, &u->result, &jr, &error) != PTX_OK)
+        return false;
+    for (size_t i = 0; i < u->result.leg_count; i++) {
+        const exec_leg *leg = &u->result.legs[i];
+        const char *state = leg->status == LEG_PLANNED ? "NOT_SENT" : leg_status_name(leg->status);
+        journal_leg_queue(jr, i, state, leg, "recorded again after a journal failure", &error);
+    }
+    bool recorded = journal_finish(jr, u->status, u->result.response, &error) == PTX_OK;
+    journal_run_end(jr);
+    if (recorded)
+        log_write(LOG_WARN, "engine",
+                  "execution %s broker=%s account=%s: its outcome (%s) is now recorded in the "
+                  "journal",
+                  u->result.execution_id, u->result.broker, u->result.account_hash, u->status);
+    return recorded;
+}
+
+/* Retries recording the executions whose end could not be journaled. */
+static void engine_retry_unrecorded(engine *eng)
+{
+    if (eng->journal == NULL || atomic_load(&eng->unrecorded_count) == 0)
+        return;
+    pthread_mutex_lock(&eng->unrecorded_lock);
+    for (unrecorded **at = &eng->unrecorded; *at != NULL;) {
+        unrecorded *u = *at;
+        if (!engine_record_again(eng, u)) {
+            at = &u->next;
+            continue;
+        }
+        *at = u->next;
+        atomic_fetch_sub(&eng->unrecorded_count, 1);
+        exec_result_free(&u->result);
+        free(u);
+    }
+    pthread_mutex_unlock(&eng->unrecorded_lock);
+}
+
 /* Renders the finished execution into result->response and stores it as the
  * journal's record of the outcome. A failure is logged loudly: the orders are
  * at the broker whatever the journal says. */
@@ -812,8 +902,10 @@ static void run_journal_finish(run *r, exec_result *result, const char *status_n
     else if (journal_finish(r->journal_run, status_name, result->response, &error) == PTX_OK)
         return;
     log_write(LOG_ERROR, "engine",
-              "execution %s finished %s but its outcome is NOT RECORDED in the journal: %s",
+              "execution %s finished %s but its outcome is NOT RECORDED in the journal: %s; "
+              "recording it is retried before the next execution",
               result->execution_id, status_name, error.message);
+    engine_keep_unrecorded(r->eng, result, status_name);
 }
 
 /* Journals the intent of every leg before anything is placed. */
@@ -1260,6 +1352,8 @@ ptx_status engine_execute(engine *eng, const exec_request *request,
     run r;
     broker_text account_id;
     ptx_status status = engine_check_request(request, error);
+    if (status == PTX_OK && !request->dry_run)
+        engine_retry_unrecorded(eng);
     if (status == PTX_OK && eng->journal_error[0] != '\0' && !request->dry_run)
         status = ptx_fail(error, PTX_JOURNAL, NULL,
                           "journal unavailable, execution refused before placing anything: %s",
@@ -1322,6 +1416,7 @@ engine *engine_create(registry *reg, struct notify *notifier)
         return NULL;
     }
     ids_new_execution_id(eng->owner);
+    pthread_mutex_init(&eng->unrecorded_lock, NULL);
     return eng;
 }
 
@@ -1369,6 +1464,13 @@ void engine_destroy(engine *eng)
     if (eng == NULL)
         return;
     locks_destroy(eng->accounts);
+    while (eng->unrecorded != NULL) { /* a restart's recovery finishes them */
+        unrecorded *u = eng->unrecorded;
+        eng->unrecorded = u->next;
+        exec_result_free(&u->result);
+        free(u);
+    }
+    pthread_mutex_destroy(&eng->unrecorded_lock);
     free(eng);
 }
 

@@ -667,6 +667,77 @@ START_TEST(test_full_disk_refused)
 }
 END_TEST
 
+/* The journal is locked by another process while an execution is placing:
+ * placing stops at the next leg and the end cannot be recorded. The orders
+ * already placed are at the broker and the result says so; the next
+ * execution records that end first, so a retry with the same key replays
+ * the first response instead of answering in_progress, and places nothing. */
+START_TEST(test_unrecorded_finish_is_retried)
+{
+    env e;
+    env_write(&e, "latency_ms = 300\n", NULL);
+    ptx_error error;
+    ck_assert_int_eq(env_load(&e, 200, &error), PTX_OK);
+    int pipe_fds[2];
+    ck_assert_int_eq(pipe(pipe_fds), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        /* authenticate and read holdings take 600 ms; then the intent is
+         * committed and the legs are placed, 300 ms each */
+        retry_sleep_ms(900);
+        sqlite3 *db = NULL;
+        if (sqlite3_open(e.journal_path, &db) != SQLITE_OK ||
+            sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL) != SQLITE_OK)
+            _exit(2);
+        ssize_t written = write(pipe_fds[1], "x", 1);
+        (void)written;
+        pause();
+        _exit(0);
+    }
+    test_request t;
+    exec_result first, again;
+    engine_call_options options = {.lock_timeout_ms = 10000};
+    const char *targets = "RELIANCE:12,TCS:4,INFY:9";
+    ck_assert_int_eq(
+        engine_execute(e.eng, make_request(&t, "acct", targets, "k-u"), &options, &first, &error),
+        PTX_OK);
+    char byte;
+    ck_assert_int_eq(read(pipe_fds[0], &byte, 1), 1); /* the lock was held */
+    ck_assert_int_eq(first.status, EXEC_PARTIAL);
+    ck_assert_uint_ge(first.summary.filled, 1);
+    ck_assert_uint_ge(first.summary.failed, 1); /* not placed once the journal failed */
+    ck_assert_ptr_nonnull(strstr(first.response, "journal unavailable"));
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    size_t per_client = 0;
+    size_t placed = state_orders(e.state, &per_client);
+    ck_assert_uint_eq(placed, first.summary.filled);
+    ck_assert_int_eq(journal_count(e.journal_path, "SELECT count(*) FROM executions WHERE"
+                                                   " status = 'RUNNING'"),
+                     1); /* the end is not recorded yet */
+
+    ck_assert_int_eq(
+        engine_execute(e.eng, make_request(&t, "acct", targets, "k-u"), &options, &again, &error),
+        PTX_OK);
+    ck_assert(again.replayed);
+    ck_assert_str_eq(again.execution_id, first.execution_id);
+    ck_assert_str_eq(again.response, first.response);
+    ck_assert_uint_eq(state_orders(e.state, &per_client), placed); /* nothing placed */
+    ck_assert_uint_eq(per_client, 1);
+    ck_assert_int_eq(journal_count(e.journal_path, "SELECT count(*) FROM legs WHERE status ="
+                                                   " 'FILLED'"),
+                     (long)first.summary.filled);
+    ck_assert_int_eq(journal_count(e.journal_path, "SELECT count(*) FROM executions WHERE"
+                                                   " status = 'PARTIAL' AND response IS NOT NULL"),
+                     1);
+    exec_result_free(&again);
+    exec_result_free(&first);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    env_close(&e);
+}
+END_TEST
+
 static Suite *recovery_suite(void)
 {
     Suite *suite = suite_create("recovery");
@@ -688,6 +759,7 @@ static Suite *recovery_suite(void)
     tcase_add_test(faults, test_read_only_journal_refused);
     tcase_add_test(faults, test_locked_journal_refused);
     tcase_add_test(faults, test_full_disk_refused);
+    tcase_add_test(faults, test_unrecorded_finish_is_retried);
     suite_add_tcase(suite, faults);
     return suite;
 }
