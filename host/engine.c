@@ -337,6 +337,18 @@ static bool order_is_terminal(const broker_order *order)
     return order->state != BROKER_ORDER_OPEN;
 }
 
+/* The journal state of a leg that is done: NOT_SENT for a leg never
+ * placed, UNKNOWN for one whose order may exist (see journal_settle), else
+ * its status. */
+static const char *leg_journal_state(const exec_leg *leg)
+{
+    if (leg->status == LEG_PLANNED)
+        return "NOT_SENT";
+    if (leg->status == LEG_FAILED && leg->outcome_unknown)
+        return "UNKNOWN";
+    return leg_status_name(leg->status);
+}
+
 static const char *order_message(const broker_order *order, const char *fallback)
 {
     return order->message[0] != '\0' ? order->message : fallback;
@@ -506,6 +518,7 @@ static lookup_outcome run_lookup(run *r, exec_leg *leg, broker_order *order)
                    "outcome unknown: the order may exist at the broker (client order id %s); "
                    "%u lookups failed: %s",
                    leg->client_order_id, find.tries, r->message);
+    leg->outcome_unknown = true; /* settled by the account's next execution */
     return LOOKUP_FAILED;
 }
 
@@ -794,7 +807,7 @@ static void run_place_all(run *r, exec_result *result, const plan *p,
         run_place_leg(r, leg);
         if (leg->status != LEG_FILLED && leg->reason[0] == '\0')
             leg_reason(leg, "%s", "no reason given by the broker");
-        run_journal(r, leg, leg_status_name(leg->status), leg->reason);
+        run_journal(r, leg, leg_journal_state(leg), leg->reason);
         if (log_enabled(LOG_DEBUG))
             log_write(LOG_DEBUG, "engine", "execution %s leg %zu %s %s %lld: %s",
                       result->execution_id, leg->sequence, side_name(leg->side), leg->symbol,
@@ -840,12 +853,12 @@ static bool engine_record_again(engine *eng, unrecorded *u)
 {
     journal_run *jr = NULL;
     ptx_error error;
-    if (journal_resume(eng->journal, &u->result, &jr, &error) != PTX_OK)
+    if (journal_resume(eng->journal, &u->result, NULL, &jr, &error) != PTX_OK)
         return false;
     for (size_t i = 0; i < u->result.leg_count; i++) {
         const exec_leg *leg = &u->result.legs[i];
-        const char *state = leg->status == LEG_PLANNED ? "NOT_SENT" : leg_status_name(leg->status);
-        journal_leg_queue(jr, i, state, leg, "recorded again after a journal failure", &error);
+        journal_leg_queue(jr, i, leg_journal_state(leg), leg,
+                          "recorded again after a journal failure", &error);
     }
     bool recorded = journal_finish(jr, u->status, u->result.response, &error) == PTX_OK;
     journal_run_end(jr);
@@ -892,9 +905,8 @@ static void run_journal_finish(run *r, exec_result *result, const char *status_n
                   result->execution_id, error.message);
         for (size_t i = 0; i < result->leg_count; i++) {
             exec_leg *leg = &result->legs[i];
-            const char *state =
-                leg->status == LEG_PLANNED ? "NOT_SENT" : leg_status_name(leg->status);
-            run_journal_write(r, leg, state, "recorded again after a journal failure", true);
+            run_journal_write(r, leg, leg_journal_state(leg),
+                              "recorded again after a journal failure", true);
         }
     }
     if (result->response == NULL)
@@ -1021,7 +1033,7 @@ static void run_recover_leg(run *r, exec_leg *leg, const char *state)
     }
     if (leg->status != LEG_FILLED && leg->reason[0] == '\0')
         leg_reason(leg, "%s", "no reason given by the broker");
-    run_journal(r, leg, leg_status_name(leg->status), "recovery");
+    run_journal(r, leg, leg_journal_state(leg), "recovery");
 }
 
 /* Legs of `result` in execution order (by sequence), into `order`. */
@@ -1064,7 +1076,8 @@ static ptx_status run_recover_one(run *r, engine *eng, const char *id, ptx_error
         goto cleanup;
     }
     journal_run *saved_run = r->journal_run;
-    status = journal_resume(eng->journal, &recovered, &r->journal_run, error);
+    status = journal_resume(eng->journal, &recovered, (const char(*)[JOURNAL_STATE_MAX])states,
+                            &r->journal_run, error);
     if (status != PTX_OK) {
         r->journal_run = saved_run;
         goto cleanup;
@@ -1092,6 +1105,88 @@ cleanup:
     return status;
 }
 
+/* Asks the broker, by client order id, what became of a leg whose outcome
+ * was unknown when its execution finished, and journals the answer. Nothing
+ * is ever sent. An order still open, or a lookup that fails again, leaves
+ * the leg UNKNOWN for the account's next execution. */
+static void run_settle_leg(run *r, const char *execution_id, exec_leg *leg)
+{
+    broker_order order;
+    memset(&order, 0, sizeof order);
+    call find = {.kind = CALL_FIND, .id = leg->client_order_id, .order = &order};
+    broker_status status = run_call(r, &find);
+    const char *state = "UNKNOWN";
+    char detail[BROKER_MESSAGE_MAX + 96];
+    if (status == BROKER_NOT_FOUND) {
+        state = "NOT_SENT";
+        snprintf(detail, sizeof detail,
+                 "settled after the execution finished: the broker has no order with this "
+                 "client order id");
+    } else if (status == BROKER_OK && order_matches_leg(&order, leg)) {
+        engine_copy_text(leg->order_id, sizeof leg->order_id, order.order_id);
+        if (order_is_terminal(&order)) {
+            leg_finish(leg, &order);
+            state = leg_status_name(leg->status);
+            snprintf(detail, sizeof detail,
+                     "settled after the execution finished: order %s is %s (%lld filled)",
+                     leg->order_id, state, (long long)leg->filled_quantity);
+        } else {
+            snprintf(detail, sizeof detail,
+                     "order %s is still open at the broker; looked at again at the account's "
+                     "next execution",
+                     leg->order_id);
+        }
+    } else {
+        log_write(LOG_WARN, "engine",
+                  "execution %s leg %zu (client order id %s): outcome still unknown: %s",
+                  execution_id, leg->sequence, leg->client_order_id,
+                  status == BROKER_OK ? "the broker's order does not match the leg" : r->message);
+        return;
+    }
+    log_write(LOG_WARN, "engine",
+              "execution %s leg %zu %s %s %lld (client order id %s): reported FAILED with an "
+              "unknown outcome; the broker now says %s: %s",
+              execution_id, leg->sequence, side_name(leg->side), leg->symbol,
+              (long long)leg->quantity, leg->client_order_id, state, detail);
+    run_journal(r, leg, state, detail);
+}
+
+/* Settles the unknown legs of one finished execution; adds how many are
+ * still unknown to *remaining. Its stored response is left as it is. */
+static ptx_status run_settle_one(run *r, engine *eng, const char *id, size_t *remaining,
+                                 ptx_error *error)
+{
+    exec_result settled;
+    char(*states)[JOURNAL_STATE_MAX] = NULL;
+    ptx_status status = journal_load(eng->journal, id, &settled, &states, error);
+    if (status != PTX_OK)
+        return status;
+    journal_run *saved_run = r->journal_run;
+    exec_result *saved = r->result;
+    status = journal_resume(eng->journal, &settled, (const char(*)[JOURNAL_STATE_MAX])states,
+                            &r->journal_run, error);
+    if (status == PTX_OK) {
+        r->result = &settled;
+        for (size_t i = 0; i < settled.leg_count; i++)
+            if (strcmp(states[i], "UNKNOWN") == 0)
+                run_settle_leg(r, id, &settled.legs[i]);
+        size_t left = 0;
+        ptx_error written;
+        if (journal_settle(r->journal_run, &left, &written) != PTX_OK) {
+            log_write(LOG_ERROR, "engine", "execution %s: settling its legs NOT RECORDED: %s", id,
+                      written.message);
+            left = 1;
+        }
+        *remaining += left;
+        journal_run_end(r->journal_run);
+    }
+    r->journal_run = saved_run;
+    r->result = saved;
+    free(states);
+    exec_result_free(&settled);
+    return status;
+}
+
 /*
  * Recovers every execution of the run's account that a previous process left
  * RUNNING. Logs in first when there is any. Called with the account held.
@@ -1099,20 +1194,21 @@ cleanup:
 static ptx_status run_recover_account(run *r, engine *eng, const exec_result *result,
                                       ptx_error *error)
 {
-    char **ids = NULL;
-    size_t count = 0;
     if (!journal_has_orphans(eng->journal, result->broker, result->account_hash))
         return PTX_OK;
+    char **ids = NULL, **unsettled = NULL;
+    size_t count = 0, unsettled_count = 0;
     ptx_status status = journal_orphans(eng->journal, result->broker, result->account_hash,
                                         eng->owner, &ids, &count, error);
-    if (status == PTX_OK && count == 0)
-        journal_orphans_cleared(eng->journal, result->broker, result->account_hash);
-    if (status != PTX_OK || count == 0)
-        return status;
-    call login = {.kind = CALL_AUTHENTICATE};
-    broker_status logged_in = run_call_transient(r, &login);
-    if (logged_in != BROKER_OK)
-        status = run_refused(r, result->broker, "authenticate", logged_in, login.tries, error);
+    if (status == PTX_OK)
+        status = journal_unsettled(eng->journal, result->broker, result->account_hash, &unsettled,
+                                   &unsettled_count, error);
+    if (status == PTX_OK && count + unsettled_count > 0) {
+        call login = {.kind = CALL_AUTHENTICATE};
+        broker_status logged_in = run_call_transient(r, &login);
+        if (logged_in != BROKER_OK)
+            status = run_refused(r, result->broker, "authenticate", logged_in, login.tries, error);
+    }
     journal *saved = r->journal;
     r->journal = eng->journal;
     r->journal_mark = journal_mark(eng->journal);
@@ -1120,10 +1216,14 @@ static ptx_status run_recover_account(run *r, engine *eng, const exec_result *re
         log_write(LOG_INFO, "engine", "execution %s: recovering the interrupted run", ids[i]);
         status = run_recover_one(r, eng, ids[i], error);
     }
+    size_t remaining = 0;
+    for (size_t i = 0; i < unsettled_count && status == PTX_OK; i++)
+        status = run_settle_one(r, eng, unsettled[i], &remaining, error);
     r->journal = saved;
     r->journal_broken = false;
     journal_ids_free(ids, count);
-    if (status == PTX_OK)
+    journal_ids_free(unsettled, unsettled_count);
+    if (status == PTX_OK && remaining == 0)
         journal_orphans_cleared(eng->journal, result->broker, result->account_hash);
     return status;
 }

@@ -44,7 +44,9 @@ typedef struct exec_leg {
     char client_order_id[BROKER_CLIENT_ORDER_ID_MAX];
     int64_t filled_quantity;
     double average_price;
-    unsigned attempts; /* place_order calls made */
+    unsigned attempts;    /* place_order calls made */
+    bool outcome_unknown; /* FAILED, but the order may exist: lookups by client
+                             order id failed (journaled as UNKNOWN) */
 } exec_leg;
 
 typedef struct exec_position {

@@ -162,7 +162,10 @@ static const char journal_migrate_v3[] =
  * whose long keyed rows spilled into a page of their own each. The indexes
  * on created_ms and status go: history is listed newest first by rowid (the
  * order executions were begun in), and only running executions are indexed
- * (recovery's question). A commit then touches fewer pages.
+ * (recovery's question). A commit then touches fewer pages. `unsettled`
+ * counts the legs of a finished execution whose outcome was still unknown
+ * (state UNKNOWN: the order may exist at the broker); they are indexed too,
+ * so that the account's next execution can settle them.
  */
 #define LEGS_VIEW_V4                                                                               \
     "CREATE VIEW legs AS WITH ev AS (SELECT e.execution_id AS x, j.value ->> 0 AS leg_index,"      \
@@ -185,8 +188,11 @@ static const char journal_migrate_v4[] =
     "DROP TABLE intents;"
     "DROP INDEX IF EXISTS executions_created;"
     "DROP INDEX IF EXISTS executions_status;"
+    "ALTER TABLE executions ADD COLUMN unsettled INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX executions_running ON executions(broker, account_hash)"
-    " WHERE status = 'RUNNING';" LEGS_VIEW_V4 "PRAGMA user_version = 4;";
+    " WHERE status = 'RUNNING';"
+    "CREATE INDEX executions_unsettled ON executions(broker, account_hash)"
+    " WHERE unsettled > 0;" LEGS_VIEW_V4 "PRAGMA user_version = 4;";
 
 #define EXECUTION_COLUMNS                                                                          \
     "id, broker, account_hash, coalesce(idempotency_key, ''), request_hash, status, owner,"        \
@@ -201,6 +207,8 @@ typedef enum journal_stmt {
     STMT_INSERT_EVENTS,
     STMT_LEG_COUNT,
     STMT_FINISH,
+    STMT_SETTLE,
+    STMT_UNSETTLED,
     STMT_FIND_KEY,
     STMT_GET,
     STMT_ORPHANS,
@@ -222,7 +230,11 @@ static const char *const journal_sql[STMT_COUNT] = {
         " 'RUNNING', ?6, ?7, ?8, ?8, ?9, ?10)",
     [STMT_INSERT_EVENTS] = "INSERT INTO events(execution_id, data) VALUES(?1, ?2)",
     [STMT_LEG_COUNT] = "SELECT leg_count FROM executions WHERE id = ?1",
+    [STMT_SETTLE] = "UPDATE executions SET unsettled = ?2, updated_ms = ?3 WHERE id = ?1",
+    [STMT_UNSETTLED] = "SELECT id FROM executions WHERE unsettled > 0 AND status <> 'RUNNING'"
+                       " AND broker = ?1 AND account_hash = ?2 ORDER BY rowid",
     [STMT_FINISH] = "UPDATE executions SET status = ?2, response = ?3, finished_ms = ?4,"
+                    " unsettled = ?5,"
                     " updated_ms = ?4 WHERE id = ?1",
     [STMT_FIND_KEY] = "SELECT " EXECUTION_COLUMNS " FROM executions WHERE broker = ?1 AND"
                       " account_hash = ?2 AND idempotency_key = ?3 AND idempotency_key IS NOT NULL",
@@ -252,7 +264,7 @@ static const char *const journal_sql[STMT_COUNT] = {
 
 /* One synchronous write. It lives on its caller's stack; the caller waits
  * on `done`, which the writer posts once the op is committed or failed. */
-typedef enum journal_op_kind { OP_BEGIN, OP_FINISH, OP_BARRIER } journal_op_kind;
+typedef enum journal_op_kind { OP_BEGIN, OP_FINISH, OP_SETTLE, OP_BARRIER } journal_op_kind;
 
 /* What the writer is doing, for a caller with an op deciding whether to
  * wake it: busy (it looks at the inbox again before it sleeps) or waiting.
@@ -276,6 +288,7 @@ typedef struct journal_op {
     const char *intent_positions;
     const char *status_name; /* OP_FINISH (borrowed) */
     const char *response;
+    size_t unsettled; /* OP_FINISH, OP_SETTLE: legs whose last state is UNKNOWN */
 } journal_op;
 
 /*
@@ -292,8 +305,9 @@ struct journal_run {
     const exec_result *result; /* borrowed: legs for the log of a lost state */
     pthread_mutex_t lock;
     json_writer events;
-    size_t pending; /* states in `events` not yet taken by the writer */
-    unsigned taken; /* commits in flight with states of this run (runs_lock) */
+    size_t pending;         /* states in `events` not yet taken by the writer */
+    unsigned char *unknown; /* per leg: its last state is UNKNOWN (engine thread) */
+    unsigned taken;         /* commits in flight with states of this run (runs_lock) */
 };
 
 struct journal {
@@ -349,6 +363,8 @@ struct journal {
 };
 
 static void write_text_or_null(json_writer *w, const char *text);
+static ptx_status journal_collect_ids(journal *j, sqlite3_stmt *stmt, char ***ids, size_t *count,
+                                      ptx_error *error);
 
 /* ---- errors and statements --------------------------------------------- */
 
@@ -557,7 +573,7 @@ static ptx_status journal_load_orphans(journal *j, ptx_error *error)
     sqlite3_stmt *stmt = NULL;
     if (sqlite3_prepare_v2(j->db,
                            "SELECT DISTINCT broker, account_hash FROM executions"
-                           " WHERE status = 'RUNNING'",
+                           " WHERE status = 'RUNNING' OR unsettled > 0",
                            -1, &stmt, NULL) != SQLITE_OK)
         return journal_fail(j, error, "reading interrupted executions");
     size_t count = 0;
@@ -690,6 +706,7 @@ void journal_close(journal *j)
         j->runs = run->next;
         json_writer_discard(&run->events);
         pthread_mutex_destroy(&run->lock);
+        free(run->unknown);
         free(run);
     }
     for (size_t i = 0; i < STMT_COUNT; i++) {
@@ -792,15 +809,24 @@ static void writer_begin(journal *j, journal_op *op)
     }
 }
 
+/* An execution's end (OP_FINISH), or its count of legs still unknown
+ * (OP_SETTLE). */
 static void writer_finish(journal *j, journal_op *op)
 {
-    sqlite3_stmt *stmt = writer_stmt(j, STMT_FINISH);
+    bool finish = op->kind == OP_FINISH;
+    sqlite3_stmt *stmt = writer_stmt(j, finish ? STMT_FINISH : STMT_SETTLE);
     bool ok = stmt != NULL;
-    if (ok) {
+    if (ok && finish) {
         bind_static(stmt, 1, op->execution_id);
         bind_static(stmt, 2, op->status_name);
         bind_static(stmt, 3, op->response);
         sqlite3_bind_int64(stmt, 4, op->now);
+        sqlite3_bind_int64(stmt, 5, (sqlite3_int64)op->unsettled);
+        ok = journal_step_done(stmt);
+    } else if (ok) {
+        bind_static(stmt, 1, op->execution_id);
+        sqlite3_bind_int64(stmt, 2, (sqlite3_int64)op->unsettled);
+        sqlite3_bind_int64(stmt, 3, op->now);
         ok = journal_step_done(stmt);
     }
     if (ok && sqlite3_changes(j->wdb) != 1) {
@@ -944,7 +970,7 @@ static size_t writer_transaction(journal *j, journal_op *batch, taken_list *take
     for (journal_op *op = batch; code == SQLITE_OK && op != NULL; op = op->next) {
         if (op->kind == OP_BEGIN)
             writer_begin(j, op);
-        else if (op->kind == OP_FINISH)
+        else if (op->kind == OP_FINISH || op->kind == OP_SETTLE)
             writer_finish(j, op);
         else
             continue;
@@ -1272,9 +1298,19 @@ static char *intent_positions_json(const exec_result *result)
 }
 
 /* A run of execution `result` in the journal's list; NULL on no memory. */
-static journal_run *journal_run_start(journal *j, const exec_result *result, ptx_error *error)
+static journal_run *journal_run_start(journal *j, const exec_result *result,
+                                      const char (*states)[JOURNAL_STATE_MAX], ptx_error *error)
 {
     journal_run *run = calloc(1, sizeof *run);
+    if (run != NULL) {
+        run->unknown = calloc(result->leg_count ? result->leg_count : 1, 1);
+        if (run->unknown == NULL) {
+            free(run);
+            run = NULL;
+        }
+    }
+    for (size_t i = 0; run != NULL && states != NULL && i < result->leg_count; i++)
+        run->unknown[i] = strcmp(states[i], "UNKNOWN") == 0;
     if (run == NULL) {
         ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: out of memory", j->path);
         return NULL;
@@ -1326,15 +1362,16 @@ ptx_status journal_begin(journal *j, const exec_result *result, const char *key,
     }
     free(legs);
     free(positions);
-    if (status == PTX_OK && (*run = journal_run_start(j, result, error)) == NULL)
+    if (status == PTX_OK && (*run = journal_run_start(j, result, NULL, error)) == NULL)
         status = PTX_JOURNAL;
     return status;
 }
 
-ptx_status journal_resume(journal *j, const exec_result *result, journal_run **run,
+ptx_status journal_resume(journal *j, const exec_result *result,
+                          const char (*states)[JOURNAL_STATE_MAX], journal_run **run,
                           ptx_error *error)
 {
-    *run = journal_run_start(j, result, error);
+    *run = journal_run_start(j, result, states, error);
     return *run ? PTX_OK : PTX_JOURNAL;
 }
 
@@ -1363,6 +1400,7 @@ static ptx_status run_add_state(journal_run *run, size_t leg_index, const char *
     json_array_end(w);
     bool first = run->pending++ == 0;
     bool failed = w->failed;
+    run->unknown[leg_index] = strcmp(state, "UNKNOWN") == 0;
     pthread_mutex_unlock(&run->lock);
     if (failed) {
         ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: recording a leg failed: out of memory",
@@ -1395,18 +1433,89 @@ ptx_status journal_leg_queue(journal_run *run, size_t leg_index, const char *sta
     return run_add_state(run, leg_index, state, leg, detail, error);
 }
 
-ptx_status journal_finish(journal_run *run, const char *status_name, const char *response,
-                          ptx_error *error)
+/* Legs of the run whose last state is UNKNOWN. */
+static size_t run_unknown_count(const journal_run *run)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < run->result->leg_count; i++)
+        count += run->unknown[i];
+    return count;
+}
+
+/* Remembers that the account has an execution that needs a look (see
+ * journal_has_orphans). */
+static void journal_orphans_add(journal *j, const char *broker, const char *account_hash)
+{
+    if (journal_has_orphans(j, broker, account_hash))
+        return;
+    char *key = orphan_key(broker, account_hash);
+    pthread_mutex_lock(&j->orphans_lock);
+    size_t count = atomic_load(&j->orphan_count);
+    char **grown = key ? realloc(j->orphan_accounts, (count + 1) * sizeof *grown) : NULL;
+    if (grown != NULL) {
+        j->orphan_accounts = grown;
+        j->orphan_accounts[count] = key;
+        key = NULL;
+        atomic_store(&j->orphan_count, count + 1);
+    }
+    pthread_mutex_unlock(&j->orphans_lock);
+    if (key != NULL || grown == NULL)
+        log_write(LOG_WARN, "journal",
+                  "journal %s: out of memory noting that account %s has a leg to settle; a "
+                  "restart settles it",
+                  j->path, account_hash);
+    free(key);
+}
+
+/* An OP_FINISH or OP_SETTLE of the run, with its count of unknown legs. */
+static ptx_status run_write_end(journal_run *run, journal_op_kind kind, const char *status_name,
+                                const char *response, ptx_error *error)
 {
     journal_op op;
     memset(&op, 0, sizeof op);
-    op.kind = OP_FINISH;
+    op.kind = kind;
     op.now = retry_wall_ms();
     snprintf(op.execution_id, sizeof op.execution_id, "%s", run->execution_id);
     op.status_name = status_name;
     op.response = response;
+    op.unsettled = run_unknown_count(run);
     journal_submit(run->j, &op);
-    return op_result(&op, error);
+    ptx_status status = op_result(&op, error);
+    if (status == PTX_OK && op.unsettled > 0)
+        journal_orphans_add(run->j, run->result->broker, run->result->account_hash);
+    return status;
+}
+
+ptx_status journal_finish(journal_run *run, const char *status_name, const char *response,
+                          ptx_error *error)
+{
+    return run_write_end(run, OP_FINISH, status_name, response, error);
+}
+
+ptx_status journal_settle(journal_run *run, size_t *remaining, ptx_error *error)
+{
+    *remaining = run_unknown_count(run);
+    return run_write_end(run, OP_SETTLE, NULL, NULL, error);
+}
+
+ptx_status journal_unsettled(journal *j, const char *broker, const char *account_hash, char ***ids,
+                             size_t *count, ptx_error *error)
+{
+    *ids = NULL;
+    *count = 0;
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_UNSETTLED);
+    ptx_status status = PTX_OK;
+    if (stmt == NULL) {
+        status = journal_fail(j, error, "reading legs to settle");
+    } else {
+        bind_text(stmt, 1, broker);
+        bind_text(stmt, 2, account_hash);
+        status = journal_collect_ids(j, stmt, ids, count, error);
+        sqlite3_reset(stmt);
+    }
+    pthread_mutex_unlock(&j->lock);
+    return status;
 }
 
 void journal_flush(journal *j)
@@ -1440,6 +1549,7 @@ void journal_run_end(journal_run *run)
     atomic_fetch_sub(&j->run_count, 1);
     json_writer_discard(&run->events);
     pthread_mutex_destroy(&run->lock);
+    free(run->unknown);
     free(run);
 }
 
@@ -1613,43 +1723,55 @@ void journal_ids_free(char **ids, size_t count)
     free(ids);
 }
 
-ptx_status journal_orphans(journal *j, const char *broker, const char *account_hash,
-                           const char *owner, char ***ids, size_t *count, ptx_error *error)
+/* Steps `stmt` (bound, lock held) and collects column 0 of its rows into
+ * *ids / *count; on failure frees them and returns the error. */
+static ptx_status journal_collect_ids(journal *j, sqlite3_stmt *stmt, char ***ids, size_t *count,
+                                      ptx_error *error)
 {
-    *ids = NULL;
-    *count = 0;
     ptx_status status = PTX_OK;
-    pthread_mutex_lock(&j->lock);
-    sqlite3_stmt *stmt = journal_stmt_get(j, broker ? STMT_ORPHANS : STMT_ORPHANS_ALL);
-    int rc = SQLITE_ERROR;
-    if (stmt != NULL) {
-        bind_text(stmt, 1, owner);
-        if (broker != NULL) {
-            bind_text(stmt, 2, broker);
-            bind_text(stmt, 3, account_hash);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        char **grown = realloc(*ids, (*count + 1) * sizeof **ids);
+        char *id = strdup((const char *)sqlite3_column_text(stmt, 0));
+        if (grown == NULL || id == NULL) {
+            free(id);
+            *ids = grown ? grown : *ids;
+            status = ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+            break;
         }
-        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-            char **grown = realloc(*ids, (*count + 1) * sizeof **ids);
-            char *id = strdup((const char *)sqlite3_column_text(stmt, 0));
-            if (grown == NULL || id == NULL) {
-                free(id);
-                *ids = grown ? grown : *ids;
-                status = ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
-                break;
-            }
-            *ids = grown;
-            (*ids)[(*count)++] = id;
-        }
-        sqlite3_reset(stmt);
+        *ids = grown;
+        (*ids)[(*count)++] = id;
     }
     if (status == PTX_OK && rc != SQLITE_DONE)
-        status = journal_fail(j, error, "listing interrupted executions");
-    pthread_mutex_unlock(&j->lock);
+        status = journal_fail(j, error, "listing executions");
     if (status != PTX_OK) {
         journal_ids_free(*ids, *count);
         *ids = NULL;
         *count = 0;
     }
+    return status;
+}
+
+ptx_status journal_orphans(journal *j, const char *broker, const char *account_hash,
+                           const char *owner, char ***ids, size_t *count, ptx_error *error)
+{
+    *ids = NULL;
+    *count = 0;
+    ptx_status status;
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *stmt = journal_stmt_get(j, broker ? STMT_ORPHANS : STMT_ORPHANS_ALL);
+    if (stmt == NULL) {
+        status = journal_fail(j, error, "listing interrupted executions");
+    } else {
+        bind_text(stmt, 1, owner);
+        if (broker != NULL) {
+            bind_text(stmt, 2, broker);
+            bind_text(stmt, 3, account_hash);
+        }
+        status = journal_collect_ids(j, stmt, ids, count, error);
+        sqlite3_reset(stmt);
+    }
+    pthread_mutex_unlock(&j->lock);
     return status;
 }
 

@@ -147,10 +147,12 @@ ptx_status journal_begin(journal *j, const exec_result *result, const char *key,
                          const char *request_hash, const char *owner, journal_run **run,
                          ptx_error *error);
 
-/* A run for an execution already in the journal (recovery: `result` from
- * journal_load, which must outlive the run). Writes nothing. PTX_OK or
+/* A run for an execution already in the journal (recovery: `result` and
+ * `states` from journal_load; `result` must outlive the run; `states` may be
+ * NULL when every leg gets a new state). Writes nothing. PTX_OK or
  * PTX_JOURNAL (no memory). */
-ptx_status journal_resume(journal *j, const exec_result *result, journal_run **run,
+ptx_status journal_resume(journal *j, const exec_result *result,
+                          const char (*states)[JOURNAL_STATE_MAX], journal_run **run,
                           ptx_error *error);
 
 /*
@@ -190,6 +192,20 @@ ptx_status journal_check(journal *j, uint64_t mark, ptx_error *error);
  */
 ptx_status journal_finish(journal_run *run, const char *status, const char *response,
                           ptx_error *error);
+
+/*
+ * A leg whose last state is UNKNOWN has an outcome nobody knows yet (the
+ * order may exist at the broker). journal_finish stores how many legs are so
+ * in executions.unsettled, and the account is then reported by
+ * journal_has_orphans until its next execution settles them: it lists them
+ * (journal_unsettled), records what the broker says now as new leg states of
+ * a run from journal_resume, and calls journal_settle, which commits those
+ * states with the new count (*remaining). The stored response is never
+ * changed: it is what the client was told.
+ */
+ptx_status journal_settle(journal_run *run, size_t *remaining, ptx_error *error);
+ptx_status journal_unsettled(journal *j, const char *broker, const char *account_hash, char ***ids,
+                             size_t *count, ptx_error *error);
 
 /* Ends a run (NULL is fine): commits the states it still buffers (waits),
  * then forgets it. Every run must be ended before journal_close. */
@@ -232,8 +248,10 @@ ptx_status journal_orphans(journal *j, const char *broker, const char *account_h
 void journal_ids_free(char **ids, size_t count);
 
 /* False when the account had no execution left RUNNING when the journal was
- * opened, or journal_orphans_cleared said they are all finished: then
- * journal_orphans has nothing for it and need not be asked. Any thread. */
+ * opened and no finished execution with an unsettled leg (see
+ * journal_settle), or journal_orphans_cleared said it has none left: then
+ * journal_orphans and journal_unsettled have nothing for it and need not be
+ * asked. Any thread. */
 bool journal_has_orphans(journal *j, const char *broker, const char *account_hash);
 void journal_orphans_cleared(journal *j, const char *broker, const char *account_hash);
 

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "journal.h"
 #include "log.h"
 #include "registry.h"
 #include "testutil.h"
@@ -643,6 +644,68 @@ START_TEST(test_bad_script_refused)
 }
 END_TEST
 
+/* With a journal, that leg is journaled UNKNOWN, not FAILED, and the
+ * account's next execution settles it: the broker's answer (it did fill)
+ * joins the leg's timeline, nothing is placed, and the stored response
+ * stays what the client was told. After that the account costs no lookup. */
+START_TEST(test_unknown_outcome_settled_by_next_execution)
+{
+    env e;
+    env_open(&e, 0, "symbol_scripts = RELIANCE:unknown_lost\nlost_finds = 1\n");
+    char *path = tu_format("%s/journal.db", e.root);
+    journal *records = NULL;
+    ptx_error error;
+    ck_assert_int_eq(journal_open(path, NULL, &records, &error), PTX_OK);
+    engine_set_journal(e.eng, records);
+    exec_result first;
+    execute(&e, "RELIANCE:20,INFY:10", &first);
+    const exec_leg *lost = leg_of(&first, "RELIANCE");
+    ck_assert_str_eq(leg_status_name(lost->status), "FAILED");
+    ck_assert(lost->outcome_unknown);
+    char *json = NULL;
+    ck_assert_int_eq(journal_show_json(records, first.execution_id, &json, &error), PTX_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"symbol\":\"RELIANCE\""));
+    char *unknown =
+        tu_format("\"client_order_id\":\"%s\",\"state\":\"UNKNOWN\"", lost->client_order_id);
+    char *filled =
+        tu_format("\"client_order_id\":\"%s\",\"state\":\"FILLED\"", lost->client_order_id);
+    ck_assert_ptr_nonnull(strstr(json, unknown));
+    free(json);
+    ck_assert(journal_has_orphans(records, "scripted", first.account_hash));
+    int64_t places = counter(&e, "place_calls");
+    int64_t finds = counter(&e, "find_calls");
+
+    exec_result second; /* INFY is at target already: nothing to place */
+    execute(&e, "INFY:10", &second);
+    ck_assert_int_eq(second.status, EXEC_NOOP);
+    ck_assert_int_eq(counter(&e, "place_calls"), places);
+    ck_assert_int_eq(counter(&e, "find_calls"), finds + 1);
+    ck_assert(!journal_has_orphans(records, "scripted", first.account_hash));
+    ck_assert_int_eq(journal_show_json(records, first.execution_id, &json, &error), PTX_OK);
+    ck_assert_ptr_nonnull(strstr(json, filled));
+    ck_assert_ptr_nonnull(strstr(json, "settled after the execution finished: order "));
+    ck_assert_ptr_nonnull(strstr(json, " is FILLED (10 filled)"));
+    free(json);
+    free(unknown);
+    free(filled);
+    journal_execution row;
+    ck_assert_int_eq(journal_get(records, first.execution_id, &row, &error), PTX_OK);
+    ck_assert_str_eq(row.response, first.response); /* what the client was told */
+    journal_execution_clear(&row);
+
+    exec_result third;
+    execute(&e, "INFY:10", &third);
+    ck_assert_int_eq(counter(&e, "find_calls"), finds + 1); /* settled: no more lookups */
+    exec_result_free(&third);
+    exec_result_free(&second);
+    exec_result_free(&first);
+    engine_set_journal(e.eng, NULL);
+    journal_close(records);
+    free(path);
+    env_close(&e);
+}
+END_TEST
+
 static Suite *engine_paths_suite(void)
 {
     Suite *suite = suite_create("engine_paths");
@@ -662,6 +725,7 @@ static Suite *engine_paths_suite(void)
     tcase_add_test(unknown, test_unknown_present_adopted);
     tcase_add_test(unknown, test_unknown_foreign_not_adopted);
     tcase_add_loop_test(unknown, test_unknown_lookup_failing_never_resent, 0, 2);
+    tcase_add_test(unknown, test_unknown_outcome_settled_by_next_execution);
     suite_add_tcase(suite, unknown);
 
     TCase *terminal = tcase_create("terminal_states");

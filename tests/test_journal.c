@@ -516,7 +516,7 @@ START_TEST(test_orphans_and_list)
     exec_result o1;
     make_result(&o1, "ex-O1", "a1");
     journal_run *run = NULL;
-    ck_assert_int_eq(journal_resume(j, &o1, &run, &error), PTX_OK);
+    ck_assert_int_eq(journal_resume(j, &o1, NULL, &run, &error), PTX_OK);
     ck_assert_int_eq(journal_finish(run, "RECOVERED", "{}", &error), PTX_OK);
     journal_run_end(run);
     exec_result_free(&o1);

@@ -19,6 +19,8 @@
  *                       order that carries the same tag (symbol FOREIGN, other quantity)
  *   symbol_scripts    = TCS:partial,INFY:reject   per-symbol overrides of `script`
  *   unknown_times     = 1     see unknown_absent
+ *   lost_finds        = -1    find_order calls for unknown_lost orders that fail
+ *                             before it answers (instance-wide; -1: all of them)
  *   partial_percent   = 40    share of the quantity a `partial` order fills
  *   open_forever      = 1     accepted orders never leave OPEN on a read
  *   open_fill_percent = 0     share an open_forever order fills while open
@@ -111,6 +113,7 @@ struct broker_instance {
     scripted_symbol_script symbol_scripts[SCRIPTED_MAX_SYMBOL_SCRIPTS];
     size_t symbol_script_count;
     int64_t unknown_times;
+    int64_t lost_finds;
     int64_t partial_percent;
     bool open_forever;
     int64_t open_fill_percent;
@@ -134,17 +137,12 @@ static broker_plugin scripted_descriptor;
 static broker_status scripted_cancel_order(broker_instance *instance, broker_session *session,
                                            const char *order_id, broker_order *order);
 
-static const char *const scripted_config_keys[] = {"holdings",
-                                                   "script",
-                                                   "symbol_scripts",
-                                                   "unknown_times",
-                                                   "partial_percent",
-                                                   "open_forever",
-                                                   "open_fill_percent",
-                                                   "cancel",
-                                                   "cancel_fill_percent",
-                                                   "no_cancel",
-                                                   NULL};
+static const char *const scripted_config_keys[] = {"holdings",       "script",
+                                                   "symbol_scripts", "unknown_times",
+                                                   "lost_finds",     "partial_percent",
+                                                   "open_forever",   "open_fill_percent",
+                                                   "cancel",         "cancel_fill_percent",
+                                                   "no_cancel",      NULL};
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -271,6 +269,7 @@ static bool scripted_configure(broker_instance *in, broker_text *error)
     int64_t open_forever = 0, no_cancel = 0;
     if (!scripted_read_script(in, error) || !scripted_read_cancel(in, error) ||
         !scripted_config_int(in, "unknown_times", 1, 1000000, &in->unknown_times, error) ||
+        !scripted_config_int(in, "lost_finds", -1, 1000000, &in->lost_finds, error) ||
         !scripted_config_int(in, "partial_percent", 40, 100, &in->partial_percent, error) ||
         !scripted_config_int(in, "open_fill_percent", 0, 100, &in->open_fill_percent, error) ||
         !scripted_config_int(in, "cancel_fill_percent", 0, 100, &in->cancel_fill_percent, error) ||
@@ -586,7 +585,8 @@ static broker_status scripted_find_order(broker_instance *instance, broker_sessi
     if (entry == NULL) {
         session_fail(session, "scripted: no order with that tag");
         status = BROKER_NOT_FOUND;
-    } else if (entry->script == SCRIPT_UNKNOWN_LOST) {
+    } else if (entry->script == SCRIPT_UNKNOWN_LOST &&
+               (instance->lost_finds < 0 || instance->lost_finds-- > 0)) {
         session_fail(session, "scripted: order book service unavailable (503)");
         status = BROKER_TRANSIENT;
     } else {
