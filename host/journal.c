@@ -363,8 +363,9 @@ struct journal {
 };
 
 static void write_text_or_null(json_writer *w, const char *text);
-static ptx_status journal_collect_ids(journal *j, sqlite3_stmt *stmt, char ***ids, size_t *count,
-                                      ptx_error *error);
+static ptx_status journal_ids_query(journal *j, journal_stmt which, const char *const *params,
+                                    size_t count_params, const char *what, char ***ids,
+                                    size_t *count, ptx_error *error);
 
 /* ---- errors and statements --------------------------------------------- */
 
@@ -1501,21 +1502,9 @@ ptx_status journal_settle(journal_run *run, size_t *remaining, ptx_error *error)
 ptx_status journal_unsettled(journal *j, const char *broker, const char *account_hash, char ***ids,
                              size_t *count, ptx_error *error)
 {
-    *ids = NULL;
-    *count = 0;
-    pthread_mutex_lock(&j->lock);
-    sqlite3_stmt *stmt = journal_stmt_get(j, STMT_UNSETTLED);
-    ptx_status status = PTX_OK;
-    if (stmt == NULL) {
-        status = journal_fail(j, error, "reading legs to settle");
-    } else {
-        bind_text(stmt, 1, broker);
-        bind_text(stmt, 2, account_hash);
-        status = journal_collect_ids(j, stmt, ids, count, error);
-        sqlite3_reset(stmt);
-    }
-    pthread_mutex_unlock(&j->lock);
-    return status;
+    const char *params[] = {broker, account_hash};
+    return journal_ids_query(j, STMT_UNSETTLED, params, 2, "reading legs to settle", ids, count,
+                             error);
 }
 
 void journal_flush(journal *j)
@@ -1752,27 +1741,35 @@ static ptx_status journal_collect_ids(journal *j, sqlite3_stmt *stmt, char ***id
     return status;
 }
 
-ptx_status journal_orphans(journal *j, const char *broker, const char *account_hash,
-                           const char *owner, char ***ids, size_t *count, ptx_error *error)
+/* Runs the cached id query `which` with text parameters ?1…?count and
+ * collects the ids (read lock taken here). */
+static ptx_status journal_ids_query(journal *j, journal_stmt which, const char *const *params,
+                                    size_t count_params, const char *what, char ***ids,
+                                    size_t *count, ptx_error *error)
 {
     *ids = NULL;
     *count = 0;
     ptx_status status;
     pthread_mutex_lock(&j->lock);
-    sqlite3_stmt *stmt = journal_stmt_get(j, broker ? STMT_ORPHANS : STMT_ORPHANS_ALL);
+    sqlite3_stmt *stmt = journal_stmt_get(j, which);
     if (stmt == NULL) {
-        status = journal_fail(j, error, "listing interrupted executions");
+        status = journal_fail(j, error, what);
     } else {
-        bind_text(stmt, 1, owner);
-        if (broker != NULL) {
-            bind_text(stmt, 2, broker);
-            bind_text(stmt, 3, account_hash);
-        }
+        for (size_t i = 0; i < count_params; i++)
+            bind_text(stmt, (int)i + 1, params[i]);
         status = journal_collect_ids(j, stmt, ids, count, error);
         sqlite3_reset(stmt);
     }
     pthread_mutex_unlock(&j->lock);
     return status;
+}
+
+ptx_status journal_orphans(journal *j, const char *broker, const char *account_hash,
+                           const char *owner, char ***ids, size_t *count, ptx_error *error)
+{
+    const char *params[] = {owner, broker, account_hash};
+    return journal_ids_query(j, broker ? STMT_ORPHANS : STMT_ORPHANS_ALL, params, broker ? 3 : 1,
+                             "listing interrupted executions", ids, count, error);
 }
 
 long journal_running_count(journal *j)
