@@ -18,6 +18,7 @@
 #include "retry.h"
 
 #define LOCKS_PACE_WINDOW_US 1001000 /* one second and the millisecond of margin */
+#define LOCKS_SWEEP_MIN 1024         /* entries kept before the first sweep */
 
 struct locks_account {
     struct locks_account *next; /* in its bucket */
@@ -38,6 +39,8 @@ struct locks {
     locks_account **buckets; /* a power of two of them */
     size_t bucket_count;
     size_t count;
+    size_t sweep_at;  /* entries past which the next acquire sweeps idle ones */
+    int64_t sweep_us; /* and when it sweeps anyway, if more than the minimum */
 };
 
 locks *locks_create(void)
@@ -46,6 +49,7 @@ locks *locks_create(void)
     if (table == NULL)
         return NULL;
     table->bucket_count = 64;
+    table->sweep_at = LOCKS_SWEEP_MIN;
     table->buckets = calloc(table->bucket_count, sizeof *table->buckets);
     if (table->buckets == NULL) {
         free(table);
@@ -177,6 +181,30 @@ static void locks_reclaim(locks *table, locks_account *account)
     locks_account_free(account);
 }
 
+/* Drops every entry nobody refers to any more: an account paced when it
+ * was released keeps its entry for the pacing window, and is dropped here if
+ * it does not come back. Run when the table has doubled since the last
+ * sweep (O(1) per acquire), and at most once per pacing window while it
+ * holds more than LOCKS_SWEEP_MIN entries. Caller holds the mutex. */
+static void locks_sweep(locks *table)
+{
+    for (size_t b = 0; b < table->bucket_count; b++) {
+        locks_account **link = &table->buckets[b];
+        while (*link != NULL) {
+            locks_account *account = *link;
+            if (account->held || account->waiters > 0 || locks_pacing_active(account)) {
+                link = &account->next;
+                continue;
+            }
+            *link = account->next;
+            table->count--;
+            locks_account_free(account);
+        }
+    }
+    table->sweep_at = table->count * 2 > LOCKS_SWEEP_MIN ? table->count * 2 : LOCKS_SWEEP_MIN;
+    table->sweep_us = retry_monotonic_us() + LOCKS_PACE_WINDOW_US;
+}
+
 static struct timespec locks_deadline(unsigned timeout_ms)
 {
     struct timespec deadline;
@@ -196,6 +224,9 @@ ptx_status locks_acquire(locks *table, const char *broker, const char *account_i
     struct timespec deadline = locks_deadline(timeout_ms);
     ptx_status status = PTX_OK;
     pthread_mutex_lock(&table->mutex);
+    if (table->count >= table->sweep_at ||
+        (table->count > LOCKS_SWEEP_MIN && retry_monotonic_us() >= table->sweep_us))
+        locks_sweep(table);
     locks_account *account = locks_entry(table, broker, account_id);
     if (account == NULL)
         status = PTX_NOMEM;

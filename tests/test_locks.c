@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "locks.h"
+#include "retry.h"
 
 /* Bytes the heap hands out now (small blocks and mmapped ones). */
 static size_t heap_in_use(void)
@@ -78,6 +79,44 @@ START_TEST(paced_account_keeps_its_entry)
 }
 END_TEST
 
+/* Accounts paced when released keep their entries for the pacing window
+ * only: once it has passed, new accounts sweep them away even though they
+ * never came back. */
+START_TEST(paced_accounts_that_never_return_are_forgotten)
+{
+    locks *table = locks_create();
+    ck_assert_ptr_nonnull(table);
+    char account_id[32];
+    locks_account *account = NULL;
+    for (int i = 0; i < 1000; i++) { /* warm the allocator up */
+        snprintf(account_id, sizeof account_id, "warm-%d", i);
+        ck_assert_int_eq(locks_acquire(table, "zerodha", account_id, 0, &account), PTX_OK);
+        locks_release(table, account);
+    }
+    size_t before = heap_in_use();
+    for (int i = 0; i < 20000; i++) {
+        snprintf(account_id, sizeof account_id, "paced-%d", i);
+        ck_assert_int_eq(locks_acquire(table, "zerodha", account_id, 0, &account), PTX_OK);
+        locks_pace_wait(account, 1000);
+        locks_pace_done(account, 1000);
+        locks_release(table, account);
+    }
+    size_t paced = heap_in_use();
+    ck_assert_msg(paced > before + 256 * 1024, "20000 paced entries should be kept for now");
+    retry_sleep_ms(1100); /* the pacing window passes */
+    for (int i = 0; i < 3000; i++) {
+        snprintf(account_id, sizeof account_id, "later-%d", i);
+        ck_assert_int_eq(locks_acquire(table, "zerodha", account_id, 0, &account), PTX_OK);
+        locks_release(table, account);
+    }
+    size_t after = heap_in_use();
+    ck_assert_msg(after < before + 1024 * 1024, /* the bucket array stays grown */
+                  "heap %zu before, %zu with 20000 paced entries, %zu after the window", before,
+                  paced, after);
+    locks_destroy(table);
+}
+END_TEST
+
 static Suite *locks_suite(void)
 {
     Suite *suite = suite_create("locks");
@@ -86,6 +125,7 @@ static Suite *locks_suite(void)
     tcase_add_test(tc, same_account_is_exclusive_others_are_not);
     tcase_add_test(tc, idle_accounts_are_forgotten);
     tcase_add_test(tc, paced_account_keeps_its_entry);
+    tcase_add_test(tc, paced_accounts_that_never_return_are_forgotten);
     suite_add_tcase(suite, tc);
     return suite;
 }
