@@ -4,13 +4,16 @@
 #                               POST /execute with 20-symbol portfolios that
 #                               (a) trade nothing and (b) trade 20 legs; req/s,
 #                               p50, p99, ratio to /health, peak RSS.
+#   bench/http_bench.sh trade   the 20-leg trade line alone (bench/journal_http.sh
+#                               compares it across journal modes)
 #   bench/http_bench.sh soak    60 s of mixed good and bad /execute bodies:
 #                               fails on connection errors, any 5xx, or RSS
 #                               growth of 10% or more between 10 s and 60 s.
 # Environment: BUILD (default build), DURATION (seconds, default 10),
 # SOAK_SECONDS (default 60), BENCH_JOURNAL (off, the default: issue 3's
 # figures are for the HTTP path and the engine; "on" journals every execution
-# to SQLite in the temporary folder, as a default ptexec.ini would).
+# to SQLite in the temporary folder, as a default ptexec.ini would; "full" does
+# so with journal_sync = full).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -24,14 +27,16 @@ server=
 trap '[ -n "$server" ] && kill -TERM "$server" 2>/dev/null; rm -rf "$work"' EXIT
 
 journal=${BENCH_JOURNAL:-off}
+journal_sync=normal
 case $journal in
 off) journal_path=off ;;
 on) journal_path="$work/journal.db" ;;
-*) echo "http_bench: BENCH_JOURNAL must be off or on" >&2; exit 2 ;;
+full) journal_path="$work/journal.db" journal_sync=full ;;
+*) echo "http_bench: BENCH_JOURNAL must be off, on or full" >&2; exit 2 ;;
 esac
 {
-    printf '[host]\nplugin_dir = %s/plugins\nlog_level = warn\njournal = %s\n\n' "$BUILD_DIR" \
-        "$journal_path"
+    printf '[host]\nplugin_dir = %s/plugins\nlog_level = warn\njournal = %s\njournal_sync = %s\n\n' \
+        "$BUILD_DIR" "$journal_path" "$journal_sync"
     for b in zerodha fyers angelone groww upstox; do
         printf '[broker.%s]\nplugin = %s.so\nmode = simulated\nrate_limit_per_second = 0\n' "$b" "$b"
         printf 'poll_interval_ms = 1\ntransient_failure_rate = 0\nunknown_outcome_rate = 0\n'
@@ -89,6 +94,11 @@ if [ "$mode" = soak ]; then
     awk -v g="$growth" 'BEGIN { exit !(g < 10) }' || { echo "soak: FAIL RSS grew ${growth}%" >&2; bad=1; }
     [ "$bad" = 0 ] && echo "soak: PASS"
     exit "$bad"
+fi
+
+if [ "$mode" = trade ]; then
+    run_wrk trade -s bench/wrk_execute.lua "$url/execute" -- trade
+    exit 0
 fi
 
 echo "wrk -t2 -c32 -d${duration}s on loopback; simulated brokers, every failure rate 0;" \

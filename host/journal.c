@@ -56,6 +56,8 @@
 #define JOURNAL_MESSAGE_MAX 512
 #define JOURNAL_CHECKPOINT_PAGES 4096 /* WAL pages that wake the checkpointer (16 MiB) */
 #define JOURNAL_WAL_MAX_PAGES 32768   /* WAL pages past which the writer checkpoints itself */
+#define JOURNAL_SMALL_CACHE_KIB "256" /* page cache of the reading and checkpointing connections   \
+                                       */
 #define JOURNAL_WAL_LIMIT "67108864"  /* journal_size_limit: WAL bytes kept after a reset */
 
 static const char journal_schema_v1[] =
@@ -1202,6 +1204,10 @@ static ptx_status journal_open_writer(journal *j, const journal_options *options
         status = journal_connect(j, &j->cdb, "checkpointer", options, error);
     if (status != PTX_OK)
         return status;
+    /* The checkpointer copies pages from the WAL and needs no cache of its
+     * own; the reader serves occasional history and key lookups. */
+    sqlite3_exec(j->cdb, "PRAGMA cache_size = -" JOURNAL_SMALL_CACHE_KIB, NULL, NULL, NULL);
+    sqlite3_exec(j->db, "PRAGMA cache_size = -" JOURNAL_SMALL_CACHE_KIB, NULL, NULL, NULL);
     sqlite3_wal_autocheckpoint(j->wdb, 0);
     sqlite3_wal_hook(j->wdb, writer_wal_hook, j);
     return PTX_OK;

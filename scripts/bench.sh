@@ -101,6 +101,9 @@ echo "near 1 means cost grows linearly with the number of symbols."
 echo
 if command -v wrk >/dev/null 2>&1; then
     BUILD=$BUILD bench/http_bench.sh || failures=$((failures + 1))
+    echo
+    echo "journal_http: the journal's cost over HTTP"
+    BUILD=$BUILD bench/journal_http.sh || failures=$((failures + 1))
 else
     echo "http_bench: SKIPPED (wrk is not installed: apt-get install wrk)"
 fi
