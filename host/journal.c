@@ -56,9 +56,10 @@
 #define JOURNAL_MESSAGE_MAX 512
 #define JOURNAL_CHECKPOINT_PAGES 4096 /* WAL pages that wake the checkpointer (16 MiB) */
 #define JOURNAL_WAL_MAX_PAGES 32768   /* WAL pages past which the writer checkpoints itself */
-#define JOURNAL_SMALL_CACHE_KIB "256" /* page cache of the reading and checkpointing connections   \
-                                       */
-#define JOURNAL_WAL_LIMIT "67108864"  /* journal_size_limit: WAL bytes kept after a reset */
+#define JOURNAL_SMALL_CACHE_KIB                                                                    \
+    "256"                            /* page cache of the reading and checkpointing connections    \
+                                      */
+#define JOURNAL_WAL_LIMIT "67108864" /* journal_size_limit: WAL bytes kept after a reset */
 
 static const char journal_schema_v1[] =
     "CREATE TABLE executions("

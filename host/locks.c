@@ -181,6 +181,14 @@ static void locks_reclaim(locks *table, locks_account *account)
     locks_account_free(account);
 }
 
+size_t locks_count(locks *table)
+{
+    pthread_mutex_lock(&table->mutex);
+    size_t count = table->count;
+    pthread_mutex_unlock(&table->mutex);
+    return count;
+}
+
 /* Drops every entry nobody refers to any more: an account paced when it
  * was released keeps its entry for the pacing window, and is dropped here if
  * it does not come back. Run when the table has doubled since the last

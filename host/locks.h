@@ -17,6 +17,9 @@ locks *locks_create(void);
 /* Frees the table; no account may be held. Main thread. */
 void locks_destroy(locks *table);
 
+/* Account entries the table keeps (held, waited for, or paced recently). */
+size_t locks_count(locks *table);
+
 /*
  * Takes the account (broker, account_id) for the calling thread, waiting at
  * most `timeout_ms` (0 = do not wait) while another thread holds it. Returns
