@@ -29,6 +29,7 @@
 
 #define ENGINE_POLL_MAX_MS 1000u
 #define PTX_JOURNAL_MESSAGE_MAX 512
+#define ENGINE_UNRECORDED_RETRY_MS 1000 /* between retries of unrecorded ends */
 #define ENGINE_NOT_SENT_REASON "not sent: ptexec stopped before placing this leg"
 
 /* An execution whose end the journal could not record (journal_finish
@@ -49,8 +50,9 @@ struct engine {
     char owner[IDS_EXECUTION_ID_MAX];            /* marks the executions this process runs */
     char journal_error[PTX_JOURNAL_MESSAGE_MAX]; /* "" unless the journal is unusable */
     pthread_mutex_t unrecorded_lock;
-    unrecorded *unrecorded;         /* under unrecorded_lock */
-    atomic_size_t unrecorded_count; /* its length, read without the lock */
+    unrecorded *unrecorded;              /* under unrecorded_lock */
+    atomic_size_t unrecorded_count;      /* its length, read without the lock */
+    _Atomic int64_t unrecorded_retry_us; /* no retry before this (retry_monotonic_us) */
 };
 
 /* Everything one execution needs. */
@@ -72,6 +74,7 @@ typedef struct run {
     engine *eng;
     uint64_t journal_mark;    /* journal_mark() when the run began journaling */
     journal_run *journal_run; /* the execution's run in the journal (journal_begin) */
+    bool finish_failed;       /* a journal_finish of this run failed */
     const char *owner;        /* the engine's owner mark for journal rows */
     exec_retries retries;     /* what this run retried, by class */
 } run;
@@ -870,23 +873,42 @@ static bool engine_record_again(engine *eng, unrecorded *u)
     return recorded;
 }
 
-/* Retries recording the executions whose end could not be journaled. */
+/* Retries recording the executions whose end could not be journaled, at
+ * most once per ENGINE_UNRECORDED_RETRY_MS, without holding the list while
+ * it writes. */
 static void engine_retry_unrecorded(engine *eng)
 {
     if (eng->journal == NULL || atomic_load(&eng->unrecorded_count) == 0)
         return;
+    int64_t now = retry_monotonic_us();
+    int64_t due = atomic_load(&eng->unrecorded_retry_us);
+    if (now < due || !atomic_compare_exchange_strong(&eng->unrecorded_retry_us, &due,
+                                                     now + ENGINE_UNRECORDED_RETRY_MS * 1000))
+        return;
     pthread_mutex_lock(&eng->unrecorded_lock);
-    for (unrecorded **at = &eng->unrecorded; *at != NULL;) {
-        unrecorded *u = *at;
-        if (!engine_record_again(eng, u)) {
-            at = &u->next;
+    unrecorded *list = eng->unrecorded;
+    eng->unrecorded = NULL;
+    pthread_mutex_unlock(&eng->unrecorded_lock);
+    unrecorded *kept = NULL, *last = NULL;
+    while (list != NULL) {
+        unrecorded *u = list;
+        list = u->next;
+        if (engine_record_again(eng, u)) {
+            atomic_fetch_sub(&eng->unrecorded_count, 1);
+            exec_result_free(&u->result);
+            free(u);
             continue;
         }
-        *at = u->next;
-        atomic_fetch_sub(&eng->unrecorded_count, 1);
-        exec_result_free(&u->result);
-        free(u);
+        u->next = kept;
+        kept = u;
+        if (last == NULL)
+            last = u;
     }
+    if (kept == NULL)
+        return;
+    pthread_mutex_lock(&eng->unrecorded_lock);
+    last->next = eng->unrecorded;
+    eng->unrecorded = kept;
     pthread_mutex_unlock(&eng->unrecorded_lock);
 }
 
@@ -917,6 +939,7 @@ static void run_journal_finish(run *r, exec_result *result, const char *status_n
               "execution %s finished %s but its outcome is NOT RECORDED in the journal: %s; "
               "recording it is retried before the next execution",
               result->execution_id, status_name, error.message);
+    r->finish_failed = true;
     engine_keep_unrecorded(r->eng, result, status_name);
 }
 
@@ -1187,6 +1210,16 @@ static ptx_status run_settle_one(run *r, engine *eng, const char *id, size_t *re
     return status;
 }
 
+/* Logs in before recovery or settling talks to the broker. */
+static ptx_status run_recover_login(run *r, const exec_result *result, ptx_error *error)
+{
+    call login = {.kind = CALL_AUTHENTICATE};
+    broker_status logged_in = run_call_transient(r, &login);
+    if (logged_in == BROKER_OK)
+        return PTX_OK;
+    return run_refused(r, result->broker, "authenticate", logged_in, login.tries, error);
+}
+
 /*
  * Recovers every execution of the run's account that a previous process left
  * RUNNING. Logs in first when there is any. Called with the account held.
@@ -1196,35 +1229,40 @@ static ptx_status run_recover_account(run *r, engine *eng, const exec_result *re
 {
     if (!journal_has_orphans(eng->journal, result->broker, result->account_hash))
         return PTX_OK;
+    uint64_t mark = journal_orphans_mark(eng->journal);
     char **ids = NULL, **unsettled = NULL;
     size_t count = 0, unsettled_count = 0;
     ptx_status status = journal_orphans(eng->journal, result->broker, result->account_hash,
                                         eng->owner, &ids, &count, error);
-    if (status == PTX_OK)
-        status = journal_unsettled(eng->journal, result->broker, result->account_hash, &unsettled,
-                                   &unsettled_count, error);
-    if (status == PTX_OK && count + unsettled_count > 0) {
-        call login = {.kind = CALL_AUTHENTICATE};
-        broker_status logged_in = run_call_transient(r, &login);
-        if (logged_in != BROKER_OK)
-            status = run_refused(r, result->broker, "authenticate", logged_in, login.tries, error);
-    }
+    bool logged_in = false;
     journal *saved = r->journal;
     r->journal = eng->journal;
     r->journal_mark = journal_mark(eng->journal);
+    r->finish_failed = false;
     for (size_t i = 0; i < count && status == PTX_OK; i++) {
+        if (!logged_in && (status = run_recover_login(r, result, error)) != PTX_OK)
+            break;
+        logged_in = true;
         log_write(LOG_INFO, "engine", "execution %s: recovering the interrupted run", ids[i]);
         status = run_recover_one(r, eng, ids[i], error);
     }
+    /* after recovery, which may itself leave a leg UNKNOWN */
+    if (status == PTX_OK)
+        status = journal_unsettled(eng->journal, result->broker, result->account_hash, &unsettled,
+                                   &unsettled_count, error);
     size_t remaining = 0;
-    for (size_t i = 0; i < unsettled_count && status == PTX_OK; i++)
+    for (size_t i = 0; i < unsettled_count && status == PTX_OK; i++) {
+        if (!logged_in && (status = run_recover_login(r, result, error)) != PTX_OK)
+            break;
+        logged_in = true;
         status = run_settle_one(r, eng, unsettled[i], &remaining, error);
+    }
     r->journal = saved;
     r->journal_broken = false;
     journal_ids_free(ids, count);
     journal_ids_free(unsettled, unsettled_count);
-    if (status == PTX_OK && remaining == 0)
-        journal_orphans_cleared(eng->journal, result->broker, result->account_hash);
+    if (status == PTX_OK && remaining == 0 && !r->finish_failed)
+        journal_orphans_cleared(eng->journal, result->broker, result->account_hash, mark);
     return status;
 }
 

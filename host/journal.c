@@ -56,6 +56,9 @@
 #define JOURNAL_MESSAGE_MAX 512
 #define JOURNAL_CHECKPOINT_PAGES 4096 /* WAL pages that wake the checkpointer (16 MiB) */
 #define JOURNAL_WAL_MAX_PAGES 32768   /* WAL pages past which the writer checkpoints itself */
+#define JOURNAL_RETRY_MS                                                                           \
+    1000 /* after a failed commit, before kept leg states are retried alone                        \
+          */
 #define JOURNAL_SMALL_CACHE_KIB                                                                    \
     "256"                            /* page cache of the reading and checkpointing connections    \
                                       */
@@ -208,7 +211,6 @@ typedef enum journal_stmt {
     STMT_ROLLBACK,
     STMT_INSERT_EXECUTION,
     STMT_INSERT_EVENTS,
-    STMT_LEG_COUNT,
     STMT_FINISH,
     STMT_SETTLE,
     STMT_UNSETTLED,
@@ -232,7 +234,6 @@ static const char *const journal_sql[STMT_COUNT] = {
         " owner, leg_count, created_ms, updated_ms, legs, positions) VALUES(?1, ?2, ?3, ?4, ?5,"
         " 'RUNNING', ?6, ?7, ?8, ?8, ?9, ?10)",
     [STMT_INSERT_EVENTS] = "INSERT INTO events(execution_id, data) VALUES(?1, ?2)",
-    [STMT_LEG_COUNT] = "SELECT leg_count FROM executions WHERE id = ?1",
     [STMT_SETTLE] = "UPDATE executions SET unsettled = ?2, updated_ms = ?3 WHERE id = ?1",
     [STMT_UNSETTLED] = "SELECT id FROM executions WHERE unsettled > 0 AND status <> 'RUNNING'"
                        " AND broker = ?1 AND account_hash = ?2 ORDER BY rowid",
@@ -344,16 +345,18 @@ struct journal {
     pthread_mutex_t orphans_lock;
     char **orphan_accounts;
     atomic_size_t orphan_count;
-    _Atomic int writer_state; /* writer_state */
+    uint64_t orphan_generation; /* bumped by every journal_orphans_add (orphans_lock) */
+    _Atomic int writer_state;   /* writer_state */
     pthread_mutex_t wake_lock;
     pthread_cond_t work; /* the writer waits for ops, under wake_lock */
-    bool stop;           /* under wake_lock */
+    atomic_bool stop;    /* set under wake_lock */
+    int64_t retry_ns;    /* writer only: no retry of kept leg states alone before this */
+    char batch_error[JOURNAL_MESSAGE_MAX]; /* writer only: why the last batch failed */
     bool started;
     pthread_t writer;
     atomic_uint_fast64_t failures; /* write batches that failed */
     pthread_mutex_t error_lock;    /* last_error */
     char last_error[JOURNAL_MESSAGE_MAX];
-    bool batch_abort; /* writer only: the current batch must be rolled back */
     /* The checkpointer: its own connection and thread copy the WAL into the
      * database (and fsync it) off the writer's commit path; under ck_lock. */
     sqlite3 *cdb;
@@ -616,14 +619,23 @@ bool journal_has_orphans(journal *j, const char *broker, const char *account_has
     return found;
 }
 
-void journal_orphans_cleared(journal *j, const char *broker, const char *account_hash)
+uint64_t journal_orphans_mark(journal *j)
+{
+    pthread_mutex_lock(&j->orphans_lock);
+    uint64_t generation = j->orphan_generation;
+    pthread_mutex_unlock(&j->orphans_lock);
+    return generation;
+}
+
+void journal_orphans_cleared(journal *j, const char *broker, const char *account_hash,
+                             uint64_t mark)
 {
     if (atomic_load(&j->orphan_count) == 0)
         return;
     char *key = orphan_key(broker, account_hash);
     pthread_mutex_lock(&j->orphans_lock);
     size_t count = atomic_load(&j->orphan_count);
-    for (size_t i = 0; key != NULL && i < count; i++)
+    for (size_t i = 0; key != NULL && j->orphan_generation == mark && i < count; i++)
         if (strcmp(j->orphan_accounts[i], key) == 0) {
             free(j->orphan_accounts[i]);
             j->orphan_accounts[i] = j->orphan_accounts[count - 1];
@@ -864,6 +876,7 @@ typedef struct taken_list {
     taken_states *items;
     size_t count;
     size_t capacity;
+    bool incomplete; /* a run's states could not be taken (no memory) */
 } taken_list;
 
 /* Takes every run's pending states (runs_lock held) into `taken`. A run
@@ -895,6 +908,7 @@ static void writer_take_states(journal *j, taken_list *taken)
             json_array_begin(&run->events);
             run->pending = 0;
         } else if (run->pending > 0) {
+            taken->incomplete = true; /* the batch fails: its ops must not pass these */
             atomic_store(&j->states_since, monotonic_ns());
         }
         pthread_mutex_unlock(&run->lock);
@@ -911,13 +925,14 @@ static bool writer_insert_states(journal *j, const taken_states *states)
     return journal_step_done(stmt);
 }
 
-/* Logs the states of `states` that could not be stored: the orders may be at
- * the broker, so this is never silent. */
-static void writer_log_lost(const taken_states *states, const char *message)
+/* Logs the leg states in `data` (a JSON array of event arrays) of `run` that
+ * could not be stored: the orders may be at the broker, so this is never
+ * silent. */
+static void log_lost_states(const journal_run *run, const char *data, size_t length, size_t count,
+                            const char *message)
 {
-    const journal_run *run = states->run;
     char why[64];
-    json_value *events = json_parse(states->data, states->length, why, sizeof why);
+    json_value *events = json_parse(data, length, why, sizeof why);
     const json_value *event = events ? json_first(events) : NULL;
     for (; event != NULL; event = json_next(event)) {
         const json_value *field = json_first(event);
@@ -946,21 +961,63 @@ static void writer_log_lost(const taken_states *states, const char *message)
         log_write(LOG_ERROR, "journal",
                   "execution %s: %zu leg states NOT RECORDED in the journal; the orders may exist "
                   "at the broker: %s",
-                  run->execution_id, states->count, message);
+                  run->execution_id, count, message);
     json_free(events);
+}
+
+/* Puts states a failed commit took back in front of the run's buffer, for
+ * the next commit; they are logged as lost only if that is impossible. */
+static void run_requeue(journal *j, const taken_states *states)
+{
+    journal_run *run = states->run;
+    pthread_mutex_lock(&run->lock);
+    json_writer *w = &run->events;
+    size_t inner = states->length - 2; /* without the brackets */
+    size_t rest = run->pending > 0 ? w->length - 1 : 0;
+    size_t size = 1 + inner + (rest ? 1 + rest : 0) + 1;
+    char *buffer = w->failed ? NULL : malloc(size);
+    if (buffer != NULL) {
+        size_t at = 0;
+        buffer[at++] = '[';
+        memcpy(buffer + at, states->data + 1, inner);
+        at += inner;
+        if (rest) {
+            buffer[at++] = ',';
+            memcpy(buffer + at, w->buffer + 1, rest);
+            at += rest;
+        }
+        buffer[at] = '\0';
+        free(w->buffer);
+        w->buffer = buffer;
+        w->length = at;
+        w->capacity = size;
+        w->need_comma[1] = true;
+        run->pending += states->count;
+    }
+    pthread_mutex_unlock(&run->lock);
+    if (buffer == NULL) {
+        log_lost_states(run, states->data, states->length, states->count, j->batch_error);
+        return;
+    }
+    int64_t none = 0;
+    atomic_compare_exchange_strong(&j->states_since, &none, monotonic_ns());
 }
 
 /* Runs one batch in one transaction: every run's new leg states, then the
  * intents and ends in queue order. When the transaction fails (BEGIN,
  * COMMIT, or an error that rolled it back), every op of the batch fails with
  * that message and every state taken is logged as lost: none of it is
- * stored. Returns how many writes failed. */
-static size_t writer_transaction(journal *j, journal_op *batch, taken_list *taken)
+ * stored. Returns whether it committed; *failed counts the writes that
+ * failed. */
+static bool writer_transaction(journal *j, journal_op *batch, taken_list *taken, size_t *failed)
 {
     char message[JOURNAL_MESSAGE_MAX] = "";
     int code = SQLITE_OK;
-    j->batch_abort = false;
-    if (!writer_simple(j, STMT_BEGIN)) {
+    if (taken->incomplete) {
+        snprintf(message, sizeof message,
+                 "journal %s: out of memory taking the leg states of a commit", j->path);
+        code = SQLITE_NOMEM;
+    } else if (!writer_simple(j, STMT_BEGIN)) {
         snprintf(message, sizeof message, "journal %s: beginning a write failed: %s", j->path,
                  sqlite3_errmsg(j->wdb));
         code = sqlite3_extended_errcode(j->wdb);
@@ -978,7 +1035,7 @@ static size_t writer_transaction(journal *j, journal_op *batch, taken_list *take
             writer_finish(j, op);
         else
             continue;
-        if (j->batch_abort || sqlite3_get_autocommit(j->wdb)) { /* rolled back */
+        if (sqlite3_get_autocommit(j->wdb)) { /* rolled back */
             snprintf(message, sizeof message, "%s", op->message);
             code = SQLITE_ABORT;
         }
@@ -988,29 +1045,30 @@ static size_t writer_transaction(journal *j, journal_op *batch, taken_list *take
                  sqlite3_errmsg(j->wdb));
         code = sqlite3_extended_errcode(j->wdb);
     }
-    size_t failed = 0;
+    *failed = 0;
     if (code == SQLITE_OK) {
         for (journal_op *op = batch; op != NULL; op = op->next)
-            failed += op->status != PTX_OK && op->status != PTX_CONFLICT;
-        return failed;
+            *failed += op->status != PTX_OK && op->status != PTX_CONFLICT;
+        return true;
     }
     if (!sqlite3_get_autocommit(j->wdb))
         writer_simple(j, STMT_ROLLBACK);
     size_t states = 0;
     for (size_t i = 0; i < taken->count; i++)
         states += taken->items[i].count;
+    snprintf(j->batch_error, sizeof j->batch_error, "%s", message);
     log_write(LOG_ERROR, "journal",
-              "%s (sqlite %d); %zu leg states and the writes of the batch lost", message, code,
-              states);
-    for (size_t i = 0; i < taken->count; i++)
-        writer_log_lost(&taken->items[i], message);
+              "%s (sqlite %d); the writes waiting for this commit failed, %zu leg states are kept "
+              "for the next one",
+              message, code, states);
     for (journal_op *op = batch; op != NULL; op = op->next)
         if (op->status != PTX_CONFLICT) {
             op->status = PTX_JOURNAL;
             snprintf(op->message, sizeof op->message, "%s", message);
-            failed++;
+            (*failed)++;
         }
-    return failed + states;
+    *failed += states;
+    return false;
 }
 
 /* Commits one batch (a list of ops in queue order) with every run's new leg
@@ -1022,15 +1080,28 @@ static size_t writer_commit(journal *j, journal_op *batch)
     writer_take_states(j, &taken);
     pthread_mutex_unlock(&j->runs_lock);
     size_t failed = 0;
+    bool committed = true;
     bool any_sql = taken.count > 0;
     for (journal_op *op = batch; op != NULL && !any_sql; op = op->next)
         any_sql = op->kind != OP_BARRIER;
     if (any_sql) {
         if (j->shared)
             pthread_mutex_lock(&j->lock);
-        failed = writer_transaction(j, batch, &taken);
+        committed = writer_transaction(j, batch, &taken, &failed);
         if (j->shared)
             pthread_mutex_unlock(&j->lock);
+    }
+    if (!committed) {
+        /* Nothing of the batch is stored: its states go back to their runs,
+         * and a retry of them alone waits a while. At close there is no
+         * next commit: they are lost, loudly. */
+        j->retry_ns = monotonic_ns() + (int64_t)JOURNAL_RETRY_MS * 1000000;
+        for (size_t i = 0; i < taken.count; i++)
+            if (atomic_load(&j->stop))
+                log_lost_states(taken.items[i].run, taken.items[i].data, taken.items[i].length,
+                                taken.items[i].count, j->batch_error);
+            else
+                run_requeue(j, &taken.items[i]);
     }
     if (taken.count > 0) {
         pthread_mutex_lock(&j->runs_lock);
@@ -1063,6 +1134,8 @@ static void writer_wait(journal *j)
     while (atomic_load(&j->inbox) == NULL && !j->stop) {
         int64_t since = atomic_load(&j->states_since);
         int64_t now = monotonic_ns();
+        if (since != 0 && since + delay < j->retry_ns)
+            since = j->retry_ns - delay; /* kept states of a failed commit: later */
         if (since != 0 && now - since >= delay)
             return;
         if (since == 0 && atomic_load(&j->run_count) == 0) {
@@ -1100,7 +1173,8 @@ static void writer_complete(journal *j, journal_op *batch, size_t failed)
 {
     if (failed > 0) {
         pthread_mutex_lock(&j->error_lock);
-        snprintf(j->last_error, sizeof j->last_error, "journal %s: a write failed", j->path);
+        snprintf(j->last_error, sizeof j->last_error, "%s",
+                 j->batch_error[0] ? j->batch_error : "a journal write failed");
         for (journal_op *op = batch; op != NULL; op = op->next)
             if (op->status == PTX_JOURNAL) {
                 snprintf(j->last_error, sizeof j->last_error, "%s", op->message);
@@ -1395,6 +1469,9 @@ static ptx_status run_add_state(journal_run *run, size_t leg_index, const char *
                         leg_index, run->execution_id);
     pthread_mutex_lock(&run->lock);
     json_writer *w = &run->events;
+    size_t length = w->length; /* to take a half-written event back */
+    unsigned depth = w->depth;
+    bool comma = w->need_comma[depth];
     json_array_begin(w);
     json_write_int(w, (int64_t)leg_index);
     json_write_int(w, retry_wall_ms());
@@ -1406,9 +1483,19 @@ static ptx_status run_add_state(journal_run *run, size_t leg_index, const char *
     json_write_int(w, leg->attempts);
     write_text_or_null(w, leg->reason);
     json_array_end(w);
-    bool first = run->pending++ == 0;
     bool failed = w->failed;
-    run->unknown[leg_index] = strcmp(state, "UNKNOWN") == 0;
+    bool first = false;
+    if (failed) { /* no memory: the buffer stays as it was */
+        w->length = length;
+        if (w->buffer != NULL)
+            w->buffer[length] = '\0';
+        w->depth = depth;
+        w->need_comma[depth] = comma;
+        w->failed = false;
+    } else {
+        first = run->pending++ == 0;
+        run->unknown[leg_index] = strcmp(state, "UNKNOWN") == 0;
+    }
     pthread_mutex_unlock(&run->lock);
     if (failed) {
         ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: recording a leg failed: out of memory",
@@ -1454,20 +1541,23 @@ static size_t run_unknown_count(const journal_run *run)
  * journal_has_orphans). */
 static void journal_orphans_add(journal *j, const char *broker, const char *account_hash)
 {
-    if (journal_has_orphans(j, broker, account_hash))
-        return;
     char *key = orphan_key(broker, account_hash);
+    bool kept = false;
     pthread_mutex_lock(&j->orphans_lock);
+    j->orphan_generation++; /* a clear based on an older look must not drop it */
     size_t count = atomic_load(&j->orphan_count);
-    char **grown = key ? realloc(j->orphan_accounts, (count + 1) * sizeof *grown) : NULL;
+    for (size_t i = 0; key != NULL && i < count && !kept; i++)
+        kept = strcmp(j->orphan_accounts[i], key) == 0;
+    char **grown = key && !kept ? realloc(j->orphan_accounts, (count + 1) * sizeof *grown) : NULL;
     if (grown != NULL) {
         j->orphan_accounts = grown;
         j->orphan_accounts[count] = key;
         key = NULL;
+        kept = true;
         atomic_store(&j->orphan_count, count + 1);
     }
     pthread_mutex_unlock(&j->orphans_lock);
-    if (key != NULL || grown == NULL)
+    if (!kept)
         log_write(LOG_WARN, "journal",
                   "journal %s: out of memory noting that account %s has a leg to settle; a "
                   "restart settles it",
@@ -1527,11 +1617,19 @@ void journal_run_end(journal_run *run)
     if (run == NULL)
         return;
     journal *j = run->j;
-    pthread_mutex_lock(&run->lock);
-    bool pending = run->pending > 0;
-    pthread_mutex_unlock(&run->lock);
-    if (pending)
+    /* Commit what the run still buffers, or what a commit in flight may give
+     * back to it if it fails; a journal that keeps failing loses them. */
+    for (int tries = 0; tries < 3; tries++) {
+        pthread_mutex_lock(&j->runs_lock);
+        bool in_flight = run->taken > 0;
+        pthread_mutex_unlock(&j->runs_lock);
+        pthread_mutex_lock(&run->lock);
+        bool pending = run->pending > 0;
+        pthread_mutex_unlock(&run->lock);
+        if (!pending && !in_flight)
+            break;
         journal_flush(j);
+    }
     pthread_mutex_lock(&j->runs_lock);
     if (run->prev != NULL)
         run->prev->next = run->next;
@@ -1539,10 +1637,18 @@ void journal_run_end(journal_run *run)
         j->runs = run->next;
     if (run->next != NULL)
         run->next->prev = run->prev;
-    while (run->taken > 0) /* a commit in flight may still log its states */
+    while (run->taken > 0) /* a commit in flight may still give states back */
         pthread_cond_wait(&j->runs_done, &j->runs_lock);
     pthread_mutex_unlock(&j->runs_lock);
     atomic_fetch_sub(&j->run_count, 1);
+    if (run->pending > 0) {
+        char message[JOURNAL_MESSAGE_MAX];
+        ptx_error error;
+        snprintf(message, sizeof message, "%s",
+                 journal_check(j, 0, &error) == PTX_OK ? "the journal failed" : error.message);
+        json_array_end(&run->events);
+        log_lost_states(run, run->events.buffer, run->events.length, run->pending, message);
+    }
     json_writer_discard(&run->events);
     pthread_mutex_destroy(&run->lock);
     free(run->unknown);

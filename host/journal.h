@@ -253,7 +253,12 @@ void journal_ids_free(char **ids, size_t count);
  * journal_orphans and journal_unsettled have nothing for it and need not be
  * asked. Any thread. */
 bool journal_has_orphans(journal *j, const char *broker, const char *account_hash);
-void journal_orphans_cleared(journal *j, const char *broker, const char *account_hash);
+/* A mark to take before looking the account's executions up; the clear
+ * after that look is ignored when an execution needing a look was recorded
+ * since the mark (by another thread). */
+uint64_t journal_orphans_mark(journal *j);
+void journal_orphans_cleared(journal *j, const char *broker, const char *account_hash,
+                             uint64_t mark);
 
 /*
  * Rebuilds an execution for recovery: fills *result (exec_result_free) with

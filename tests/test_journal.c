@@ -811,6 +811,50 @@ START_TEST(test_parallel_runs)
 }
 END_TEST
 
+/* A commit that fails (the database is locked past the busy timeout) fails
+ * the writes waiting for it and is counted, but the leg states it held go
+ * back to their run: the next commit stores them, once each, with the
+ * execution's end. */
+START_TEST(test_failed_commit_keeps_leg_states)
+{
+    fixture f = fixture_new();
+    journal_options options = {.retention_days = 30, .busy_timeout_ms = 50};
+    journal *j = NULL;
+    ptx_error error;
+    ck_assert_int_eq(journal_open(f.path, &options, &j, &error), PTX_OK);
+    exec_result r;
+    make_result(&r, "ex-L1", "a");
+    journal_run *run = NULL;
+    ck_assert_int_eq(journal_begin(j, &r, "", "h", "o", &run, &error), PTX_OK);
+    uint64_t mark = journal_mark(j);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(f.path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(journal_leg_queue(run, 0, "SENDING", &r.legs[0], NULL, &error), PTX_OK);
+    ck_assert_int_eq(journal_leg_queue(run, 1, "SENDING", &r.legs[1], NULL, &error), PTX_OK);
+    journal_flush(j); /* this commit fails: the file is locked */
+    ck_assert_int_eq(journal_check(j, mark, &error), PTX_JOURNAL);
+    ck_assert_ptr_nonnull(strstr(error.message, "locked"));
+    ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(journal_leg_queue(run, 0, "FILLED", &r.legs[0], NULL, &error), PTX_OK);
+    ck_assert_int_eq(journal_finish(run, "COMPLETED", "{}", &error), PTX_OK);
+    journal_run_end(run);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM leg_events WHERE execution_id ="
+                                       " 'ex-L1' AND state = 'SENDING'"),
+                     2);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-L1'"
+                                       " AND leg_index = 0 AND status = 'FILLED'"),
+                     1);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-L1'"
+                                       " AND leg_index = 1 AND status = 'SENDING'"),
+                     1);
+    exec_result_free(&r);
+    journal_close(j);
+    fixture_free(&f);
+}
+END_TEST
+
 static Suite *journal_suite(void)
 {
     Suite *suite = suite_create("journal");
@@ -834,6 +878,7 @@ static Suite *journal_suite(void)
     tcase_add_test(records, test_full_mode_leg_is_synchronous);
     tcase_add_test(records, test_buffered_states_reach_the_file);
     tcase_add_test(records, test_parallel_runs);
+    tcase_add_test(records, test_failed_commit_keeps_leg_states);
     suite_add_tcase(suite, records);
     return suite;
 }
