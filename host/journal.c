@@ -56,12 +56,10 @@
 #define JOURNAL_MESSAGE_MAX 512
 #define JOURNAL_CHECKPOINT_PAGES 4096 /* WAL pages that wake the checkpointer (16 MiB) */
 #define JOURNAL_WAL_MAX_PAGES 32768   /* WAL pages past which the writer checkpoints itself */
-#define JOURNAL_RETRY_MS                                                                           \
-    1000 /* after a failed commit, before kept leg states are retried alone                        \
-          */
-#define JOURNAL_SMALL_CACHE_KIB                                                                    \
-    "256"                            /* page cache of the reading and checkpointing connections    \
-                                      */
+/* After a failed commit, how long kept leg states wait before a commit of
+ * their own; the page cache of the reading and checkpointing connections. */
+#define JOURNAL_RETRY_MS 1000
+#define JOURNAL_SMALL_CACHE_KIB "256"
 #define JOURNAL_WAL_LIMIT "67108864" /* journal_size_limit: WAL bytes kept after a reset */
 
 static const char journal_schema_v1[] =

@@ -37,9 +37,13 @@
  *     JOURNAL_GROUP_DELAY_MS after the first of them was added. Under
  *     journal_sync = full journal_leg also waits for that commit;
  *     journal_leg_queue never waits.
- * A commit that fails loses what it held: the waiting callers get the error,
- * every lost leg state is logged at error level with its client order id,
- * and the failure is counted (journal_mark / journal_check).
+ * A commit that fails stores nothing: the callers waiting for it get the
+ * error, the failure is counted (journal_mark / journal_check), and the leg
+ * states it held go back to their runs for the next commit (retried alone
+ * after JOURNAL_RETRY_MS), so a later synchronous write of the run commits
+ * them with it. A state still unstored when its run ends (the journal keeps
+ * failing) or when the journal closes is logged at error level with its
+ * client order id.
  *
  * Durability (journal_sync):
  *   normal  synchronous=NORMAL: each commit is atomic and survives a crash of
