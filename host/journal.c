@@ -366,7 +366,6 @@ struct journal {
     pthread_cond_t ck_work;
 };
 
-static void write_text_or_null(json_writer *w, const char *text);
 static ptx_status journal_ids_query(journal *j, journal_stmt which, const char *const *params,
                                     size_t count_params, const char *what, char ***ids,
                                     size_t *count, ptx_error *error);
@@ -572,6 +571,20 @@ static char *orphan_key(const char *broker, const char *account_hash)
     return key;
 }
 
+/* The index of the account in orphan_accounts, or SIZE_MAX (orphans_lock
+ * held). */
+static size_t orphan_find(journal *j, const char *broker, const char *account_hash)
+{
+    size_t length = strlen(broker);
+    for (size_t i = 0; i < atomic_load(&j->orphan_count); i++) {
+        const char *key = j->orphan_accounts[i];
+        if (strncmp(key, broker, length) == 0 && key[length] == ' ' &&
+            strcmp(key + length + 1, account_hash) == 0)
+            return i;
+    }
+    return SIZE_MAX;
+}
+
 /* Remembers the accounts with executions left RUNNING (open time). */
 static ptx_status journal_load_orphans(journal *j, ptx_error *error)
 {
@@ -607,13 +620,9 @@ bool journal_has_orphans(journal *j, const char *broker, const char *account_has
 {
     if (atomic_load(&j->orphan_count) == 0)
         return false;
-    char *key = orphan_key(broker, account_hash);
-    bool found = key == NULL; /* no memory: look in the journal to be safe */
     pthread_mutex_lock(&j->orphans_lock);
-    for (size_t i = 0; key != NULL && i < atomic_load(&j->orphan_count) && !found; i++)
-        found = strcmp(j->orphan_accounts[i], key) == 0;
+    bool found = orphan_find(j, broker, account_hash) != SIZE_MAX;
     pthread_mutex_unlock(&j->orphans_lock);
-    free(key);
     return found;
 }
 
@@ -630,18 +639,15 @@ void journal_orphans_cleared(journal *j, const char *broker, const char *account
 {
     if (atomic_load(&j->orphan_count) == 0)
         return;
-    char *key = orphan_key(broker, account_hash);
     pthread_mutex_lock(&j->orphans_lock);
     size_t count = atomic_load(&j->orphan_count);
-    for (size_t i = 0; key != NULL && j->orphan_generation == mark && i < count; i++)
-        if (strcmp(j->orphan_accounts[i], key) == 0) {
-            free(j->orphan_accounts[i]);
-            j->orphan_accounts[i] = j->orphan_accounts[count - 1];
-            atomic_store(&j->orphan_count, count - 1);
-            break;
-        }
+    size_t i = orphan_find(j, broker, account_hash);
+    if (i != SIZE_MAX && j->orphan_generation == mark) {
+        free(j->orphan_accounts[i]);
+        j->orphan_accounts[i] = j->orphan_accounts[count - 1];
+        atomic_store(&j->orphan_count, count - 1);
+    }
     pthread_mutex_unlock(&j->orphans_lock);
-    free(key);
 }
 static ptx_status journal_start(journal *j, ptx_error *error);
 
@@ -1474,12 +1480,12 @@ static ptx_status run_add_state(journal_run *run, size_t leg_index, const char *
     json_write_int(w, (int64_t)leg_index);
     json_write_int(w, retry_wall_ms());
     json_write_string(w, state);
-    write_text_or_null(w, detail);
-    write_text_or_null(w, leg->order_id);
+    json_write_text_or_null(w, detail);
+    json_write_text_or_null(w, leg->order_id);
     json_write_int(w, leg->filled_quantity);
     json_write_double(w, leg->average_price);
     json_write_int(w, leg->attempts);
-    write_text_or_null(w, leg->reason);
+    json_write_text_or_null(w, leg->reason);
     json_array_end(w);
     bool failed = w->failed;
     bool first = false;
@@ -1539,14 +1545,12 @@ static size_t run_unknown_count(const journal_run *run)
  * journal_has_orphans). */
 static void journal_orphans_add(journal *j, const char *broker, const char *account_hash)
 {
-    char *key = orphan_key(broker, account_hash);
-    bool kept = false;
     pthread_mutex_lock(&j->orphans_lock);
     j->orphan_generation++; /* a clear based on an older look must not drop it */
     size_t count = atomic_load(&j->orphan_count);
-    for (size_t i = 0; key != NULL && i < count && !kept; i++)
-        kept = strcmp(j->orphan_accounts[i], key) == 0;
-    char **grown = key && !kept ? realloc(j->orphan_accounts, (count + 1) * sizeof *grown) : NULL;
+    bool kept = orphan_find(j, broker, account_hash) != SIZE_MAX;
+    char *key = kept ? NULL : orphan_key(broker, account_hash);
+    char **grown = key ? realloc(j->orphan_accounts, (count + 1) * sizeof *grown) : NULL;
     if (grown != NULL) {
         j->orphan_accounts = grown;
         j->orphan_accounts[count] = key;
@@ -1555,12 +1559,12 @@ static void journal_orphans_add(journal *j, const char *broker, const char *acco
         atomic_store(&j->orphan_count, count + 1);
     }
     pthread_mutex_unlock(&j->orphans_lock);
+    free(key);
     if (!kept)
         log_write(LOG_WARN, "journal",
                   "journal %s: out of memory noting that account %s has a leg to settle; a "
                   "restart settles it",
                   j->path, account_hash);
-    free(key);
 }
 
 /* An OP_FINISH or OP_SETTLE of the run, with its count of unknown legs. */
@@ -2033,14 +2037,6 @@ static void write_time(json_writer *w, int64_t ms)
     json_write_string(w, text);
 }
 
-static void write_text_or_null(json_writer *w, const char *text)
-{
-    if (text == NULL || *text == '\0')
-        json_write_null(w);
-    else
-        json_write_string(w, text);
-}
-
 static void write_execution_fields(json_writer *w, const journal_execution *e)
 {
     json_key_write(w, "execution_id");
@@ -2052,7 +2048,7 @@ static void write_execution_fields(json_writer *w, const journal_execution *e)
     json_key_write(w, "status");
     json_write_string(w, e->status);
     json_key_write(w, "idempotency_key");
-    write_text_or_null(w, e->idempotency_key);
+    json_write_text_or_null(w, e->idempotency_key);
     json_key_write(w, "orders");
     json_write_int(w, (int64_t)e->leg_count);
     json_key_write(w, "created_at");
@@ -2104,7 +2100,7 @@ static void write_leg_fields(json_writer *w, sqlite3_stmt *legs)
     json_key_write(w, "state");
     json_write_string(w, (const char *)sqlite3_column_text(legs, 6));
     json_key_write(w, "order_id");
-    write_text_or_null(w, (const char *)sqlite3_column_text(legs, 7));
+    json_write_text_or_null(w, (const char *)sqlite3_column_text(legs, 7));
     json_key_write(w, "filled_quantity");
     json_write_int(w, sqlite3_column_int64(legs, 8));
     json_key_write(w, "average_price");
@@ -2115,7 +2111,7 @@ static void write_leg_fields(json_writer *w, sqlite3_stmt *legs)
     json_key_write(w, "attempts");
     json_write_int(w, sqlite3_column_int64(legs, 10));
     json_key_write(w, "reason");
-    write_text_or_null(w, (const char *)sqlite3_column_text(legs, 11));
+    json_write_text_or_null(w, (const char *)sqlite3_column_text(legs, 11));
 }
 
 /* Writes the events of leg `index`; `events` is stepped in leg order and
@@ -2132,7 +2128,7 @@ static void write_leg_events(json_writer *w, sqlite3_stmt *events, int64_t index
             json_key_write(w, "state");
             json_write_string(w, (const char *)sqlite3_column_text(events, 2));
             json_key_write(w, "detail");
-            write_text_or_null(w, (const char *)sqlite3_column_text(events, 3));
+            json_write_text_or_null(w, (const char *)sqlite3_column_text(events, 3));
             json_object_end(w);
         }
         *rc = sqlite3_step(events);

@@ -722,6 +722,14 @@ static size_t format_int(int64_t number, char *text)
     return length;
 }
 
+void json_write_text_or_null(json_writer *writer, const char *text)
+{
+    if (text == NULL || text[0] == '\0')
+        json_write_null(writer);
+    else
+        json_write_string(writer, text);
+}
+
 void json_write_int(json_writer *writer, int64_t number)
 {
     char text[24];

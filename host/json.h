@@ -86,7 +86,8 @@ void json_array_begin(json_writer *writer);
 void json_array_end(json_writer *writer);
 /* Writes an object key; the next value call writes its value. */
 void json_key_write(json_writer *writer, const char *key);
-void json_write_string(json_writer *writer, const char *text); /* NULL writes null */
+void json_write_string(json_writer *writer, const char *text);       /* NULL writes null */
+void json_write_text_or_null(json_writer *writer, const char *text); /* NULL or "" writes null */
 void json_write_int(json_writer *writer, int64_t number);
 void json_write_double(json_writer *writer, double number); /* non-finite writes null */
 void json_write_bool(json_writer *writer, bool value);

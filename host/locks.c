@@ -166,10 +166,16 @@ static bool locks_pacing_active(const locks_account *account)
     return retry_monotonic_us() - account->recent[newest] < LOCKS_PACE_WINDOW_US;
 }
 
+/* True when nothing refers to the entry any more. Caller holds the mutex. */
+static bool locks_idle(const locks_account *account)
+{
+    return !account->held && account->waiters == 0 && !locks_pacing_active(account);
+}
+
 /* Drops the entry when nothing refers to it any more. Caller holds the mutex. */
 static void locks_reclaim(locks *table, locks_account *account)
 {
-    if (account->held || account->waiters > 0 || locks_pacing_active(account))
+    if (!locks_idle(account))
         return;
     locks_account **link = &table->buckets[account->hash & (table->bucket_count - 1)];
     while (*link != NULL && *link != account)
@@ -200,7 +206,7 @@ static void locks_sweep(locks *table)
         locks_account **link = &table->buckets[b];
         while (*link != NULL) {
             locks_account *account = *link;
-            if (account->held || account->waiters > 0 || locks_pacing_active(account)) {
+            if (!locks_idle(account)) {
                 link = &account->next;
                 continue;
             }

@@ -11,14 +11,6 @@
 #include "json.h"
 
 /* Writes `text`, or null when it is empty. */
-static void write_text_or_null(json_writer *writer, const char *text)
-{
-    if (text == NULL || text[0] == '\0')
-        json_write_null(writer);
-    else
-        json_write_string(writer, text);
-}
-
 static void write_leg(json_writer *writer, const exec_leg *leg)
 {
     json_object_begin(writer);
@@ -31,13 +23,13 @@ static void write_leg(json_writer *writer, const exec_leg *leg)
     json_key_write(writer, "status");
     json_write_string(writer, leg_status_name(leg->status));
     json_key_write(writer, "reason");
-    write_text_or_null(writer, leg->reason);
+    json_write_text_or_null(writer, leg->reason);
     json_key_write(writer, "sequence");
     json_write_int(writer, (int64_t)leg->sequence);
     json_key_write(writer, "order_id");
-    write_text_or_null(writer, leg->order_id);
+    json_write_text_or_null(writer, leg->order_id);
     json_key_write(writer, "client_order_id");
-    write_text_or_null(writer, leg->client_order_id);
+    json_write_text_or_null(writer, leg->client_order_id);
     json_key_write(writer, "filled_quantity");
     json_write_int(writer, leg->filled_quantity);
     json_key_write(writer, "average_price");
@@ -125,7 +117,7 @@ char *render_error(const ptx_error *error, size_t *length)
     json_key_write(&writer, "message");
     json_write_string(&writer, error->message[0] ? error->message : ptx_strerror(error->status));
     json_key_write(&writer, "field");
-    write_text_or_null(&writer, error->field);
+    json_write_text_or_null(&writer, error->field);
     json_object_end(&writer);
     json_object_end(&writer);
     return json_writer_finish(&writer, length);

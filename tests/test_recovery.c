@@ -593,30 +593,57 @@ START_TEST(test_read_only_journal_refused)
 }
 END_TEST
 
+/* Another process that, after `delay_ms`, holds an exclusive lock on the
+ * journal at `path` until locker_stop. */
+typedef struct locker {
+    pid_t pid;
+    int fds[2];
+} locker;
+
+static void locker_start(locker *l, const char *path, unsigned delay_ms)
+{
+    ck_assert_int_eq(pipe(l->fds), 0);
+    l->pid = fork();
+    ck_assert_int_ge(l->pid, 0);
+    if (l->pid != 0)
+        return;
+    retry_sleep_ms(delay_ms);
+    sqlite3 *db = NULL;
+    if (sqlite3_open(path, &db) != SQLITE_OK ||
+        sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL) != SQLITE_OK)
+        _exit(2);
+    ssize_t written = write(l->fds[1], "x", 1);
+    (void)written;
+    pause();
+    _exit(0);
+}
+
+/* Returns once the other process holds the lock (or has held it). */
+static void locker_wait(const locker *l)
+{
+    char byte;
+    ck_assert_int_eq(read(l->fds[0], &byte, 1), 1);
+}
+
+static void locker_stop(locker *l)
+{
+    kill(l->pid, SIGKILL);
+    waitpid(l->pid, NULL, 0);
+    close(l->fds[0]);
+    close(l->fds[1]);
+}
+
 START_TEST(test_locked_journal_refused)
 {
     env e;
     env_write(&e, "", NULL);
     ptx_error error;
     ck_assert_int_eq(env_load(&e, 200, &error), PTX_OK);
-    int pipe_fds[2];
-    ck_assert_int_eq(pipe(pipe_fds), 0);
-    pid_t child = fork();
-    if (child == 0) {
-        sqlite3 *db = NULL;
-        if (sqlite3_open(e.journal_path, &db) != SQLITE_OK ||
-            sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL) != SQLITE_OK)
-            _exit(2);
-        ssize_t written = write(pipe_fds[1], "x", 1);
-        (void)written;
-        pause();
-        _exit(0);
-    }
-    char byte;
-    ck_assert_int_eq(read(pipe_fds[0], &byte, 1), 1);
+    locker lock;
+    locker_start(&lock, e.journal_path, 0);
+    locker_wait(&lock);
     expect_refused(&e, "locked");
-    kill(child, SIGKILL);
-    waitpid(child, NULL, 0);
+    locker_stop(&lock);
     /* The lock is gone: the next execution runs. */
     test_request t;
     exec_result result;
@@ -625,8 +652,6 @@ START_TEST(test_locked_journal_refused)
         PTX_OK);
     ck_assert_int_eq(result.status, EXEC_COMPLETED);
     exec_result_free(&result);
-    close(pipe_fds[0]);
-    close(pipe_fds[1]);
     env_close(&e);
 }
 END_TEST
@@ -678,22 +703,10 @@ START_TEST(test_unrecorded_finish_is_retried)
     env_write(&e, "latency_ms = 300\n", NULL);
     ptx_error error;
     ck_assert_int_eq(env_load(&e, 200, &error), PTX_OK);
-    int pipe_fds[2];
-    ck_assert_int_eq(pipe(pipe_fds), 0);
-    pid_t child = fork();
-    if (child == 0) {
-        /* authenticate and read holdings take 600 ms; then the intent is
-         * committed and the legs are placed, 300 ms each */
-        retry_sleep_ms(900);
-        sqlite3 *db = NULL;
-        if (sqlite3_open(e.journal_path, &db) != SQLITE_OK ||
-            sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL) != SQLITE_OK)
-            _exit(2);
-        ssize_t written = write(pipe_fds[1], "x", 1);
-        (void)written;
-        pause();
-        _exit(0);
-    }
+    /* authenticate and read holdings take 600 ms; then the intent is
+     * committed and the legs are placed, 300 ms each */
+    locker lock;
+    locker_start(&lock, e.journal_path, 900);
     test_request t;
     exec_result first, again;
     engine_call_options options = {.lock_timeout_ms = 10000};
@@ -701,14 +714,12 @@ START_TEST(test_unrecorded_finish_is_retried)
     ck_assert_int_eq(
         engine_execute(e.eng, make_request(&t, "acct", targets, "k-u"), &options, &first, &error),
         PTX_OK);
-    char byte;
-    ck_assert_int_eq(read(pipe_fds[0], &byte, 1), 1); /* the lock was held */
+    locker_wait(&lock); /* the lock was held */
     ck_assert_int_eq(first.status, EXEC_PARTIAL);
     ck_assert_uint_ge(first.summary.filled, 1);
     ck_assert_uint_ge(first.summary.failed, 1); /* not placed once the journal failed */
     ck_assert_ptr_nonnull(strstr(first.response, "journal unavailable"));
-    kill(child, SIGKILL);
-    waitpid(child, NULL, 0);
+    locker_stop(&lock);
     size_t per_client = 0;
     size_t placed = state_orders(e.state, &per_client);
     ck_assert_uint_eq(placed, first.summary.filled);
@@ -732,8 +743,6 @@ START_TEST(test_unrecorded_finish_is_retried)
                      1);
     exec_result_free(&again);
     exec_result_free(&first);
-    close(pipe_fds[0]);
-    close(pipe_fds[1]);
     env_close(&e);
 }
 END_TEST
