@@ -343,15 +343,6 @@ static bool order_is_terminal(const broker_order *order)
 /* The journal state of a leg that is done: NOT_SENT for a leg never
  * placed, UNKNOWN for one whose order may exist (see journal_settle), else
  * its status. */
-static const char *leg_journal_state(const exec_leg *leg)
-{
-    if (leg->status == LEG_PLANNED)
-        return "NOT_SENT";
-    if (leg->status == LEG_FAILED && leg->outcome_unknown)
-        return "UNKNOWN";
-    return leg_status_name(leg->status);
-}
-
 static const char *order_message(const broker_order *order, const char *fallback)
 {
     return order->message[0] != '\0' ? order->message : fallback;
@@ -766,31 +757,6 @@ static void run_reconcile(run *r, exec_result *result)
     holdings_free(read.map);
 }
 
-static void result_summarize(exec_result *result)
-{
-    exec_summary *s = &result->summary;
-    memset(s, 0, sizeof *s);
-    s->orders = result->leg_count;
-    int64_t filled_anything = 0;
-    for (size_t i = 0; i < result->leg_count; i++) {
-        const exec_leg *leg = &result->legs[i];
-        filled_anything |= leg->filled_quantity;
-        s->filled += leg->status == LEG_FILLED;
-        s->failed += leg->status == LEG_FAILED;
-        s->rejected += leg->status == LEG_REJECTED;
-        s->partially_filled += leg->status == LEG_PARTIALLY_FILLED;
-        s->cancelled += leg->status == LEG_CANCELLED;
-    }
-    if (result->leg_count == 0)
-        result->status = EXEC_NOOP;
-    else if (s->filled == result->leg_count)
-        result->status = EXEC_COMPLETED;
-    else if (filled_anything == 0)
-        result->status = EXEC_FAILED;
-    else
-        result->status = EXEC_PARTIAL;
-}
-
 /* Gives every leg its client order id, before the intent is journaled. */
 static void run_name_legs(run *r, exec_result *result)
 {
@@ -810,7 +776,7 @@ static void run_place_all(run *r, exec_result *result, const plan *p,
         run_place_leg(r, leg);
         if (leg->status != LEG_FILLED && leg->reason[0] == '\0')
             leg_reason(leg, "%s", "no reason given by the broker");
-        run_journal(r, leg, leg_journal_state(leg), leg->reason);
+        run_journal(r, leg, leg_state_name(leg_state_of_leg(leg)), leg->reason);
         if (log_enabled(LOG_DEBUG))
             log_write(LOG_DEBUG, "engine", "execution %s leg %zu %s %s %lld: %s",
                       result->execution_id, leg->sequence, side_name(leg->side), leg->symbol,
@@ -860,7 +826,7 @@ static bool engine_record_again(engine *eng, unrecorded *u)
         return false;
     for (size_t i = 0; i < u->result.leg_count; i++) {
         const exec_leg *leg = &u->result.legs[i];
-        journal_leg_queue(jr, i, leg_journal_state(leg), leg,
+        journal_leg_queue(jr, i, leg_state_name(leg_state_of_leg(leg)), leg,
                           "recorded again after a journal failure", &error);
     }
     bool recorded = journal_finish(jr, u->status, u->result.response, &error) == PTX_OK;
@@ -927,7 +893,7 @@ static void run_journal_finish(run *r, exec_result *result, const char *status_n
                   result->execution_id, error.message);
         for (size_t i = 0; i < result->leg_count; i++) {
             exec_leg *leg = &result->legs[i];
-            run_journal_write(r, leg, leg_journal_state(leg),
+            run_journal_write(r, leg, leg_state_name(leg_state_of_leg(leg)),
                               "recorded again after a journal failure", true);
         }
     }
@@ -988,7 +954,7 @@ static ptx_status run_execute(run *r, const exec_request *request, const char *r
         goto cleanup;
     run_place_all(r, result, &p, options);
     run_reconcile(r, result);
-    result_summarize(result);
+    exec_result_summarize(result);
     result->retries = r->retries;
     if (r->journal != NULL)
         run_journal_finish(r, result, exec_status_name(result->status));
@@ -1003,21 +969,15 @@ cleanup:
 /* ---- recovery ------------------------------------------------------------ */
 
 /* The leg status a journal state stands for; *final when it is terminal. */
-static leg_status leg_status_of_state(const char *state, bool *final)
+static leg_status status_of_journal_state(const char *state, bool *final)
 {
-    static const struct {
-        const char *state;
-        leg_status status;
-    } finals[] = {{"FILLED", LEG_FILLED},     {"PARTIALLY_FILLED", LEG_PARTIALLY_FILLED},
-                  {"REJECTED", LEG_REJECTED}, {"CANCELLED", LEG_CANCELLED},
-                  {"FAILED", LEG_FAILED},     {"NOT_SENT", LEG_FAILED}};
-    for (size_t i = 0; i < sizeof finals / sizeof finals[0]; i++)
-        if (strcmp(state, finals[i].state) == 0) {
-            *final = true;
-            return finals[i].status;
-        }
-    *final = false;
-    return LEG_FAILED;
+    leg_state parsed;
+    if (!leg_state_parse(state, &parsed)) {
+        *final = false;
+        return LEG_FAILED;
+    }
+    *final = leg_state_is_final(parsed);
+    return leg_status_of_state(parsed);
 }
 
 /* Settles one leg of an interrupted execution. Nothing is ever sent: a leg
@@ -1025,7 +985,7 @@ static leg_status leg_status_of_state(const char *state, bool *final)
 static void run_recover_leg(run *r, exec_leg *leg, const char *state)
 {
     bool final = false;
-    leg_status status = leg_status_of_state(state, &final);
+    leg_status status = status_of_journal_state(state, &final);
     if (final) {
         leg->status = status;
         return;
@@ -1056,7 +1016,7 @@ static void run_recover_leg(run *r, exec_leg *leg, const char *state)
     }
     if (leg->status != LEG_FILLED && leg->reason[0] == '\0')
         leg_reason(leg, "%s", "no reason given by the broker");
-    run_journal(r, leg, leg_journal_state(leg), "recovery");
+    run_journal(r, leg, leg_state_name(leg_state_of_leg(leg)), "recovery");
 }
 
 /* Legs of `result` in execution order (by sequence), into `order`. */
@@ -1111,7 +1071,7 @@ static ptx_status run_recover_one(run *r, engine *eng, const char *id, ptx_error
     for (size_t k = 0; k < recovered.leg_count; k++)
         run_recover_leg(r, &recovered.legs[order[k]], states[order[k]]);
     run_reconcile(r, &recovered);
-    result_summarize(&recovered);
+    exec_result_summarize(&recovered);
     recovered.status = EXEC_RECOVERED;
     recovered.finished_ms = retry_wall_ms();
     run_journal_finish(r, &recovered, exec_status_name(EXEC_RECOVERED));
@@ -1308,14 +1268,6 @@ static void engine_request_hash(const exec_request *request, const char *account
     free(text);
 }
 
-static exec_status exec_status_of_name(const char *name)
-{
-    for (int s = EXEC_COMPLETED; s <= EXEC_RECOVERED; s++)
-        if (strcmp(name, exec_status_name((exec_status)s)) == 0)
-            return (exec_status)s;
-    return EXEC_FAILED;
-}
-
 /* Fills *result with the stored outcome of `row` (finished). */
 static ptx_status engine_replay(engine *eng, const journal_execution *row, exec_result *result,
                                 ptx_error *error)
@@ -1327,11 +1279,12 @@ static ptx_status engine_replay(engine *eng, const journal_execution *row, exec_
         return status;
     for (size_t i = 0; i < stored.leg_count; i++) {
         bool final = false;
-        stored.legs[i].status = leg_status_of_state(states[i], &final);
+        stored.legs[i].status = status_of_journal_state(states[i], &final);
     }
     free(states);
-    result_summarize(&stored);
-    stored.status = exec_status_of_name(row->status);
+    exec_result_summarize(&stored);
+    if (!exec_status_parse(row->status, &stored.status))
+        stored.status = EXEC_FAILED;
     stored.finished_ms = row->finished_ms;
     stored.response = strdup(row->response);
     stored.replayed = true;
@@ -1610,57 +1563,4 @@ void engine_destroy(engine *eng)
     }
     pthread_mutex_destroy(&eng->unrecorded_lock);
     free(eng);
-}
-
-void exec_result_free(exec_result *result)
-{
-    if (result == NULL)
-        return;
-    free(result->legs);
-    free(result->positions);
-    free(result->response);
-    memset(result, 0, sizeof *result);
-}
-
-const char *leg_status_name(leg_status status)
-{
-    switch (status) {
-    case LEG_PLANNED:
-        return "PLANNED";
-    case LEG_FILLED:
-        return "FILLED";
-    case LEG_PARTIALLY_FILLED:
-        return "PARTIALLY_FILLED";
-    case LEG_REJECTED:
-        return "REJECTED";
-    case LEG_FAILED:
-        return "FAILED";
-    case LEG_CANCELLED:
-        return "CANCELLED";
-    }
-    return "UNKNOWN";
-}
-
-const char *exec_status_name(exec_status status)
-{
-    switch (status) {
-    case EXEC_COMPLETED:
-        return "COMPLETED";
-    case EXEC_PARTIAL:
-        return "PARTIAL";
-    case EXEC_FAILED:
-        return "FAILED";
-    case EXEC_NOOP:
-        return "NOOP";
-    case EXEC_PLANNED:
-        return "PLANNED";
-    case EXEC_RECOVERED:
-        return "RECOVERED";
-    }
-    return "UNKNOWN";
-}
-
-const char *side_name(broker_side side)
-{
-    return side == BROKER_SIDE_SELL ? "SELL" : "BUY";
 }

@@ -11,93 +11,9 @@
 #include "holdings.h"
 #include "ids.h"
 #include "registry.h"
+#include "execution.h"
 #include "request.h"
 #include "status.h"
-
-typedef enum leg_status {
-    LEG_PLANNED,
-    LEG_FILLED,
-    LEG_PARTIALLY_FILLED,
-    LEG_REJECTED,
-    LEG_FAILED,
-    LEG_CANCELLED
-} leg_status;
-
-typedef enum exec_status {
-    EXEC_COMPLETED, /* every leg FILLED */
-    EXEC_PARTIAL,   /* some legs not FILLED, at least one filled something */
-    EXEC_FAILED,    /* no leg filled anything */
-    EXEC_NOOP,      /* nothing to do */
-    EXEC_PLANNED,   /* dry run */
-    EXEC_RECOVERED  /* finished by recovery after ptexec stopped mid-run (journal) */
-} exec_status;
-
-typedef struct exec_leg {
-    char symbol[BROKER_SYMBOL_MAX];
-    broker_side side;
-    int64_t quantity;
-    size_t sequence;     /* 1-based place in execution order */
-    size_t target_index; /* index in the request's target_portfolio */
-    leg_status status;
-    char reason[BROKER_MESSAGE_MAX]; /* "" when none (rendered as null) */
-    char order_id[BROKER_ORDER_ID_MAX];
-    char client_order_id[BROKER_CLIENT_ORDER_ID_MAX];
-    int64_t filled_quantity;
-    double average_price;
-    unsigned attempts;    /* place_order calls made */
-    bool outcome_unknown; /* FAILED, but the order may exist: lookups by client
-                             order id failed (journaled as UNKNOWN) */
-} exec_leg;
-
-typedef struct exec_position {
-    char symbol[BROKER_SYMBOL_MAX];
-    int64_t before;
-    int64_t target;
-    int64_t after;
-    int64_t residual; /* target - after */
-} exec_position;
-
-typedef struct exec_summary {
-    size_t orders;
-    size_t filled;
-    size_t failed;
-    size_t rejected;
-    size_t partially_filled;
-    size_t cancelled;
-} exec_summary;
-
-/* What the engine retried during one execution, by outcome class. */
-typedef struct exec_retries {
-    size_t transient;         /* plugin calls repeated after a TRANSIENT failure */
-    size_t unknown_lookups;   /* find_order lookups after an UNKNOWN outcome */
-    size_t reauthentications; /* logins after the session expired mid-run (AUTH) */
-} exec_retries;
-
-typedef struct exec_result {
-    char execution_id[IDS_EXECUTION_ID_MAX];
-    char broker[REQUEST_BROKER_MAX];
-    char account_hash[IDS_ACCOUNT_HASH_MAX];
-    exec_status status;
-    exec_leg *legs; /* request order */
-    size_t leg_count;
-    exec_position *positions; /* every target symbol, request order */
-    size_t position_count;
-    bool reconciled; /* false when the second holdings read failed */
-    exec_summary summary;
-    exec_retries retries;
-    int64_t started_ms; /* wall clock */
-    int64_t finished_ms;
-    /* With a journal (engine_set_journal), the exact response text stored in
-     * it (heap, freed by exec_result_free); front-ends print it instead of
-     * render_result() so a replay is byte-identical. NULL without a journal
-     * and for dry runs. */
-    char *response;
-    /* True when this result is the stored outcome of an earlier execution
-     * with the same idempotency key: nothing was placed by this call. The
-     * legs then come from the journal and `positions` carry only before and
-     * target; `response` is authoritative. */
-    bool replayed;
-} exec_result;
 
 typedef struct engine engine;
 
@@ -202,13 +118,5 @@ ptx_status engine_execute(engine *eng, const exec_request *request,
  */
 ptx_status engine_holdings(engine *eng, const exec_request *request, holdings **out,
                            ptx_error *error);
-
-/* Frees what engine_execute stored in *result; safe on a zeroed struct. */
-void exec_result_free(exec_result *result);
-
-/* "FILLED", "PARTIALLY_FILLED", … and "COMPLETED", "PARTIAL", …; static. */
-const char *leg_status_name(leg_status status);
-const char *exec_status_name(exec_status status);
-const char *side_name(broker_side side);
 
 #endif

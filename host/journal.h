@@ -73,7 +73,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine.h"
+#include "execution.h"
 #include "status.h"
 
 #define JOURNAL_SCHEMA_VERSION 4

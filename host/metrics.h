@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "engine.h"
+#include "execution.h"
 #include "status.h"
 
 typedef struct metrics metrics;

@@ -4,7 +4,7 @@
 #define PTEXEC_NOTIFY_H
 
 #include "config.h"
-#include "engine.h"
+#include "execution.h"
 #include "status.h"
 
 typedef struct notify notify;

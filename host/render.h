@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "engine.h"
+#include "execution.h"
 #include "holdings.h"
 #include "registry.h"
 #include "status.h"

@@ -9,26 +9,8 @@
 
 #include <ptexec/broker_plugin.h>
 
+#include "execution.h"
 #include "status.h"
-
-#define REQUEST_BROKER_MAX 64
-#define REQUEST_IDEMPOTENCY_KEY_MAX 129
-#define REQUEST_QUANTITY_MAX 1000000000LL
-
-typedef struct exec_target {
-    char symbol[BROKER_SYMBOL_MAX]; /* trimmed, upper-cased */
-    int64_t target_quantity;
-} exec_target;
-
-typedef struct exec_request {
-    char broker[REQUEST_BROKER_MAX];
-    broker_credential *credentials; /* keys and values owned by the request */
-    size_t credential_count;
-    exec_target *targets; /* request order */
-    size_t target_count;
-    bool dry_run;
-    char idempotency_key[REQUEST_IDEMPOTENCY_KEY_MAX]; /* "" when absent */
-} exec_request;
 
 typedef struct request_limits {
     size_t max_symbols; /* default 10000 */

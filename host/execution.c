@@ -1,0 +1,142 @@
+#include "execution.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const leg_status_names[] = {
+#define EXECUTION_NAME_(name) #name,
+    LEG_STATUS_MAP(EXECUTION_NAME_)
+#undef EXECUTION_NAME_
+};
+
+static const char *const exec_status_names[] = {
+#define EXECUTION_NAME_(name) #name,
+    EXEC_STATUS_MAP(EXECUTION_NAME_)
+#undef EXECUTION_NAME_
+};
+
+static const struct {
+    const char *name;
+    bool final;
+} leg_states[] = {
+#define EXECUTION_STATE_(name, final) {#name, final},
+    LEG_STATE_MAP(EXECUTION_STATE_)
+#undef EXECUTION_STATE_
+};
+
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+void exec_result_free(exec_result *result)
+{
+    if (result == NULL)
+        return;
+    free(result->legs);
+    free(result->positions);
+    free(result->response);
+    memset(result, 0, sizeof *result);
+}
+
+void exec_result_summarize(exec_result *result)
+{
+    exec_summary *s = &result->summary;
+    memset(s, 0, sizeof *s);
+    s->orders = result->leg_count;
+    int64_t filled_anything = 0;
+    for (size_t i = 0; i < result->leg_count; i++) {
+        const exec_leg *leg = &result->legs[i];
+        filled_anything |= leg->filled_quantity;
+        s->filled += leg->status == LEG_FILLED;
+        s->failed += leg->status == LEG_FAILED;
+        s->rejected += leg->status == LEG_REJECTED;
+        s->partially_filled += leg->status == LEG_PARTIALLY_FILLED;
+        s->cancelled += leg->status == LEG_CANCELLED;
+    }
+    if (result->leg_count == 0)
+        result->status = EXEC_NOOP;
+    else if (s->filled == result->leg_count)
+        result->status = EXEC_COMPLETED;
+    else if (filled_anything == 0)
+        result->status = EXEC_FAILED;
+    else
+        result->status = EXEC_PARTIAL;
+}
+
+const char *leg_status_name(leg_status status)
+{
+    return (size_t)status < COUNT_OF(leg_status_names) ? leg_status_names[status] : "UNKNOWN";
+}
+
+const char *exec_status_name(exec_status status)
+{
+    return (size_t)status < COUNT_OF(exec_status_names) ? exec_status_names[status] : "UNKNOWN";
+}
+
+const char *leg_state_name(leg_state state)
+{
+    return (size_t)state < COUNT_OF(leg_states) ? leg_states[state].name : "UNKNOWN";
+}
+
+const char *side_name(broker_side side)
+{
+    return side == BROKER_SIDE_SELL ? "SELL" : "BUY";
+}
+
+bool exec_status_parse(const char *name, exec_status *out)
+{
+    for (size_t i = 0; i < COUNT_OF(exec_status_names); i++)
+        if (strcmp(name, exec_status_names[i]) == 0) {
+            *out = (exec_status)i;
+            return true;
+        }
+    return false;
+}
+
+bool leg_state_parse(const char *name, leg_state *out)
+{
+    for (size_t i = 0; i < COUNT_OF(leg_states); i++)
+        if (strcmp(name, leg_states[i].name) == 0) {
+            *out = (leg_state)i;
+            return true;
+        }
+    return false;
+}
+
+bool leg_state_is_final(leg_state state)
+{
+    return (size_t)state < COUNT_OF(leg_states) && leg_states[state].final;
+}
+
+leg_state leg_state_of_leg(const exec_leg *leg)
+{
+    switch (leg->status) {
+    case LEG_PLANNED:
+        return LEG_STATE_NOT_SENT;
+    case LEG_FILLED:
+        return LEG_STATE_FILLED;
+    case LEG_PARTIALLY_FILLED:
+        return LEG_STATE_PARTIALLY_FILLED;
+    case LEG_REJECTED:
+        return LEG_STATE_REJECTED;
+    case LEG_CANCELLED:
+        return LEG_STATE_CANCELLED;
+    case LEG_FAILED:
+        break;
+    }
+    return leg->outcome_unknown ? LEG_STATE_UNKNOWN : LEG_STATE_FAILED;
+}
+
+leg_status leg_status_of_state(leg_state state)
+{
+    switch (state) {
+    case LEG_STATE_FILLED:
+        return LEG_FILLED;
+    case LEG_STATE_PARTIALLY_FILLED:
+        return LEG_PARTIALLY_FILLED;
+    case LEG_STATE_REJECTED:
+        return LEG_REJECTED;
+    case LEG_STATE_CANCELLED:
+        return LEG_CANCELLED;
+    default:
+        return LEG_FAILED;
+    }
+}
