@@ -1,18 +1,16 @@
-/* The execution engine: design §1 steps 1–8 for one request. */
+/* The execution engine: design §1 steps 1–9 for one request, in order —
+ * validate (request.c), serialize per account (locks.c), authenticate
+ * (session.c), read positions (positions.c), plan and sequence (plan.c),
+ * place (legs.c), reconcile (positions.c), record and notify (record.c);
+ * with recovery.c and idempotency.c around them. */
 #ifndef PTEXEC_ENGINE_H
 #define PTEXEC_ENGINE_H
 
-#include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
-#include <ptexec/broker_plugin.h>
-
-#include "holdings.h"
-#include "ids.h"
-#include "registry.h"
 #include "execution.h"
-#include "request.h"
+#include "holdings.h"
+#include "registry.h"
 #include "status.h"
 
 typedef struct engine engine;
@@ -40,38 +38,11 @@ void engine_destroy(engine *eng);
 
 struct journal;
 
-/*
- * Makes the engine journal every execution in `journal` (borrowed, may be
- * NULL for none; must outlive the engine). Call on the main thread before the
- * first engine call. With a journal, engine_execute:
- *   - commits the execution and every leg's intent (PENDING_SEND, with its
- *     client order id) in one transaction before the first place_order, and
- *     records each later state (SENDING, ACCEPTED, final) as it happens
- *     (queued under journal_sync = normal, committed at once under full; see
- *     journal.h), the final status and response before returning; a journal that
- *     cannot take the intent refuses the execution with PTX_JOURNAL before
- *     anything is placed; a write that fails once an order may be at the
- *     broker stops further placing and is logged at error level with the
- *     client order id;
- *   - honours request->idempotency_key (scoped per broker account): the same
- *     key with the same request (broker, account, targets, dry_run; never the
- *     credentials) returns the stored response (result->replayed, nothing
- *     placed), waiting up to lock_timeout_ms while the first one still runs
- *     and then failing with PTX_IN_PROGRESS; the same key with another
- *     request fails with PTX_CONFLICT (field "idempotency_key");
- *   - first recovers, for the request's account, every execution that a
- *     previous process left RUNNING (recovery needs the account's session,
- *     and credentials are never stored, so it happens lazily at the next
- *     request for that account, before that request runs): every leg not
- *     known to be final is looked up at the broker by client order id (an
- *     ACCEPTED one with an order id is followed by it) and followed to a
- *     final state; one the broker proves absent is marked NOT_SENT (reported
- *     FAILED, "not sent: ptexec stopped before placing this leg"); nothing is
- *     sent again;
- *     the execution ends RECOVERED, its response is stored and the sinks hear
- *     of it.
- * Dry runs are not journaled and ignore the idempotency key.
- */
+/* Makes the engine journal every execution that is not a dry run in
+ * `records` (borrowed, may be NULL; must outlive the engine): intent before
+ * the first order, each leg state, the outcome and response; idempotency
+ * keys and recovery then work (README, "Architecture"). Main thread, before
+ * the first execution. */
 void engine_set_journal(engine *eng, struct journal *records);
 
 /*

@@ -1,0 +1,279 @@
+#include "legs.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "retry.h"
+
+#define LEGS_POLL_MAX_MS 1000u
+
+void legs_reason(exec_leg *leg, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    vsnprintf(leg->reason, sizeof leg->reason, format, args);
+    va_end(args);
+}
+
+void legs_fail(exec_leg *leg, const char *format, ...)
+{
+    leg->status = LEG_FAILED;
+    va_list args;
+    va_start(args, format);
+    vsnprintf(leg->reason, sizeof leg->reason, format, args);
+    va_end(args);
+}
+
+void legs_copy_text(char *out, size_t size, const char *text)
+{
+    size_t length = strnlen(text, size - 1); /* snprintf("%s") without the format cost, per leg */
+    memcpy(out, text, length);
+    out[length] = '\0';
+}
+
+bool legs_order_is_final(const broker_order *order)
+{
+    return order->state != BROKER_ORDER_OPEN;
+}
+
+static const char *order_message(const broker_order *order, const char *fallback)
+{
+    return order->message[0] != '\0' ? order->message : fallback;
+}
+
+void legs_finish(exec_leg *leg, const broker_order *order)
+{
+    leg->filled_quantity = order->filled_quantity;
+    leg->average_price = order->average_price;
+    switch (order->state) {
+    case BROKER_ORDER_FILLED:
+        leg->status = LEG_FILLED;
+        if (leg->filled_quantity == 0)
+            leg->filled_quantity = leg->quantity;
+        leg->reason[0] = '\0';
+        return;
+    case BROKER_ORDER_PARTIALLY_FILLED:
+        leg->status = LEG_PARTIALLY_FILLED;
+        legs_reason(leg, "filled %lld of %lld; remainder cancelled/expired: %s",
+                    (long long)leg->filled_quantity, (long long)leg->quantity,
+                    order_message(order, "no reason given"));
+        return;
+    case BROKER_ORDER_REJECTED:
+        leg->status = LEG_REJECTED;
+        legs_reason(leg, "%s", order_message(order, "rejected by the broker"));
+        return;
+    case BROKER_ORDER_CANCELLED:
+        leg->status = LEG_CANCELLED;
+        legs_reason(leg, "cancelled: %s", order_message(order, "no reason given"));
+        return;
+    case BROKER_ORDER_OPEN:
+        break;
+    }
+    legs_fail(leg, "order %s still open", leg->order_id);
+}
+
+/* The order is still open after order_timeout_ms: cancel it if the plugin
+ * can, and report the leg as it honestly stands. */
+static void legs_give_up(session *s, exec_leg *leg, broker_order *order, int64_t waited_ms)
+{
+    leg->filled_quantity = order->filled_quantity;
+    leg->average_price = order->average_price;
+    if (s->plugin->cancel_order != NULL && !s->auth_failed) {
+        broker_order cancelled = *order;
+        session_request cancel = {.op = SESSION_CANCEL, .id = leg->order_id, .order = &cancelled};
+        broker_status status = session_call(s, &cancel);
+        if (status != BROKER_OK || !legs_order_is_final(&cancelled)) {
+            session_request get = {.op = SESSION_GET, .id = leg->order_id, .order = &cancelled};
+            status = session_call(s, &get);
+        }
+        if (status == BROKER_OK && legs_order_is_final(&cancelled)) {
+            legs_finish(leg, &cancelled);
+            if (leg->status == LEG_CANCELLED)
+                legs_reason(leg, "cancelled after %lld ms still open: %s", (long long)waited_ms,
+                            order_message(&cancelled, "cancelled on request"));
+            return;
+        }
+        if (status == BROKER_OK) {
+            leg->filled_quantity = cancelled.filled_quantity;
+            leg->average_price = cancelled.average_price;
+        }
+    }
+    legs_fail(leg, "order %s still open at the broker after %lld ms", leg->order_id,
+              (long long)waited_ms);
+}
+
+/* The first read is immediate; then the interval starts at poll_interval_ms
+ * and doubles up to one second. */
+void legs_follow(session *s, exec_leg *leg, broker_order *order)
+{
+    legs_copy_text(leg->order_id, sizeof leg->order_id, order->order_id);
+    int64_t started = retry_monotonic_ms();
+    unsigned interval = s->settings->poll_interval_ms;
+    for (bool first = true; !legs_order_is_final(order); first = false) {
+        if (!first) {
+            int64_t waited = retry_monotonic_ms() - started;
+            int64_t left = (int64_t)s->settings->order_timeout_ms - waited;
+            if (left <= 0) {
+                legs_give_up(s, leg, order, waited);
+                return;
+            }
+            retry_sleep_ms(interval < left ? interval : (unsigned)left);
+            interval = interval == 0 ? 1 : interval * 2;
+            interval = interval > LEGS_POLL_MAX_MS ? LEGS_POLL_MAX_MS : interval;
+        }
+        broker_order latest = *order;
+        session_request get = {.op = SESSION_GET, .id = leg->order_id, .order = &latest};
+        broker_status status = session_call(s, &get);
+        if (status == BROKER_OK) {
+            *order = latest;
+        } else if (s->auth_failed) {
+            leg->filled_quantity = order->filled_quantity;
+            legs_fail(leg,
+                      "order %s accepted but not followed to a final state: broker "
+                      "authentication failed: %s",
+                      leg->order_id, s->auth_message);
+            return;
+        }
+    }
+    legs_finish(leg, order);
+}
+
+void legs_accepted(session *s, record_run *records, exec_leg *leg, broker_order *order,
+                   const char *detail)
+{
+    legs_copy_text(leg->order_id, sizeof leg->order_id, order->order_id);
+    if (legs_order_is_final(order))
+        record_leg_then(records, leg, LEG_STATE_ACCEPTED, detail);
+    else
+        record_leg(records, leg, LEG_STATE_ACCEPTED, detail);
+    legs_follow(s, leg, order);
+}
+
+/* A mismatch means the client order id was reused (e.g. a broker with very
+ * short tags); adopting it would report a trade that never happened. */
+bool legs_matches(const broker_order *order, const exec_leg *leg)
+{
+    if (order->client_order_id[0] != '\0' &&
+        strcmp(order->client_order_id, leg->client_order_id) != 0)
+        return false;
+    if (order->symbol[0] != '\0' && strcmp(order->symbol, leg->symbol) != 0)
+        return false;
+    if (order->side != 0 && order->side != leg->side)
+        return false;
+    return order->quantity <= 0 || order->quantity == leg->quantity;
+}
+
+legs_lookup_outcome legs_lookup(session *s, exec_leg *leg, broker_order *order)
+{
+    session_request find = {.op = SESSION_FIND, .id = leg->client_order_id, .order = order};
+    s->retries.unknown_lookups++;
+    broker_status status = session_call(s, &find);
+    if (status == BROKER_OK && !legs_matches(order, leg)) {
+        legs_fail(leg,
+                  "outcome unknown: the broker's order %s for client order id %s is %s %s %lld, "
+                  "not this leg; not adopted",
+                  order->order_id, leg->client_order_id, side_name(order->side), order->symbol,
+                  (long long)order->quantity);
+        return LEGS_FAILED;
+    }
+    if (status == BROKER_OK)
+        return LEGS_ADOPTED;
+    if (status == BROKER_NOT_FOUND)
+        return LEGS_ABSENT;
+    if (s->auth_failed)
+        legs_fail(leg,
+                  "outcome unknown: the order may exist at the broker (client order id %s); "
+                  "lookup stopped: broker authentication failed: %s",
+                  leg->client_order_id, s->auth_message);
+    else
+        legs_fail(leg,
+                  "outcome unknown: the order may exist at the broker (client order id %s); "
+                  "%u lookups failed: %s",
+                  leg->client_order_id, find.tries, s->message);
+    leg->outcome_unknown = true; /* settled by the account's next execution */
+    return LEGS_FAILED;
+}
+
+typedef struct place_context {
+    record_run *records;
+    exec_leg *leg;
+} place_context;
+
+static bool legs_before_place(void *context, session *s)
+{
+    place_context *place = context;
+    if (record_sending(place->records, place->leg))
+        return true;
+    snprintf(s->message, sizeof s->message, "journal unavailable: %.200s", place->records->message);
+    return false;
+}
+
+/* An outcome of place_order that ends the leg without an order. */
+static void legs_not_placed(session *s, record_run *records, exec_leg *leg, broker_status status,
+                            unsigned tries)
+{
+    if (status == BROKER_REJECTED) {
+        leg->status = LEG_REJECTED;
+        legs_reason(leg, "%s", s->message);
+    } else if (status == BROKER_TRANSIENT) {
+        legs_fail(leg, "not placed after %u attempts: %s", tries, s->message);
+    } else if (status == BROKER_AUTH) {
+        legs_fail(leg, "not placed: broker authentication failed: %s", s->auth_message);
+    } else if (records->broken) {
+        legs_fail(leg, "not placed: journal unavailable: %s", records->message);
+    } else {
+        legs_fail(leg, "not placed: %s: %s", broker_status_name(status), s->message);
+    }
+}
+
+void legs_place(session *s, record_run *records, exec_leg *leg)
+{
+    if (s->auth_failed) {
+        legs_fail(leg, "not placed: broker authentication failed: %s", s->auth_message);
+        return;
+    }
+    if (records->broken) {
+        legs_fail(leg, "not placed: journal unavailable: %s", records->message);
+        return;
+    }
+    broker_order_request request = {.side = leg->side, .quantity = leg->quantity};
+    memcpy(request.symbol, leg->symbol, sizeof request.symbol);
+    memcpy(request.client_order_id, leg->client_order_id, sizeof request.client_order_id);
+    place_context context = {records, leg};
+    for (unsigned resends = 0;; resends++) {
+        broker_order order;
+        memset(&order, 0, sizeof order);
+        session_request place = {.op = SESSION_PLACE,
+                                 .request = &request,
+                                 .order = &order,
+                                 .place_count = &leg->attempts,
+                                 .before_place = legs_before_place,
+                                 .hook_context = &context};
+        broker_status status = session_call(s, &place);
+        if (status == BROKER_OK) {
+            legs_accepted(s, records, leg, &order, NULL);
+            return;
+        }
+        if (status != BROKER_UNKNOWN) {
+            legs_not_placed(s, records, leg, status, place.tries);
+            return;
+        }
+        record_leg(records, leg, LEG_STATE_UNKNOWN, s->message);
+        legs_lookup_outcome found = legs_lookup(s, leg, &order);
+        if (found == LEGS_ADOPTED) {
+            legs_accepted(s, records, leg, &order,
+                          "found by client order id after an unknown outcome");
+            return;
+        }
+        if (found == LEGS_FAILED)
+            return;
+        if (resends >= s->settings->max_retries) {
+            legs_fail(leg,
+                      "not placed: outcome unknown on %u attempts, each time proven absent: %s",
+                      leg->attempts, s->message);
+            return;
+        }
+        /* the broker proved it absent: resending is safe */
+    }
+}

@@ -1,0 +1,55 @@
+/* The life of one leg (design §1 step 7): place it under its client order id,
+ * resolve an unknown outcome by looking the order up before anything is
+ * resent, and follow an accepted order to a final state. Each state is
+ * recorded through record.h before the next broker call for the leg. */
+#ifndef PTEXEC_LEGS_H
+#define PTEXEC_LEGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ptexec/broker_plugin.h>
+
+#include "execution.h"
+#include "record.h"
+#include "session.h"
+
+typedef enum legs_lookup_outcome {
+    LEGS_ADOPTED, /* the broker has the order: *order holds it */
+    LEGS_ABSENT,  /* the broker proved it never got the leg */
+    LEGS_FAILED   /* nobody knows: the leg is FAILED with the reason */
+} legs_lookup_outcome;
+
+/* Places `leg` (client order id set, status PLANNED) and follows it to its
+ * final status, with a reason whenever it is not FILLED. */
+void legs_place(session *s, record_run *records, exec_leg *leg);
+
+/* The broker holds `order` for `leg`: records ACCEPTED (with `detail`, may
+ * be NULL), then follows it to a final status. */
+void legs_accepted(session *s, record_run *records, exec_leg *leg, broker_order *order,
+                   const char *detail);
+
+/* Follows `order` (its order_id set) with get_order until it is final or
+ * order_timeout_ms passes (then cancels it where the plugin can). */
+void legs_follow(session *s, exec_leg *leg, broker_order *order);
+
+/* Asks the broker for the leg by client order id (an unknown outcome). */
+legs_lookup_outcome legs_lookup(session *s, exec_leg *leg, broker_order *order);
+
+/* True when what the broker found by client order id can be this leg. */
+bool legs_matches(const broker_order *order, const exec_leg *leg);
+
+/* True when the broker's order is in a final state. */
+bool legs_order_is_final(const broker_order *order);
+
+/* Copies a final broker state (fill, price, status, reason) into the leg. */
+void legs_finish(exec_leg *leg, const broker_order *order);
+
+/* Sets the leg's reason (printf-style); legs_fail also marks it FAILED. */
+void legs_reason(exec_leg *leg, const char *format, ...) __attribute__((format(printf, 2, 3)));
+void legs_fail(exec_leg *leg, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+/* Copies NUL-terminated `text` into `out` (`size` bytes), truncating. */
+void legs_copy_text(char *out, size_t size, const char *text);
+
+#endif

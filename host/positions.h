@@ -1,0 +1,29 @@
+/* The account's positions around an execution: read before the plan (design
+ * §1 step 4), laid out with the plan's legs, and reconciled after the orders
+ * (step 8). */
+#ifndef PTEXEC_POSITIONS_H
+#define PTEXEC_POSITIONS_H
+
+#include <stddef.h>
+
+#include "execution.h"
+#include "holdings.h"
+#include "plan.h"
+#include "session.h"
+#include "status.h"
+
+/* Step 4: reads the holdings into *out (holdings_free), sized for about
+ * `expected` symbols. PTX_AUTH or PTX_UNAVAILABLE naming the broker. */
+ptx_status positions_read(session *s, size_t expected, holdings **out, ptx_error *error);
+
+/* Fills result's legs (status PLANNED) from `p` and its positions (before,
+ * target) from `current`. PTX_OK or PTX_NOMEM. */
+ptx_status positions_from_plan(exec_result *result, const exec_request *request,
+                               const holdings *current, const plan *p, ptx_error *error);
+
+/* Step 8: reads the holdings again into each position's `after` and
+ * residual; without them, infers `after` from the reported fills
+ * (result->reconciled false). */
+void positions_reconcile(session *s, exec_result *result);
+
+#endif

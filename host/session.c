@@ -1,0 +1,217 @@
+#include "session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+typedef struct collector {
+    holdings *map;
+    bool failed;
+} collector;
+
+static int session_collect(void *context, const char *symbol, int64_t quantity)
+{
+    collector *into = context;
+    if (holdings_add(into->map, symbol, quantity))
+        return 0;
+    into->failed = true;
+    return 1;
+}
+
+static ptx_status session_unknown_broker(registry *reg, const char *name, ptx_error *error)
+{
+    char names[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < registry_count(reg) && used < sizeof names; i++) {
+        int n = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                         registry_broker_name(registry_at(reg, i)));
+        used += n > 0 ? (size_t)n : 0;
+    }
+    return ptx_fail(error, PTX_NOT_FOUND, "broker", "unknown broker '%s' (configured: %s)", name,
+                    used ? names : "none");
+}
+
+ptx_status session_open(session *s, registry *reg, const exec_request *request,
+                        broker_text *account_id, ptx_error *error)
+{
+    memset(s, 0, sizeof *s);
+    memset(account_id, 0, sizeof *account_id);
+    s->broker = registry_find(reg, request->broker);
+    if (s->broker == NULL)
+        return session_unknown_broker(reg, request->broker, error);
+    s->plugin = registry_broker_plugin(s->broker);
+    s->instance = registry_broker_instance(s->broker);
+    s->settings = registry_broker_settings(s->broker);
+    retry_rng_seed(&s->rng);
+
+    broker_credentials credentials = {request->credential_count, request->credentials};
+    broker_text detail = {""};
+    registry_broker_enter(s->broker);
+    broker_status status =
+        s->plugin->open_session(s->instance, &credentials, &s->handle, account_id, &detail);
+    if (status != BROKER_OK && detail.text[0] == '\0')
+        snprintf(detail.text, sizeof detail.text, "%s", s->plugin->errmsg(s->instance, NULL));
+    registry_broker_leave(s->broker);
+    if (status == BROKER_OK)
+        return PTX_OK;
+    s->handle = NULL;
+    const char *text = detail.text[0] ? detail.text : broker_strerror(status);
+    if (status == BROKER_INVALID)
+        return ptx_fail(error, PTX_INVALID, "credentials", "%s", text);
+    if (status == BROKER_AUTH)
+        return ptx_fail(error, PTX_AUTH, "credentials", "%s", text);
+    return ptx_fail(error, PTX_UNAVAILABLE, NULL, "broker '%s': %s", request->broker, text);
+}
+
+void session_close(session *s)
+{
+    if (s->handle == NULL)
+        return;
+    registry_broker_enter(s->broker);
+    s->plugin->close_session(s->instance, s->handle);
+    registry_broker_leave(s->broker);
+    s->handle = NULL;
+}
+
+static broker_status session_get_holdings(session *s, session_request *c)
+{
+    holdings_free(c->map);
+    c->map = holdings_create(c->expected);
+    if (c->map == NULL) {
+        snprintf(s->message, sizeof s->message, "out of memory reading holdings");
+        return BROKER_INTERNAL;
+    }
+    collector into = {c->map, false};
+    broker_status status = s->plugin->get_holdings(s->instance, s->handle, session_collect, &into);
+    if (status == BROKER_OK && into.failed) {
+        snprintf(s->message, sizeof s->message,
+                 "holdings could not be stored (bad symbol or out of memory)");
+        return BROKER_INTERNAL;
+    }
+    return status;
+}
+
+static broker_status session_dispatch(session *s, session_request *c)
+{
+    const broker_plugin *p = s->plugin;
+    switch (c->op) {
+    case SESSION_AUTHENTICATE:
+        return p->authenticate(s->instance, s->handle);
+    case SESSION_HOLDINGS:
+        return session_get_holdings(s, c);
+    case SESSION_PLACE:
+        return p->place_order(s->instance, s->handle, c->request, c->order);
+    case SESSION_GET:
+        return p->get_order(s->instance, s->handle, c->id, c->order);
+    case SESSION_FIND:
+        return p->find_order(s->instance, s->handle, c->id, c->order);
+    case SESSION_CANCEL:
+        if (p->cancel_order == NULL)
+            return BROKER_UNSUPPORTED;
+        return p->cancel_order(s->instance, s->handle, c->id, c->order);
+    }
+    return BROKER_INTERNAL;
+}
+
+/* Places are paced and announced to the hook before the call. */
+static bool session_before_place(session *s, session_request *c)
+{
+    locks_pace_wait(s->account, s->settings->rate_limit_per_second);
+    (*c->place_count)++;
+    if (c->before_place == NULL || c->before_place(c->hook_context, s))
+        return true;
+    (*c->place_count)--;
+    c->tries++;
+    return false;
+}
+
+/* Makes one plugin call under the broker lock and keeps its error text. */
+static broker_status session_call_once(session *s, session_request *c)
+{
+    if (c->op == SESSION_PLACE && !session_before_place(s, c))
+        return BROKER_INTERNAL;
+    c->tries++;
+    s->message[0] = '\0';
+    registry_broker_enter(s->broker);
+    broker_status status = session_dispatch(s, c);
+    if (status != BROKER_OK && s->message[0] == '\0') {
+        const char *text = s->plugin->errmsg(s->instance, s->handle);
+        snprintf(s->message, sizeof s->message, "%s",
+                 text && *text ? text : broker_strerror(status));
+    }
+    registry_broker_leave(s->broker);
+    if (c->op == SESSION_PLACE)
+        locks_pace_done(s->account, s->settings->rate_limit_per_second);
+    return status;
+}
+
+/* Calls `c`, retrying TRANSIENT up to max_retries times. */
+static broker_status session_call_transient(session *s, session_request *c)
+{
+    for (unsigned retry = 0;; retry++) {
+        broker_status status = session_call_once(s, c);
+        if (status != BROKER_TRANSIENT || retry >= s->settings->max_retries)
+            return status;
+        s->retries.transient++;
+        retry_sleep_ms(retry_backoff_ms(&s->rng, s->settings->retry_base_ms,
+                                        s->settings->retry_max_ms, retry));
+    }
+}
+
+static void session_mark_auth_failed(session *s)
+{
+    if (!s->auth_failed)
+        snprintf(s->auth_message, sizeof s->auth_message, "%s", s->message);
+    s->auth_failed = true;
+}
+
+/* Logs in again after BROKER_AUTH; only these logins count as
+ * re-authentications. True when the new login worked. */
+static bool session_reauthenticate(session *s)
+{
+    session_request login = {.op = SESSION_AUTHENTICATE};
+    s->retries.reauthentications++;
+    if (session_call_transient(s, &login) != BROKER_OK)
+        return false;
+    log_write(LOG_DEBUG, "engine", "session expired; logged in again");
+    return true;
+}
+
+broker_status session_call(session *s, session_request *c)
+{
+    bool logged_in_again = false;
+    for (;;) {
+        broker_status status = session_call_transient(s, c);
+        if (status != BROKER_AUTH || c->op == SESSION_AUTHENTICATE)
+            return status;
+        if (!logged_in_again && session_reauthenticate(s)) {
+            logged_in_again = true;
+            continue;
+        }
+        session_mark_auth_failed(s);
+        return BROKER_AUTH;
+    }
+}
+
+ptx_status session_refused(session *s, const char *what, broker_status status, unsigned tries,
+                           ptx_error *error)
+{
+    const char *name = registry_broker_name(s->broker);
+    if (status == BROKER_AUTH)
+        return ptx_fail(error, PTX_AUTH, "credentials", "broker '%s' authentication failed: %s",
+                        name, s->message);
+    return ptx_fail(error, PTX_UNAVAILABLE, NULL,
+                    "broker '%s' unavailable: %s failed after %u attempts: %s", name, what, tries,
+                    s->message);
+}
+
+ptx_status session_login(session *s, ptx_error *error)
+{
+    session_request login = {.op = SESSION_AUTHENTICATE};
+    broker_status status = session_call_transient(s, &login);
+    if (status != BROKER_OK)
+        return session_refused(s, "authenticate", status, login.tries, error);
+    return PTX_OK;
+}
