@@ -64,20 +64,12 @@ struct journal *engine_journal(engine *eng);
  */
 size_t engine_recovery_pending(engine *eng);
 
-/*
- * Runs one execution (or plans it when request->dry_run). Returns PTX_OK and
- * fills *result (release with exec_result_free) whenever the execution ran,
- * even if legs failed. Otherwise nothing was placed and *error says why:
- * PTX_INVALID / PTX_NOT_FOUND (unknown broker, field "broker"), PTX_AUTH
- * (credentials refused), PTX_UNAVAILABLE (broker unreachable before any
- * order), PTX_BUSY (account busy past the lock timeout), and with a journal
- * PTX_JOURNAL (journal unwritable: code journal_unavailable), PTX_CONFLICT
- * (idempotency key reused with another request: idempotency_conflict),
- * PTX_IN_PROGRESS (the key's execution still runs past the lock timeout:
- * in_progress). Any thread;
- * executions for different accounts run in parallel, for one account they are
- * serialized.
- */
+/* Runs one execution (a plan when request->dry_run). PTX_OK fills *result
+ * (exec_result_free) whenever it ran, even if legs failed. Otherwise nothing
+ * was placed and *error says why: PTX_INVALID, PTX_NOT_FOUND, PTX_AUTH,
+ * PTX_UNAVAILABLE, PTX_BUSY, PTX_JOURNAL, PTX_CONFLICT or PTX_IN_PROGRESS
+ * (status.h has their codes). Any thread; one account's executions are
+ * serialized, different accounts run in parallel. */
 ptx_status engine_execute(engine *eng, const exec_request *request,
                           const engine_call_options *options, exec_result *result,
                           ptx_error *error);
