@@ -48,6 +48,8 @@ TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 FIXTURE_SRC := $(wildcard tests/plugins/*.c)
 FIXTURE_SO  := $(FIXTURE_SRC:tests/plugins/%.c=$(BUILD)/tests/plugins/%.so)
+# The same fixtures built against the frozen ABI 1.0 header (tests/plugins/abi10).
+FIXTURE_SO  += $(BUILD)/tests/plugins/good_v1_0.so $(BUILD)/tests/plugins/scripted_v1_0.so
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 DOCS_DIR  := $(BUILD)/share/swagger-ui
@@ -94,6 +96,12 @@ $(BUILD)/plugins/%.so: plugins/%/*.c $(SIM_SRC) $(wildcard plugins/sim/*.h) sdk/
 $(BUILD)/tests/plugins/%.so: tests/plugins/%.c $(wildcard tests/plugins/*.h) sdk/include/ptexec/broker_plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) $(PLUGIN_CFLAGS) -Wno-missing-prototypes -shared -o $@ $< $(LDFLAGS_ALL)
+	@chmod 755 $@
+
+$(BUILD)/tests/plugins/%_v1_0.so: tests/plugins/%.c tests/plugins/abi10/ptexec/broker_plugin.h $(wildcard tests/plugins/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(subst -Isdk/include,-Itests/plugins/abi10,$(PLUGIN_CFLAGS)) -Wno-missing-prototypes \
+		-shared -o $@ $< $(LDFLAGS_ALL)
 	@chmod 755 $@
 
 $(BUILD)/tests/%: tests/%.c $(HOST_OBJ) $(wildcard tests/*.h)

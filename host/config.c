@@ -22,6 +22,7 @@
 #define CONFIG_SECTION_NAME_MAX 50 /* inih's MAX_SECTION: longer names are cut */
 
 static const char *const config_host_keys[] = {"plugin_dir",
+                                               "plugin_path",
                                                "listen",
                                                "journal",
                                                "api_token",
@@ -557,6 +558,62 @@ static ptx_status host_numbers(config *cfg, ptx_error *error)
     return status;
 }
 
+/* Appends `length` bytes of `folder`, resolved, to cfg->plugin_path. */
+static ptx_status plugin_path_add(config *cfg, const char *folder, size_t length)
+{
+    char *text = strndup(folder, length);
+    char **grown = realloc(cfg->plugin_path, (cfg->plugin_path_count + 1) * sizeof *grown);
+    if (grown != NULL)
+        cfg->plugin_path = grown;
+    char *resolved = text && grown ? config_resolve(cfg, text) : NULL;
+    free(text);
+    if (resolved == NULL)
+        return PTX_NOMEM;
+    cfg->plugin_path[cfg->plugin_path_count++] = resolved;
+    return PTX_OK;
+}
+
+/* `plugin_path` (folders separated by ':', searched in order) or else
+ * `plugin_dir` (one folder); setting both is an error. */
+static ptx_status host_plugin_path(config *cfg, ptx_error *error)
+{
+    const char *path = config_get(&cfg->host, "plugin_path");
+    if (path != NULL && config_get(&cfg->host, "plugin_dir") != NULL)
+        return ptx_fail(error, PTX_CONFIG, NULL, "%s:%d: set plugin_path or plugin_dir, not both",
+                        cfg->path, host_line(cfg, "plugin_path"));
+    ptx_status status = PTX_OK;
+    if (path == NULL) {
+        cfg->plugin_path_key = "plugin_dir";
+        status = host_path(cfg, "plugin_dir", CONFIG_DEFAULT_PLUGIN_DIR, &cfg->plugin_dir, error);
+        if (status == PTX_OK)
+            status = plugin_path_add(cfg, cfg->plugin_dir, strlen(cfg->plugin_dir));
+        return status == PTX_NOMEM
+                   ? ptx_fail(error, PTX_NOMEM, NULL, "%s: out of memory", cfg->path)
+                   : status;
+    }
+    cfg->plugin_path_key = "plugin_path";
+    for (const char *p = path; status == PTX_OK && *p;) {
+        size_t span = strcspn(p, ":");
+        while (span > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            span--;
+        }
+        size_t length = span;
+        while (length > 0 && (p[length - 1] == ' ' || p[length - 1] == '\t'))
+            length--;
+        if (length > 0)
+            status = plugin_path_add(cfg, p, length);
+        p += span + (p[span] == ':');
+    }
+    if (status == PTX_OK && cfg->plugin_path_count == 0)
+        return ptx_fail(error, PTX_CONFIG, NULL, "%s:%d: plugin_path names no folder", cfg->path,
+                        host_line(cfg, "plugin_path"));
+    if (status == PTX_OK && (cfg->plugin_dir = strdup(cfg->plugin_path[0])) == NULL)
+        status = PTX_NOMEM;
+    return status == PTX_NOMEM ? ptx_fail(error, PTX_NOMEM, NULL, "%s: out of memory", cfg->path)
+                               : status;
+}
+
 /* `journal`: a path resolved against the ini's folder, or "" when the key is
  * present but empty or "off" (no journal). */
 static ptx_status host_journal(config *cfg, ptx_error *error)
@@ -578,7 +635,7 @@ static ptx_status config_apply_host(config *cfg, ptx_error *error)
     if (cfg->host.name == NULL && (cfg->host.name = strdup("host")) == NULL)
         return ptx_fail(error, PTX_NOMEM, NULL, "%s: out of memory", cfg->path);
     if (status == PTX_OK)
-        status = host_path(cfg, "plugin_dir", CONFIG_DEFAULT_PLUGIN_DIR, &cfg->plugin_dir, error);
+        status = host_plugin_path(cfg, error);
     if (status == PTX_OK)
         status = host_journal(cfg, error);
     if (status == PTX_OK && listen_override && *listen_override)
@@ -664,6 +721,9 @@ void config_free(config *cfg)
     free(cfg->path);
     free(cfg->directory);
     free(cfg->plugin_dir);
+    for (size_t i = 0; i < cfg->plugin_path_count; i++)
+        free(cfg->plugin_path[i]);
+    free(cfg->plugin_path);
     free(cfg->listen);
     free(cfg->journal);
     free(cfg->api_token);

@@ -25,8 +25,14 @@ typedef struct config {
     char *path;      /* the file as given */
     char *directory; /* folder of the file; relative paths are resolved against it */
     /* [host] */
-    char *plugin_dir;   /* resolved against `directory` */
-    char *listen;       /* "127.0.0.1:8000"; PTEXEC_LISTEN overrides */
+    char *plugin_dir; /* resolved against `directory`; the first of plugin_path */
+    /* Folders searched in order for a plugin file: `plugin_path` (several,
+     * separated by ':') or else `plugin_dir` (one). Each resolved against
+     * `directory`. plugin_path_key names the key they came from. */
+    char **plugin_path;
+    size_t plugin_path_count;
+    const char *plugin_path_key; /* "plugin_path" or "plugin_dir" (static) */
+    char *listen;                /* "127.0.0.1:8000"; PTEXEC_LISTEN overrides */
     char *journal;      /* resolved against `directory`; "" when `journal =` is empty or "off" */
     char *journal_sync; /* "normal" (default) or "full" */
     unsigned long journal_retention_days; /* default 30; 0 keeps every execution */

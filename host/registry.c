@@ -1,7 +1,9 @@
 #include "registry.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -58,7 +61,9 @@ struct registry_broker {
     broker_host host;
     char *file;
     void *handle;
-    const broker_plugin *plugin;
+    const broker_plugin *plugin; /* the plugin's own descriptor */
+    broker_plugin view;          /* a copy, zero past the plugin's size: what callers see */
+    registry_features features;
     broker_instance *instance;
     broker_settings settings;
     bool serialize;
@@ -231,6 +236,140 @@ static bool check_permissions(const char *what, const char *path, bool directory
     return true;
 }
 
+/* A symlinked plugin: the real file and its folder must be safe too. */
+static bool check_link_target(const char *path, registry_verdict *verdict)
+{
+    struct stat info;
+    if (lstat(path, &info) != 0 || !S_ISLNK(info.st_mode))
+        return true;
+    char real[PATH_MAX];
+    if (realpath(path, real) == NULL)
+        return verdict_refuse(verdict, "open", "plugin file %s: %s", path, strerror(errno));
+    if (!check_permissions("plugin file", real, false, verdict))
+        return false;
+    char *slash = strrchr(real, '/');
+    if (slash == real)
+        slash[1] = '\0';
+    else if (slash != NULL)
+        *slash = '\0';
+    return check_permissions("folder of the plugin file", real, true, verdict);
+}
+
+static char *path_join(const char *directory, const char *file);
+
+/*
+ * Finds `file` in cfg->plugin_path: the first folder holding it wins. Every
+ * folder searched up to it must not be group- or world-writable (a missing
+ * one is skipped when there are several). Returns the path (heap), or NULL
+ * with `verdict` filled (verdict->stage NULL: out of memory).
+ */
+static char *registry_locate(const config *cfg, const char *file, registry_verdict *verdict)
+{
+    const char *label = cfg->plugin_path_count > 1 ? "plugin_path folder" : "plugin_dir";
+    static const char *const here[] = {"."};
+    const char *const *folders =
+        cfg->plugin_path_count ? (const char *const *)cfg->plugin_path : here;
+    size_t count = cfg->plugin_path_count ? cfg->plugin_path_count : 1;
+    struct stat info;
+    for (size_t i = 0; i < count; i++) {
+        if (count > 1 && stat(folders[i], &info) != 0 && errno == ENOENT)
+            continue;
+        if (!check_permissions(label, folders[i], true, verdict))
+            return NULL;
+        char *path = path_join(folders[i], file);
+        if (path == NULL) {
+            verdict->stage = NULL;
+            return NULL;
+        }
+        if (count == 1 || stat(path, &info) == 0 || errno != ENOENT) {
+            if (check_permissions("plugin file", path, false, verdict) &&
+                check_link_target(path, verdict))
+                return path;
+            free(path);
+            return NULL;
+        }
+        free(path);
+    }
+    verdict_refuse(verdict, "open", "plugin file %s: not found in plugin_path (%zu folders)", file,
+                   count);
+    return NULL;
+}
+
+/* Appends `name` to the comma-separated `names` (`size` bytes). */
+static void names_append(char *names, size_t size, const char *name)
+{
+    size_t used = strlen(names);
+    if (used + 1 < size)
+        snprintf(names + used, size - used, "%s%s", used ? ", " : "", name);
+}
+
+/* Counts the dynamic symbols a 64-bit ELF file exports besides the entry
+ * (defined, global or weak, default or protected visibility), listing the
+ * first ones in `names`. 0 for anything it cannot read. */
+static size_t elf_count_foreign(const unsigned char *image, size_t length, char *names, size_t size)
+{
+    const Elf64_Ehdr *header = (const Elf64_Ehdr *)image;
+    if (length < sizeof *header || memcmp(header->e_ident, ELFMAG, SELFMAG) != 0 ||
+        header->e_ident[EI_CLASS] != ELFCLASS64 || header->e_shentsize != sizeof(Elf64_Shdr) ||
+        header->e_shoff > length ||
+        header->e_shnum > (length - header->e_shoff) / sizeof(Elf64_Shdr))
+        return 0;
+    const Elf64_Shdr *sections = (const Elf64_Shdr *)(image + header->e_shoff);
+    size_t count = 0;
+    for (size_t i = 0; i < header->e_shnum; i++) {
+        const Elf64_Shdr *table = &sections[i];
+        if (table->sh_type != SHT_DYNSYM || table->sh_link >= header->e_shnum)
+            continue;
+        const Elf64_Shdr *strings = &sections[table->sh_link];
+        if (table->sh_offset > length || table->sh_size > length - table->sh_offset ||
+            strings->sh_offset > length || strings->sh_size > length - strings->sh_offset)
+            return 0;
+        const Elf64_Sym *symbols = (const Elf64_Sym *)(image + table->sh_offset);
+        const char *text = (const char *)(image + strings->sh_offset);
+        for (size_t k = 0; k < table->sh_size / sizeof(Elf64_Sym); k++) {
+            const Elf64_Sym *symbol = &symbols[k];
+            unsigned bind = ELF64_ST_BIND(symbol->st_info);
+            unsigned visibility = ELF64_ST_VISIBILITY(symbol->st_other);
+            if (symbol->st_shndx == SHN_UNDEF || symbol->st_name >= strings->sh_size ||
+                (bind != STB_GLOBAL && bind != STB_WEAK) ||
+                (visibility != STV_DEFAULT && visibility != STV_PROTECTED) ||
+                memchr(text + symbol->st_name, '\0', strings->sh_size - symbol->st_name) == NULL)
+                continue;
+            const char *name = text + symbol->st_name;
+            if (*name == '\0' || strcmp(name, BROKER_PLUGIN_SYMBOL) == 0)
+                continue;
+            names_append(names, size, name);
+            count++;
+        }
+    }
+    return count;
+}
+
+/* Logs one WARN line when `path` exports dynamic symbols other than the
+ * entry. The plugin is not refused: only broker_plugin_v1 is ever looked up. */
+static void registry_warn_exports(const char *path, const char *file)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat info;
+    if (fd < 0)
+        return;
+    if (fstat(fd, &info) == 0 && info.st_size > 0) {
+        void *image = mmap(NULL, (size_t)info.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        char names[256] = "";
+        size_t count = image == MAP_FAILED
+                           ? 0
+                           : elf_count_foreign(image, (size_t)info.st_size, names, sizeof names);
+        if (count > 0)
+            log_write(LOG_WARN, "registry",
+                      "plugin %s: warned, not refused: exports %zu dynamic symbol%s besides "
+                      "%s (%s); build it with -fvisibility=hidden",
+                      file, count, count == 1 ? "" : "s", BROKER_PLUGIN_SYMBOL, names);
+        if (image != MAP_FAILED)
+            munmap(image, (size_t)info.st_size);
+    }
+    close(fd);
+}
+
 /* ---- ABI checks (stages symbol and abi) ---- */
 
 static bool check_callbacks(const broker_plugin *plugin, registry_verdict *verdict)
@@ -267,6 +406,12 @@ static bool check_descriptor(const broker_plugin *plugin, const char *expected_n
     if (plugin->size < BROKER_PLUGIN_V1_0_SIZE)
         return verdict_refuse(verdict, "abi", "descriptor size %u is smaller than the v1.0 size %u",
                               (unsigned)plugin->size, (unsigned)BROKER_PLUGIN_V1_0_SIZE);
+    if (plugin->abi_minor >= 1 && plugin->size < BROKER_PLUGIN_V1_1_SIZE)
+        return verdict_refuse(verdict, "abi",
+                              "descriptor declares ABI 1.%u but its size %u is smaller than the "
+                              "v1.1 size %u",
+                              (unsigned)plugin->abi_minor, (unsigned)plugin->size,
+                              (unsigned)BROKER_PLUGIN_V1_1_SIZE);
     if (plugin->name == NULL || plugin->name[0] == '\0')
         return verdict_refuse(verdict, "abi", "descriptor has no name");
     if (plugin->version == NULL)
@@ -590,6 +735,32 @@ static char *path_join(const char *directory, const char *file)
     return path;
 }
 
+/* True when the descriptor is at least as large as the end of `field`. */
+#define PLUGIN_HAS(plugin, field)                                                                  \
+    ((plugin)->size >= offsetof(broker_plugin, field) + sizeof(void *) && (plugin)->field != NULL)
+
+/* Copies the descriptor, zero beyond its size, and notes what it offers.
+ * Taken after create, which may still adjust its own descriptor. */
+static void broker_take_view(registry_broker *broker)
+{
+    const broker_plugin *plugin = broker->plugin;
+    size_t size = plugin->size < sizeof broker->view ? plugin->size : sizeof broker->view;
+    memset(&broker->view, 0, sizeof broker->view);
+    memcpy(&broker->view, plugin, size);
+    registry_features *features = &broker->features;
+    features->abi_minor = plugin->abi_minor;
+    features->place_order_ex = PLUGIN_HAS(plugin, place_order_ex);
+    features->get_order_ex = PLUGIN_HAS(plugin, get_order_ex);
+    features->get_positions = PLUGIN_HAS(plugin, get_positions);
+    features->get_open_orders = PLUGIN_HAS(plugin, get_open_orders);
+    features->get_funds = PLUGIN_HAS(plugin, get_funds);
+    features->get_instrument = PLUGIN_HAS(plugin, get_instrument);
+    features->get_market_session = PLUGIN_HAS(plugin, get_market_session);
+    features->retry_after_ms = PLUGIN_HAS(plugin, retry_after_ms);
+    features->parallel_session_calls =
+        (plugin->capabilities.flags & BROKER_CAP_PARALLEL_SESSION_CALLS) != 0;
+}
+
 /* Settings, unknown-key warnings, seed and create(): stage init. */
 static bool broker_init(registry_broker *broker, const config *cfg, const config_section *section,
                         registry_verdict *verdict)
@@ -619,6 +790,7 @@ static bool broker_init(registry_broker *broker, const config *cfg, const config
     if (instance == NULL)
         return verdict_refuse(verdict, "init", "create returned no instance");
     broker->instance = instance;
+    broker_take_view(broker);
     return true;
 }
 
@@ -629,20 +801,17 @@ static registry_broker *broker_load(const config *cfg, const config_section *sec
                                     const char *file, registry_verdict *verdict)
 {
     registry_broker *broker = NULL;
-    const char *plugin_dir = cfg->plugin_dir ? cfg->plugin_dir : ".";
     char *path = NULL;
     bool ok = false;
-    if (!check_file_name(file, verdict) ||
-        !check_permissions("plugin_dir", plugin_dir, true, verdict))
+    if (!check_file_name(file, verdict) || (path = registry_locate(cfg, file, verdict)) == NULL)
         goto cleanup;
-    path = path_join(plugin_dir, file);
     broker = broker_new(section, file);
-    if (path == NULL || broker == NULL) {
+    if (broker == NULL) {
         verdict->stage = NULL;
         goto cleanup;
     }
-    if (!check_permissions("plugin file", path, false, verdict) ||
-        !registry_probe(path, section->name, verdict))
+    registry_warn_exports(path, file);
+    if (!registry_probe(path, section->name, verdict))
         goto cleanup;
     if (!registry_inspect(path, section->name, -1, &broker->handle, &broker->plugin, verdict))
         goto cleanup;
@@ -803,7 +972,12 @@ const char *registry_broker_file(const registry_broker *broker)
 
 const broker_plugin *registry_broker_plugin(const registry_broker *broker)
 {
-    return broker->plugin;
+    return &broker->view;
+}
+
+const registry_features *registry_broker_features(const registry_broker *broker)
+{
+    return &broker->features;
 }
 
 broker_instance *registry_broker_instance(const registry_broker *broker)
@@ -839,8 +1013,11 @@ ptx_status registry_open_file(const char *path, const broker_plugin **plugin, vo
     if (local == NULL)
         return ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
     bool ok = check_permissions("plugin file", local, false, &verdict) &&
-              registry_probe(local, NULL, &verdict) &&
-              registry_inspect(local, NULL, -1, handle, plugin, &verdict);
+              check_link_target(local, &verdict);
+    if (ok)
+        registry_warn_exports(local, path);
+    ok = ok && registry_probe(local, NULL, &verdict) &&
+         registry_inspect(local, NULL, -1, handle, plugin, &verdict);
     free(local);
     if (ok)
         return PTX_OK;

@@ -26,9 +26,31 @@ typedef struct registry registry;
 typedef struct registry_broker registry_broker;
 
 /*
- * Loads every [broker.*] section of `cfg`: checks the file name and
- * permissions, probes the plugin in a child process (so a crashing
- * constructor cannot take the host down), dlopen()s it with RTLD_NOW |
+ * What a loaded plugin offers beyond ABI 1.0, decided once at load time from
+ * its descriptor's abi_minor and size. A callback counts as present only when
+ * it lies within the descriptor's size and is non-NULL; the descriptor that
+ * registry_broker_plugin returns has every absent one NULL, so callers may
+ * also test the pointer. A 1.0 plugin has abi_minor 0 and every flag false.
+ */
+typedef struct registry_features {
+    unsigned abi_minor;          /* as the plugin declared it */
+    bool place_order_ex;         /* exchange, product, type, price, validity */
+    bool get_order_ex;           /* order detail with charges */
+    bool get_positions;          /* settled / T1 / unsellable / today's trades */
+    bool get_open_orders;        /* working orders of the account */
+    bool get_funds;              /* cash available, margin used */
+    bool get_instrument;         /* lots, ticks, freeze quantity, band, tradable */
+    bool get_market_session;     /* open / closed / pre-open, next open and close */
+    bool retry_after_ms;         /* a broker's retry-after hint after TRANSIENT */
+    bool parallel_session_calls; /* BROKER_CAP_PARALLEL_SESSION_CALLS */
+} registry_features;
+
+/*
+ * Loads every [broker.*] section of `cfg`: finds the file in the folders of
+ * cfg->plugin_path, in order (a symlink is followed; the link's folder, the
+ * real file and the real file's folder must all not be group- or
+ * world-writable, nor any folder searched before), checks permissions, probes the plugin in a child
+ * process (so a crashing constructor cannot take the host down), dlopen()s it with RTLD_NOW |
  * RTLD_LOCAL, calls the entry, checks the ABI and creates the instance. A
  * refused plugin gets one log line "plugin FILE: refused at STAGE: REASON" and
  * never stops the others. Returns PTX_OK with *out set (even if some or all
@@ -63,10 +85,14 @@ const char *registry_refused_message(const registry *reg, size_t index);
  * loaded or is not configured. Valid until registry_free. */
 const char *registry_find_refusal(const registry *reg, const char *name);
 
-/* Accessors; valid until registry_free. */
+/* Accessors; valid until registry_free. registry_broker_plugin returns the
+ * host's full-size copy of the descriptor: fields past the plugin's declared
+ * size read as 0/NULL, so any 1.1 field may be read whatever the plugin's
+ * minor version (call only what registry_broker_features says is there). */
 const char *registry_broker_name(const registry_broker *broker);
 const char *registry_broker_file(const registry_broker *broker);
 const broker_plugin *registry_broker_plugin(const registry_broker *broker);
+const registry_features *registry_broker_features(const registry_broker *broker);
 broker_instance *registry_broker_instance(const registry_broker *broker);
 const broker_settings *registry_broker_settings(const registry_broker *broker);
 
@@ -84,7 +110,9 @@ void registry_broker_leave(registry_broker *broker);
  * configuration: same checks and probe as registry_load, no instance. On
  * success *plugin points to the descriptor and *handle must be passed to
  * registry_unload_file. On failure error->message reads
- * "plugin FILE: refused at STAGE: REASON". Main thread.
+ * "plugin FILE: refused at STAGE: REASON". Dynamic symbols other than
+ * broker_plugin_v1 are warned about (one WARN line, the plugin still loads),
+ * as at start-up. Main thread.
  */
 ptx_status registry_open_file(const char *path, const broker_plugin **plugin, void **handle,
                               ptx_error *error);

@@ -32,10 +32,14 @@ typedef struct env {
     registry_broker *broker;
 } env;
 
-/* Copies build/tests/plugins/scripted.so into e->plugins (mode 0755). */
+/* Which build of the scripted fixture env_prepare installs: scripted.so (ABI
+ * 1.1) or scripted_v1_0.so (built against the frozen 1.0 header). */
+static const char *env_fixture = "scripted";
+
+/* Copies build/tests/plugins/<env_fixture>.so into e->plugins as scripted.so. */
 static void env_install_plugin(const env *e)
 {
-    char *source = tu_format("%s/tests/plugins/scripted.so", tu_build_dir());
+    char *source = tu_format("%s/tests/plugins/%s.so", tu_build_dir(), env_fixture);
     char *target = tu_format("%s/scripted.so", e->plugins);
     char *command = tu_format("cp '%s' '%s'", source, target);
     ck_assert_msg(access(source, R_OK) == 0, "fixture %s is not built", source);
@@ -210,6 +214,29 @@ static void assert_matches_broker(env *e, const exec_result *result, const exec_
     ck_assert_msg(length >= 8 && length <= 20, "client order id '%s' breaks the tag rules",
                   leg->client_order_id);
 }
+
+/* ---- ABI 1.0: a plugin built against the frozen header trades ------------ */
+
+START_TEST(test_frozen_v1_0_plugin_executes)
+{
+    env_fixture = "scripted_v1_0";
+    env e;
+    env_open(&e, 3, "symbol_scripts = TCS:partial\n");
+    ck_assert_uint_eq(registry_broker_plugin(e.broker)->abi_minor, 0);
+    ck_assert_uint_eq(registry_broker_plugin(e.broker)->size, BROKER_PLUGIN_V1_0_SIZE);
+    ck_assert_ptr_null(registry_broker_plugin(e.broker)->get_order_ex);
+    exec_result result;
+    execute(&e, "RELIANCE:20,TCS:15", &result);
+    ck_assert_uint_eq(result.leg_count, 2);
+    ck_assert_str_eq(leg_status_name(leg_of(&result, "RELIANCE")->status), "FILLED");
+    ck_assert_str_eq(leg_status_name(leg_of(&result, "TCS")->status), "PARTIALLY_FILLED");
+    for (size_t i = 0; i < result.leg_count; i++)
+        assert_matches_broker(&e, &result, &result.legs[i]);
+    exec_result_free(&result);
+    env_close(&e);
+    env_fixture = "scripted";
+}
+END_TEST
 
 /* ---- (a) open past order_timeout_ms, cancel_order present ---------------- */
 
@@ -711,6 +738,7 @@ static Suite *engine_paths_suite(void)
     Suite *suite = suite_create("engine_paths");
     TCase *open = tcase_create("open_orders");
     tcase_set_timeout(open, 30);
+    tcase_add_test(open, test_frozen_v1_0_plugin_executes);
     tcase_add_loop_test(open, test_open_order_cancelled_after_timeout, 0, 2);
     tcase_add_test(open, test_open_order_fills_before_cancel);
     tcase_add_test(open, test_open_order_cancel_refused);

@@ -171,6 +171,8 @@ static const refusal_case refusal_cases[] = {
      "abi_major is 2; this host supports 1"},
     {"size_small", "size_small.so", "size_small", NULL, 0755, "", "abi",
      "is smaller than the v1.0 size"},
+    {"size_minor", "size_minor.so", "size_minor", NULL, 0755, "", "abi",
+     "declares ABI 1.1 but its size"},
     {"null_callback", "null_callback.so", "null_callback", NULL, 0755, "", "abi",
      "required callback get_order is NULL"},
     {"wrong_name", "wrong_name.so", "wrong_name", NULL, 0755, "", "abi",
@@ -554,6 +556,189 @@ START_TEST(test_shipped_plugins_export_one_symbol)
 }
 END_TEST
 
+/* Collects what get_holdings emits: the quantity of RELIANCE. */
+static int holding_of_reliance(void *context, const char *symbol, int64_t quantity)
+{
+    if (strcmp(symbol, "RELIANCE") == 0)
+        *(int64_t *)context = quantity;
+    return 0;
+}
+
+/* Opens a session on `broker` and places one BUY through the descriptor the
+ * registry exposes, as the engine does; returns the order. */
+static broker_order trade_once(registry_broker *broker)
+{
+    const broker_plugin *plugin = registry_broker_plugin(broker);
+    broker_instance *instance = registry_broker_instance(broker);
+    broker_credential key = {"api_key", "k"};
+    broker_credentials credentials = {1, &key};
+    broker_session *session = NULL;
+    broker_text account, error;
+    memset(&account, 0, sizeof account);
+    memset(&error, 0, sizeof error);
+    registry_broker_enter(broker);
+    ck_assert_int_eq(plugin->open_session(instance, &credentials, &session, &account, &error),
+                     BROKER_OK);
+    ck_assert_int_eq(plugin->authenticate(instance, session), BROKER_OK);
+    int64_t held = -1;
+    ck_assert_int_eq(plugin->get_holdings(instance, session, holding_of_reliance, &held),
+                     BROKER_OK);
+    ck_assert_int_eq(held, 10);
+    broker_order_request request = {.side = BROKER_SIDE_BUY, .quantity = 5};
+    snprintf(request.symbol, sizeof request.symbol, "RELIANCE");
+    snprintf(request.client_order_id, sizeof request.client_order_id, "T1");
+    broker_order order;
+    memset(&order, 0, sizeof order);
+    ck_assert_int_eq(plugin->place_order(instance, session, &request, &order), BROKER_OK);
+    plugin->close_session(instance, session);
+    registry_broker_leave(broker);
+    return order;
+}
+
+static void assert_no_features(const registry_features *features, unsigned minor)
+{
+    ck_assert_uint_eq(features->abi_minor, minor);
+    ck_assert(!features->place_order_ex && !features->get_order_ex && !features->get_positions &&
+              !features->get_open_orders && !features->get_funds && !features->get_instrument &&
+              !features->get_market_session && !features->retry_after_ms &&
+              !features->parallel_session_calls);
+}
+
+/* A plugin built against the frozen 1.0 header loads and trades; the host's
+ * view of its descriptor has every 1.1 callback NULL. */
+START_TEST(test_frozen_v1_0_plugin_trades)
+{
+    loader_dir dir = loader_dir_new();
+    capture_log(&dir);
+    install_fixture(&dir, "good_v1_0", "good.so", 0755);
+    config cfg;
+    registry *reg = load_sections(&dir, "[broker.good]\nplugin = good.so\n", &cfg);
+    registry_broker *broker = registry_find(reg, "good");
+    ck_assert_msg(broker != NULL, "%s", registry_find_refusal(reg, "good"));
+    const broker_plugin *plugin = registry_broker_plugin(broker);
+    ck_assert_uint_eq(plugin->abi_minor, 0);
+    ck_assert_uint_eq(plugin->size, BROKER_PLUGIN_V1_0_SIZE);
+    ck_assert_ptr_null(plugin->place_order_ex);
+    ck_assert_ptr_null(plugin->get_funds);
+    ck_assert_ptr_null(plugin->retry_after_ms);
+    assert_no_features(registry_broker_features(broker), 0);
+    broker_order order = trade_once(broker);
+    ck_assert_int_eq(order.state, BROKER_ORDER_FILLED);
+    ck_assert_int_eq(order.filled_quantity, 5);
+    registry_free(reg);
+    config_free(&cfg);
+    loader_dir_free(&dir);
+}
+END_TEST
+
+/* A 1.1 plugin that leaves every new callback NULL is a plain 1.0 broker. */
+START_TEST(test_v1_1_without_new_callbacks)
+{
+    loader_dir dir = loader_dir_new();
+    capture_log(&dir);
+    install_fixture(&dir, "good", "good.so", 0755);
+    config cfg;
+    registry *reg = load_sections(&dir, "[broker.good]\nplugin = good.so\n", &cfg);
+    registry_broker *broker = registry_find(reg, "good");
+    ck_assert_ptr_nonnull(broker);
+    ck_assert_uint_eq(registry_broker_plugin(broker)->size, sizeof(broker_plugin));
+    assert_no_features(registry_broker_features(broker), 1);
+    ck_assert_int_eq(trade_once(broker).state, BROKER_ORDER_FILLED);
+    registry_free(reg);
+    config_free(&cfg);
+    loader_dir_free(&dir);
+}
+END_TEST
+
+START_TEST(test_extra_export_warned)
+{
+    loader_dir dir = loader_dir_new();
+    capture_log(&dir);
+    install_fixture(&dir, "extra_symbol", "extra_symbol.so", 0755);
+    config cfg;
+    registry *reg = load_sections(&dir, "[broker.extra_symbol]\nplugin = extra_symbol.so\n", &cfg);
+    ck_assert_ptr_nonnull(registry_find(reg, "extra_symbol"));
+    char *log = tu_read_file(dir.log_path);
+    char *line = line_with(log, "plugin extra_symbol.so: warned, not refused: exports 1 dynamic "
+                                "symbol besides broker_plugin_v1 (fixture_stray_export)");
+    ck_assert_msg(strstr(line, " WARN ") != NULL, "not a warning: %s", line);
+    ck_assert_uint_eq(count_occurrences(log, "warned, not refused"), 1);
+    registry_free(reg);
+    config_free(&cfg);
+    free(line);
+    free(log);
+    loader_dir_free(&dir);
+
+    /* plugin check: the same line, and the plugin still opens. */
+    dir = loader_dir_new();
+    capture_log(&dir);
+    char *path = fixture_path("extra_symbol");
+    const broker_plugin *plugin = NULL;
+    void *handle = NULL;
+    ptx_error error;
+    ptx_error_clear(&error);
+    ck_assert_int_eq(registry_open_file(path, &plugin, &handle, &error), PTX_OK);
+    registry_unload_file(handle);
+    log = tu_read_file(dir.log_path);
+    ck_assert_uint_eq(count_occurrences(log, "warned, not refused: exports 1 dynamic symbol"), 1);
+    free(log);
+    free(path);
+    loader_dir_free(&dir);
+}
+END_TEST
+
+/* plugin_path: folders searched in order; the first holding the file wins; a
+ * missing folder is skipped; an unsafe one refuses; symlinks are followed. */
+START_TEST(test_plugin_path_search)
+{
+    loader_dir dir = loader_dir_new();
+    capture_log(&dir);
+    char *first = tu_format("%s/first", dir.root), *second = tu_format("%s/second", dir.root);
+    ck_assert_int_eq(mkdir(first, 0755), 0);
+    ck_assert_int_eq(mkdir(second, 0755), 0);
+    ck_assert_int_eq(chmod(first, 0755), 0);
+    ck_assert_int_eq(chmod(second, 0755), 0);
+    install_fixture(&dir, "good", "good.so", 0755); /* in plugins/ */
+    char *link = tu_format("%s/newer_minor.so", second);
+    char *built = fixture_path("newer_minor");
+    char *target = realpath(built, NULL);
+    ck_assert_ptr_nonnull(target);
+    ck_assert_int_eq(symlink(target, link), 0);
+    free(built);
+    char *text = tu_format("[host]\nplugin_path = missing : first:%s:plugins\n\n"
+                           "[broker.good]\nplugin = good.so\n"
+                           "[broker.newer_minor]\nplugin = newer_minor.so\n",
+                           second);
+    tu_write_file(dir.ini, text);
+    config cfg;
+    ptx_error error;
+    ptx_error_clear(&error);
+    ck_assert_msg(config_load(dir.ini, &cfg, &error) == PTX_OK, "%s", error.message);
+    ck_assert_uint_eq(cfg.plugin_path_count, 4);
+    registry *reg = NULL;
+    ck_assert_int_eq(registry_load(&cfg, &reg, &error), PTX_OK);
+    ck_assert_msg(registry_count(reg) == 2, "%s", registry_refused_message(reg, 0));
+    registry_free(reg);
+    /* A group-writable folder before the file refuses it. */
+    ck_assert_int_eq(chmod(first, 0775), 0);
+    ck_assert_int_eq(registry_load(&cfg, &reg, &error), PTX_OK);
+    ck_assert_uint_eq(registry_count(reg), 0);
+    ck_assert_ptr_nonnull(strstr(registry_find_refusal(reg, "good"), "group-writable"));
+    registry_free(reg);
+    config_free(&cfg);
+    /* plugin_dir and plugin_path together are refused. */
+    tu_write_file(dir.ini, "[host]\nplugin_dir = plugins\nplugin_path = plugins\n");
+    ck_assert_int_eq(config_load(dir.ini, &cfg, &error), PTX_CONFIG);
+    ck_assert_ptr_nonnull(strstr(error.message, "set plugin_path or plugin_dir, not both"));
+    free(text);
+    free(target);
+    free(link);
+    free(first);
+    free(second);
+    loader_dir_free(&dir);
+}
+END_TEST
+
 static Suite *registry_suite(void)
 {
     Suite *suite = suite_create("registry");
@@ -566,6 +751,10 @@ static Suite *registry_suite(void)
     tcase_add_test(loading, test_crashing_constructor_spares_host);
     tcase_add_test(loading, test_create_failure_refused_at_init);
     tcase_add_test(loading, test_open_file);
+    tcase_add_test(loading, test_frozen_v1_0_plugin_trades);
+    tcase_add_test(loading, test_v1_1_without_new_callbacks);
+    tcase_add_test(loading, test_extra_export_warned);
+    tcase_add_test(loading, test_plugin_path_search);
     suite_add_tcase(suite, loading);
 
     TCase *instances = tcase_create("instances");
