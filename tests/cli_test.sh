@@ -262,7 +262,7 @@ if command -v script >/dev/null 2>&1; then
         pass "no progress lines without a terminal"
     fi
 else
-    echo "SKIP progress lines: the script command (bsdutils) is not installed"
+    echo "SKIP progress_lines: the script command (bsdutils) is not installed"
 fi
 
 # 14. One trading process per journal: a CLI execution beside a running server

@@ -12,7 +12,7 @@ failed=0
 pass() { echo "PASS $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
 skip() {
-    echo "SKIPPED container: $1"
+    echo "SKIP container: $1"
     echo "0 passed, 0 failed"
     exit 0
 }
@@ -113,7 +113,7 @@ if command -v podman-compose >/dev/null 2>&1 && ! curl -s -m 1 -o /dev/null http
     fi
     podman-compose -p "$project" down -v >/dev/null 2>&1
 else
-    echo "SKIP podman-compose: not installed, or port 8000 is in use"
+    echo "SKIP podman_compose: not installed, or port 8000 is in use"
 fi
 
 echo "$passed passed, $failed failed"

@@ -38,7 +38,7 @@ trap cleanup EXIT
 
 pass() { echo "PASS $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-skip() { echo "SKIP $1"; }
+skip() { echo "SKIP $1: $2"; }
 check() { if eval "$2"; then pass "$1"; else fail "$1" "${3:-condition false: $2}"; fi; }
 
 for tool in curl python3; do
@@ -570,7 +570,7 @@ if command -v setpriv >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     STATE=$STATE_SAVE
     stop_server
 else
-    skip "read-only journal file: needs root and setpriv to run the server as nobody"
+    skip readonly_journal "needs root and setpriv to run the server as nobody"
 fi
 
 # c) A database locked by another process.
@@ -611,9 +611,9 @@ stop_server
 full="$work/full"
 mkdir "$full"
 if [ "$(id -u)" != 0 ]; then
-    skip "full disk: mounting a tmpfs needs root"
+    skip full_disk "mounting a tmpfs needs root"
 elif ! mount_err=$(mount -t tmpfs -o size=512k tmpfs "$full" 2>&1); then
-    skip "full disk: cannot mount a tmpfs ($mount_err)"
+    skip full_disk "cannot mount a tmpfs ($mount_err)"
 else
     mounted=$full
     write_ini "$work/full.ini" "$full/journal.db" "$work/fault_state.txt"
@@ -676,13 +676,13 @@ try:
     from openapi_spec_validator import validate
     validate(doc); result(True, "the document passes openapi-spec-validator")
 except ImportError:
-    print("SKIP openapi-spec-validator is not installed")
+    print("SKIP openapi_spec: openapi-spec-validator is not installed")
 except Exception as e:
     result(False, "the document passes openapi-spec-validator", str(e)[:300])
 try:
     from openapi_schema_validator import OAS30Validator
 except ImportError:
-    print("SKIP openapi-schema-validator is not installed: live responses not checked"); sys.exit()
+    print("SKIP openapi_schema: openapi-schema-validator is not installed, live responses not checked"); sys.exit()
 checks = [("hist", "ExecutionList"), ("hist_status", "ExecutionList"), ("crash_recovered", "ExecutionList"),
           ("show", "ExecutionRecord"), ("crash_show", "ExecutionRecord"), ("k1_again", "ExecutionResult"),
           ("crash_resubmit", "ExecutionResult"), ("conflict", "Error"), ("in_progress", "Error"),

@@ -377,7 +377,7 @@ try:
 except ImportError:
     validate = None
 if validate is None:
-    print("SKIP openapi-spec-validator is not installed (python3-openapi-spec-validator)")
+    print("SKIP openapi_spec: openapi-spec-validator is not installed (python3-openapi-spec-validator)")
 else:
     try:
         validate(doc); result(True, "the document passes openapi-spec-validator")
@@ -388,7 +388,7 @@ try:
 except ImportError:
     OAS30Validator = None
 if OAS30Validator is None:
-    print("SKIP openapi-schema-validator is not installed: live responses not checked")
+    print("SKIP openapi_schema: openapi-schema-validator is not installed, live responses not checked")
     sys.exit()
 checks = [("seed", "ExecutionResult"), ("plan", "ExecutionResult"), ("seed_again", "ExecutionResult"),
           ("holdings", "Holdings"), ("brokers", "Brokers"), ("health", "Health"),
