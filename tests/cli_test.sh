@@ -1,56 +1,15 @@
 #!/usr/bin/env bash
 # End-to-end tests of the ptexec command line (design §2.4), run as a user
 # would: the built binary, the real plugins, request files on disk.
-# Prints PASS/FAIL lines and ends with "N passed, M failed".
+# Prints PASS/FAIL/SKIP lines and ends with "N passed, M failed, K skipped".
 set -u
-cd "$(dirname "$0")/.."
-BUILD_DIR=${PTEXEC_BUILD_DIR:-$PWD/build}
-PTEXEC="$BUILD_DIR/ptexec"
-work=$(mktemp -d /tmp/ptexec-cli-XXXXXX)
-chmod 755 "$work"
-trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
+cd "$(dirname "$0")/.." && . tests/lib.sh
+make_work cli
 
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
+# cli_ini FILE [BROKER_EXTRA]: the five simulated brokers and a log sink.
+cli_ini() { write_ini "$1" "${2:-}" "" "[notify.log]\n"; }
 
-# write_ini FILE EXTRA: the five simulated brokers, failures off unless EXTRA says.
-write_ini() {
-    {
-        printf '[host]\nplugin_dir = %s/plugins\nlog_level = %s\n\n' "$BUILD_DIR" "${LOG_LEVEL:-info}"
-        for b in zerodha fyers angelone groww upstox; do
-            printf '[broker.%s]\nplugin = %s.so\nmode = simulated\nretry_base_ms = 1\n' "$b" "$b"
-            printf 'poll_interval_ms = 1\nrate_limit_per_second = 0\n%b\n' "$2"
-        done
-        printf '[notify.log]\n'
-    } >"$1"
-}
-
-# run NAME ARGS...: runs ptexec, stdout → $work/NAME.out, stderr → $work/NAME.err, sets rc.
-run() {
-    local name=$1
-    shift
-    "$PTEXEC" "$@" >"$work/$name.out" 2>"$work/$name.err" </dev/null
-    rc=$?
-}
-
-# json_check FILE PYTHON-EXPRESSION: evaluates the expression with `d` = the document.
-json_check() {
-    python3 - "$1" "$2" <<'PY'
-import json, sys
-try:
-    d = json.load(open(sys.argv[1]))
-except Exception as e:
-    print("not JSON:", e); sys.exit(1)
-ok = eval("(" + sys.argv[2] + ")")
-if not ok:
-    print(json.dumps(d)[:600])
-sys.exit(0 if ok else 1)
-PY
-}
-
-write_ini "$work/clean.ini" "transient_failure_rate = 0\nunknown_outcome_rate = 0"
+cli_ini "$work/clean.ini"
 seed='{"broker": "zerodha", "credentials": {"api_key": "demo", "access_token": "demo"},
  "target_portfolio": [{"symbol": "RELIANCE", "target_quantity": 20},
                       {"symbol": "TCS", "target_quantity": 0}]}'
@@ -113,7 +72,7 @@ else
 fi
 
 # 5. Exit 1: the broker rejects every order.
-write_ini "$work/reject.ini" "transient_failure_rate = 0\nunknown_outcome_rate = 0\nreject_rate = 1"
+cli_ini "$work/reject.ini" "reject_rate = 1"
 run reject -c "$work/reject.ini" execute "$work/seed.json"
 if [ "$rc" -eq 1 ] && json_check "$work/reject.out" '
   d["status"] == "FAILED" and all(r["status"] == "REJECTED" and r["reason"] for r in d["results"])
@@ -171,7 +130,7 @@ PY
 bad_request many 'target_portfolio' "$(cat "$work/many.json")"
 
 # 8. Credentials never appear in logs or output, even at debug level with failures.
-LOG_LEVEL=debug write_ini "$work/noisy.ini" \
+LOG_LEVEL=debug cli_ini "$work/noisy.ini" \
     "transient_failure_rate = 0.3\nunknown_outcome_rate = 0.3\nreject_rate = 0.2\nauth_expiry_rate = 0.1\nmax_retries = 8"
 secret_key='SECRETKEY-7f3a9'
 secret_token='SECRETTOKEN-c41d2'
@@ -262,17 +221,12 @@ if command -v script >/dev/null 2>&1; then
         pass "no progress lines without a terminal"
     fi
 else
-    echo "SKIP progress lines: the script command (bsdutils) is not installed"
+    skip progress_lines "the script command (bsdutils) is not installed"
 fi
 
 # 14. One trading process per journal: a CLI execution beside a running server
 # is refused (it could trade the same account twice), history still reads it.
-"$PTEXEC" -c "$work/clean.ini" serve --listen 127.0.0.1:0 >"$work/serve.log" 2>&1 </dev/null &
-server=$!
-for _ in $(seq 1 200); do
-    grep -q "listening on" "$work/serve.log" && break
-    sleep 0.05
-done
+start_server serve "$work/clean.ini"
 run beside -c "$work/clean.ini" execute "$work/seed.json"
 if [ "$rc" -eq 3 ] && json_check "$work/beside.out" 'd["error"]["code"] == "journal_unavailable"' &&
     grep -q "in use by another ptexec process" "$work/beside.err"; then
@@ -282,8 +236,7 @@ else
 fi
 run history_beside -c "$work/clean.ini" history
 if [ "$rc" -eq 0 ]; then pass "history reads the journal while the server runs"; else fail "history beside the server" "rc=$rc"; fi
-kill -TERM "$server" 2>/dev/null
-wait "$server" 2>/dev/null
+stop_server
 run after_server -c "$work/clean.ini" execute "$work/seed.json"
 if [ "$rc" -eq 0 ] || [ "$rc" -eq 1 ]; then pass "the journal is free again once the server stops"; else fail "journal after the server stopped" "rc=$rc $(head -c 300 "$work/after_server.err")"; fi
 
@@ -297,5 +250,4 @@ for ini in config/*.ini brokers.ini; do
     fi
 done
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

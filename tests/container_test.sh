@@ -2,38 +2,29 @@
 # The container for real, with podman: builds the image from the Dockerfile,
 # runs it, checks /health, the HEALTHCHECK, the non-root user, the seed
 # example and a clean stop. Prints PASS/FAIL lines and ends with
-# "N passed, M failed"; where podman cannot run it prints one SKIPPED line.
+# "N passed, M failed, K skipped"; where podman cannot run it prints one SKIP
+# line.
 # (../shared/tools/container-base.sh prepares podman and the base image; the
 # image is built in Docker format, since OCI images drop HEALTHCHECK.)
 set -u
-cd "$(dirname "$0")/.."
-passed=0
-failed=0
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-skip() {
-    echo "SKIPPED container: $1"
-    echo "0 passed, 0 failed"
-    exit 0
-}
+cd "$(dirname "$0")/.." && . tests/lib.sh
 
-[ -n "${PTEXEC_SKIP_CONTAINER:-}" ] && skip "$PTEXEC_SKIP_CONTAINER"
-command -v podman >/dev/null 2>&1 || skip "podman is not installed (run ../shared/tools/container-base.sh as root)"
-podman info >/dev/null 2>&1 || skip "podman cannot run here: $(podman info 2>&1 | tail -n1)"
+[ -n "${PTEXEC_SKIP_CONTAINER:-}" ] && skip_all container "$PTEXEC_SKIP_CONTAINER"
+command -v podman >/dev/null 2>&1 || skip_all container "podman is not installed (run ../shared/tools/container-base.sh as root)"
+podman info >/dev/null 2>&1 || skip_all container "podman cannot run here: $(podman info 2>&1 | tail -n1)"
 podman image exists localhost/debian:bookworm-slim || podman image exists debian:bookworm-slim ||
-    skip "no debian:bookworm-slim base image (run ../shared/tools/container-base.sh)"
+    skip_all container "no debian:bookworm-slim base image (run ../shared/tools/container-base.sh)"
 
 image=localhost/ptexec-test:latest
 name=ptexec-test-$$
-work=$(mktemp -d /tmp/ptexec-container-XXXXXX)
-trap 'podman rm -f "$name" >/dev/null 2>&1; rm -rf "$work"' EXIT
+make_work container
+at_exit 'podman rm -f "$name" >/dev/null 2>&1'
 
 if podman build --format docker -t "$image" . >"$work/build.log" 2>&1; then
     pass "podman build of the Dockerfile"
 else
     fail "podman build" "$(tail -n 15 "$work/build.log")"
-    echo "$passed passed, $failed failed"
-    exit 1
+    finish
 fi
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -93,7 +84,7 @@ fi
 # podman-compose; the image built above is reused through its layer cache).
 if command -v podman-compose >/dev/null 2>&1 && ! curl -s -m 1 -o /dev/null http://127.0.0.1:8000/health; then
     project=ptexec-compose-$$
-    trap 'podman rm -f "$name" >/dev/null 2>&1; podman-compose -p "$project" down -v >/dev/null 2>&1; rm -rf "$work"' EXIT
+    at_exit 'podman-compose -p "$project" down -v >/dev/null 2>&1'
     if timeout 600 podman-compose -p "$project" up --build -d >"$work/compose.log" 2>&1; then
         up=
         for _ in $(seq 1 100); do
@@ -113,8 +104,7 @@ if command -v podman-compose >/dev/null 2>&1 && ! curl -s -m 1 -o /dev/null http
     fi
     podman-compose -p "$project" down -v >/dev/null 2>&1
 else
-    echo "SKIP podman-compose: not installed, or port 8000 is in use"
+    skip podman_compose "not installed, or port 8000 is in use"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

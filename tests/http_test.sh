@@ -1,144 +1,19 @@
 #!/usr/bin/env bash
 # Integration tests of the HTTP API (design §2.5): starts the real server
 # (build/ptexec serve) on a free loopback port and speaks HTTP to it with curl.
-# Prints PASS/FAIL lines and ends with "N passed, M failed".
+# Prints PASS/FAIL/SKIP lines and ends with "N passed, M failed, K skipped".
 set -u
 trap "" PIPE # a write to a connection the server closed must fail, not end the script
-cd "$(dirname "$0")/.."
-SOURCE_DIR=$PWD
-BUILD_DIR=${PTEXEC_BUILD_DIR:-$PWD/build}
-PTEXEC="$BUILD_DIR/ptexec"
-work=$(mktemp -d /tmp/ptexec-http-XXXXXX)
-chmod 755 "$work"
-passed=0
-failed=0
-servers=()
-
-cleanup() {
-    for pid in "${servers[@]}"; do
-        kill -KILL "$pid" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-
-for tool in curl python3; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "FAIL setup: $tool is required"
-        echo "0 passed, 1 failed"
-        exit 1
-    fi
-done
-
-# write_ini FILE BROKER_EXTRA HOST_EXTRA: the five simulated brokers, failures
-# off unless BROKER_EXTRA says otherwise.
-write_ini() {
-    {
-        printf '[host]\nplugin_dir = %s/plugins\nlog_level = info\n%b\n' "$BUILD_DIR" "${3:-}"
-        for b in zerodha fyers angelone groww upstox; do
-            printf '[broker.%s]\nplugin = %s.so\nmode = simulated\nretry_base_ms = 1\n' "$b" "$b"
-            printf 'poll_interval_ms = 1\nrate_limit_per_second = 0\n'
-            printf 'transient_failure_rate = 0\nunknown_outcome_rate = 0\n%b\n' "${2:-}"
-        done
-    } >"$1"
-}
-
-# start_server NAME INI: starts ptexec serve on a free port; sets PORT and
-# SERVER_PID, server log in $work/NAME.log. Returns 1 if it never listens.
-start_server() {
-    local name=$1 ini=$2
-    "$PTEXEC" -c "$ini" serve --listen 127.0.0.1:0 >"$work/$name.log" 2>&1 </dev/null &
-    SERVER_PID=$!
-    servers+=("$SERVER_PID")
-    PORT=
-    for _ in $(seq 1 200); do
-        PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/$name.log" | head -n1)
-        if [ -n "$PORT" ] && curl -s -o /dev/null "http://127.0.0.1:$PORT/health"; then
-            return 0
-        fi
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "server $name did not start:"
-    cat "$work/$name.log"
-    return 1
-}
-
-# stop_server: SIGTERM, then waits; sets STOP_RC to the exit code.
-stop_server() {
-    kill -TERM "$SERVER_PID" 2>/dev/null
-    wait "$SERVER_PID"
-    STOP_RC=$?
-}
-
-# req NAME METHOD PATH [BODY-FILE] [curl args…]: one request; the body goes to
-# $work/NAME.body, headers to $work/NAME.headers, the status code into CODE.
-req() {
-    local name=$1 method=$2 path=$3 body=${4:-}
-    shift 4 2>/dev/null || shift $#
-    local args=(-s -o "$work/$name.body" -D "$work/$name.headers" -w '%{http_code}' -X "$method")
-    if [ -n "$body" ]; then
-        args+=(--data-binary "@$body")
-        local have_type=
-        for a in "$@"; do
-            case "$a" in [Cc]ontent-[Tt]ype:*) have_type=1 ;; esac
-        done
-        [ -n "$have_type" ] || args+=(-H 'Content-Type: application/json')
-    fi
-    CODE=$(curl "${args[@]}" "$@" "http://127.0.0.1:$PORT$path")
-    LAST=$name
-}
-
-# json_check FILE EXPR: evaluates the Python expression EXPR with d = the document.
-json_check() {
-    python3 - "$1" "$2" <<'PY'
-import json, sys
-try:
-    d = json.load(open(sys.argv[1]))
-except Exception as e:
-    print("not JSON:", e, open(sys.argv[1], errors="replace").read()[:300]); sys.exit(1)
-ok = False
-try:
-    ok = eval("(" + sys.argv[2] + "\n)")
-except Exception as e:
-    print("check raised", repr(e))
-if not ok:
-    print(json.dumps(d)[:800])
-sys.exit(0 if ok else 1)
-PY
-}
-
-# expect_error LABEL CODE ERROR_CODE [FIELD]: the last request answered CODE
-# with an error body of that code (and field, when given).
-expect_error() {
-    local label=$1 want=$2 code=$3 field=${4:-} name=$LAST
-    if [ "$CODE" != "$want" ]; then
-        fail "$label" "status $CODE, expected $want: $(head -c 300 "$work/$name.body")"
-        return
-    fi
-    local expr="d['error']['code'] == '$code' and isinstance(d['error']['message'], str) and len(d['error']['message']) > 0"
-    [ -n "$field" ] && expr="$expr and d['error']['field'] == '$field'"
-    if out=$(json_check "$work/$name.body" "$expr"); then
-        pass "$label"
-    else
-        fail "$label" "$out"
-    fi
-}
-
-body() { printf '%s' "$2" >"$work/$1.json"; }
+cd "$(dirname "$0")/.." && . tests/lib.sh
+require_tools curl python3
+make_work http
 
 seed='{"broker":"zerodha","credentials":{"api_key":"demo","access_token":"demo"},"target_portfolio":[{"symbol":"RELIANCE","target_quantity":20},{"symbol":"TCS","target_quantity":0}]}'
 
 # ---------------------------------------------------------------------------
 # 1. A server with failures off: every endpoint and every error class.
 write_ini "$work/main.ini"
-if ! start_server main "$work/main.ini"; then
-    echo "0 passed, 1 failed"
-    exit 1
-fi
+start_server main "$work/main.ini" || { fail setup "the server did not start"; finish; }
 
 req health GET /health
 if [ "$CODE" = 200 ] && json_check "$work/health.body" "d['status'] == 'ok' and d['brokers'] == 5" >/dev/null; then
@@ -161,7 +36,7 @@ d['summary']['orders'] == 2 and d['summary']['filled'] == 2 and d['summary']['fa
 else
     fail "POST /execute seed example" "status $CODE ${out:-}"
 fi
-exec_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["execution_id"])' "$work/seed.body" 2>/dev/null)
+exec_id=$(json_field "$work/seed.body" 'd["execution_id"]' 2>/dev/null)
 if grep -qi "^X-Execution-Id: $exec_id" "$work/seed.headers" &&
     grep -q "POST /execute 200 .* $exec_id" "$work/main.log"; then
     pass "the execution id is in the X-Execution-Id header and the access-log line"
@@ -357,11 +232,11 @@ fi
 
 # --- OpenAPI document and live responses against it
 req openapi GET /openapi.json
-python3 - "$work" "$CODE" <<'PY' >"$work/openapi.check" 2>&1
+"$PY" - "$work" "$CODE" "$SOURCE_DIR/tests" <<'PY' >"$work/openapi.check" 2>&1
 import json, os, sys
 work, code = sys.argv[1], sys.argv[2]
-def result(ok, name, why=""):
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + why))
+sys.path.insert(0, sys.argv[3])
+from openapi_check import document_valid, responses_match, result
 try:
     doc = json.load(open(os.path.join(work, "openapi.body")))
 except Exception as e:
@@ -372,40 +247,14 @@ want = {"/execute": "post", "/plan": "post", "/holdings": "post", "/brokers": "g
         "/executions": "get", "/executions/{id}": "get"}
 missing = [p for p, m in want.items() if m not in doc.get("paths", {}).get(p, {})]
 result(not missing, "the document describes every endpoint", "missing " + ", ".join(missing))
-try:
-    from openapi_spec_validator import validate
-except ImportError:
-    validate = None
-if validate is None:
-    print("SKIP openapi-spec-validator is not installed (python3-openapi-spec-validator)")
-else:
-    try:
-        validate(doc); result(True, "the document passes openapi-spec-validator")
-    except Exception as e:
-        result(False, "the document passes openapi-spec-validator", str(e)[:300])
-try:
-    from openapi_schema_validator import OAS30Validator
-except ImportError:
-    OAS30Validator = None
-if OAS30Validator is None:
-    print("SKIP openapi-schema-validator is not installed: live responses not checked")
-    sys.exit()
-checks = [("seed", "ExecutionResult"), ("plan", "ExecutionResult"), ("seed_again", "ExecutionResult"),
-          ("holdings", "Holdings"), ("brokers", "Brokers"), ("health", "Health"),
-          ("bad400_1", "Error"), ("bad422_7", "Error"), ("badauth", "Error"), ("big", "Error"),
-          ("ct_text", "Error"), ("nope", "Error"), ("get_exec", "Error")]
-for name, schema in checks:
-    body = json.load(open(os.path.join(work, name + ".body")))
-    root = {"$ref": "#/components/schemas/" + schema, "components": doc["components"]}
-    try:
-        OAS30Validator(root).validate(body)
-        result(True, "live response '%s' matches schema %s" % (name, schema))
-    except Exception as e:
-        result(False, "live response '%s' matches schema %s" % (name, schema), str(e)[:300])
+document_valid(doc, " (python3-openapi-spec-validator)")
+responses_match(doc, work, [
+    ("seed", "ExecutionResult"), ("plan", "ExecutionResult"), ("seed_again", "ExecutionResult"),
+    ("holdings", "Holdings"), ("brokers", "Brokers"), ("health", "Health"),
+    ("bad400_1", "Error"), ("bad422_7", "Error"), ("badauth", "Error"), ("big", "Error"),
+    ("ct_text", "Error"), ("nope", "Error"), ("get_exec", "Error")])
 PY
-cat "$work/openapi.check"
-passed=$((passed + $(grep -c '^PASS' "$work/openapi.check")))
-failed=$((failed + $(grep -c '^FAIL' "$work/openapi.check")))
+tally "$work/openapi.check"
 
 # --- Swagger UI files, served locally
 req docs GET /docs
@@ -691,5 +540,4 @@ else
 fi
 stop_server
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -4,41 +4,18 @@
 # a reused key with another body is refused, history lists, show prints the
 # stored response and the leg timeline, a journal that cannot be written
 # refuses before placing, and `journal = off` runs without one.
-# Prints PASS/FAIL lines and ends with "N passed, M failed".
+# Prints PASS/FAIL lines and ends with "N passed, M failed, K skipped".
 set -u
-cd "$(dirname "$0")/.."
-BUILD_DIR=${PTEXEC_BUILD_DIR:-$PWD/build}
-PTEXEC="$BUILD_DIR/ptexec"
-work=$(mktemp -d /tmp/ptexec-journal-XXXXXX)
-chmod 755 "$work"
-trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
+cd "$(dirname "$0")/.." && . tests/lib.sh
+make_work journal
 
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-check() { if eval "$2"; then pass "$1"; else fail "$1" "${3:-condition false: $2}"; fi; }
+# journal_ini FILE JOURNAL: one simulated zerodha with a state file, no faults.
+journal_ini() { INI_BROKERS=zerodha INI_STATE_FILE="$work/state.txt" write_ini "$1" "" "journal = $2"; }
 
-# write_ini FILE JOURNAL: one simulated zerodha with a state file, no faults.
-write_ini() {
-    printf '[host]\nplugin_dir = %s/plugins\njournal = %s\n\n' "$BUILD_DIR" "$2" >"$1"
-    printf '[broker.zerodha]\nplugin = zerodha.so\nretry_base_ms = 1\npoll_interval_ms = 1\n' >>"$1"
-    printf 'rate_limit_per_second = 0\ntransient_failure_rate = 0\nunknown_outcome_rate = 0\n' >>"$1"
-    printf 'state_file = %s/state.txt\n' "$work" >>"$1"
-}
-
-run() {
-    local name=$1
-    shift
-    "$PTEXEC" "$@" >"$work/$name.out" 2>"$work/$name.err" </dev/null
-    rc=$?
-}
-
-json_get() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 orders() { grep -c '^O ' "$work/state.txt" 2>/dev/null || echo 0; }
 
 ini="$work/brokers.ini"
-write_ini "$ini" "$work/journal.db"
+journal_ini "$ini" "$work/journal.db"
 cat >"$work/request.json" <<'JSON'
 {"broker": "zerodha", "credentials": {"api_key": "demo", "access_token": "demo"},
  "target_portfolio": [{"symbol": "RELIANCE", "target_quantity": 20},
@@ -59,30 +36,30 @@ sed 's/"target_quantity": 20/"target_quantity": 21/' "$work/request.json" >"$wor
 run conflict -c "$ini" execute "$work/other.json" --idempotency-key cli-key-1
 check "same key, other body: exit 2" '[ $rc -eq 2 ]' "exit $rc"
 check "same key, other body: idempotency_conflict" \
-    '[ "$(json_get "$work/conflict.out" "d[\"error\"][\"code\"]")" = idempotency_conflict ]'
+    '[ "$(json_field "$work/conflict.out" "d[\"error\"][\"code\"]")" = idempotency_conflict ]'
 check "same key, other body: nothing placed" '[ "$(orders)" = 2 ]'
 
 run plain -c "$ini" execute "$work/other.json"
 check "execute without a key runs" '[ $rc -eq 0 ] && [ "$(orders)" = 3 ]' "exit $rc, orders $(orders)"
 
-id=$(json_get "$work/first.out" 'd["execution_id"]')
+id=$(json_field "$work/first.out" 'd["execution_id"]')
 run history -c "$ini" history
 check "history lists the keyed execution" 'grep -q "$id .*COMPLETED .*cli-key-1" "$work/history.out"'
 run history_json -c "$ini" history --limit 1 --format json
 check "history --limit 1 --format json lists one" \
-    '[ "$(json_get "$work/history_json.out" "len(d[\"executions\"])")" = 1 ]'
+    '[ "$(json_field "$work/history_json.out" "len(d[\"executions\"])")" = 1 ]'
 run show -c "$ini" show "$id"
 check "show exits 0" '[ $rc -eq 0 ]'
 check "show carries the stored response" \
-    '[ "$(json_get "$work/show.out" "json.dumps(d[\"response\"], separators=(\",\", \":\"))")" = "$(cat "$work/first.out")" ]'
+    '[ "$(json_field "$work/show.out" "json.dumps(d[\"response\"], separators=(\",\", \":\"))")" = "$(cat "$work/first.out")" ]'
 check "show has the per-leg timeline" \
-    '[ "$(json_get "$work/show.out" "[e[\"state\"] for e in d[\"legs\"][0][\"events\"]]")" = "['"'"'SENDING'"'"', '"'"'ACCEPTED'"'"', '"'"'FILLED'"'"']" ]'
+    '[ "$(json_field "$work/show.out" "[e[\"state\"] for e in d[\"legs\"][0][\"events\"]]")" = "['"'"'SENDING'"'"', '"'"'ACCEPTED'"'"', '"'"'FILLED'"'"']" ]'
 run show_missing -c "$ini" show ex-NOSUCHEXECUTION
 check "show of an unknown id: exit 2, not_found" \
     '[ $rc -eq 2 ] && grep -q "not_found" "$work/show_missing.out"'
 
 # A journal that cannot be written: refused before placing, exit 3.
-write_ini "$work/broken.ini" "$work/no/such/folder/journal.db"
+journal_ini "$work/broken.ini" "$work/no/such/folder/journal.db"
 before=$(orders)
 run broken -c "$work/broken.ini" execute "$work/request.json" --idempotency-key k2
 check "unwritable journal: exit 3, journal_unavailable" \
@@ -93,11 +70,10 @@ run broken_plan -c "$work/broken.ini" plan "$work/request.json"
 check "unwritable journal: a dry run still works" '[ $rc -eq 0 ]'
 
 # journal = off: executions run, history says the journal is off.
-write_ini "$work/off.ini" "off"
+journal_ini "$work/off.ini" "off"
 run off -c "$work/off.ini" execute "$work/request.json" --idempotency-key k3
 check "journal = off: execute runs" '[ $rc -eq 0 ]'
 run off_history -c "$work/off.ini" history
 check "journal = off: history explains" '[ $rc -ne 0 ] && grep -q "journal is off" "$work/off_history.err"'
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -6,32 +6,16 @@
 #
 # Environment: PTEXEC_SOURCE_DIR (default: this script's repository), BUILD
 # (build folder to install from, e.g. build-asan; default from
-# PTEXEC_BUILD_DIR, else build). Prints PASS/FAIL lines and "N passed, M failed".
+# PTEXEC_BUILD_DIR, else build). Prints PASS/FAIL lines and ends with
+# "N passed, M failed, K skipped".
 set -uo pipefail
 
-source_dir=${PTEXEC_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+. "$(dirname "$0")/lib.sh"
+source_dir=${PTEXEC_SOURCE_DIR:-$SOURCE_DIR}
 if [ -z "${BUILD:-}" ]; then
     BUILD=${PTEXEC_BUILD_DIR:-build}
 fi
-passed=0
-failed=0
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1${2:+: $2}"; failed=$((failed + 1)); }
-finish() {
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit $?
-}
-# check NAME COMMAND...: PASS when the command succeeds.
-check() {
-    local name=$1
-    shift
-    if "$@"; then pass "$name"; else fail "$name"; fi
-}
-
-work=$(mktemp -d /tmp/ptexec-sdk-test-XXXXXX)
-trap 'rm -rf "$work"' EXIT
-chmod 755 "$work"
+make_work sdk-test
 root="$work/root"
 prefix=/usr/local
 bin="$root$prefix/bin/ptexec"
@@ -52,9 +36,9 @@ else
     tail -n 30 "$work/install.log"
     finish
 fi
-check installed_files test -x "$bin" -a -f "$root$prefix/include/ptexec/broker_plugin.h" \
+check installed_files 'test -x "$bin" -a -f "$root$prefix/include/ptexec/broker_plugin.h" \
     -a -f "$root$prefix/lib/pkgconfig/ptexec-sdk.pc" \
-    -a -f "$root$prefix/share/ptexec/examples/paper.c"
+    -a -f "$root$prefix/share/ptexec/examples/paper.c"' "missing under $root$prefix"
 
 # --- 2. pkg-config sees only the installed SDK -----------------------------------
 export PKG_CONFIG_PATH="$root$prefix/lib/pkgconfig"
@@ -67,7 +51,8 @@ if [ "$(echo $cflags)" = "-I$root$prefix/include" ] && [[ $version =~ ^[0-9]+\.[
 else
     fail pkgconfig "cflags '$cflags', version '$version'"
 fi
-check pkgconfig_no_placeholders bash -c "! grep -q '@[A-Z]*@' '$root$prefix/lib/pkgconfig/ptexec-sdk.pc'"
+check pkgconfig_no_placeholders '! grep -q "@[A-Z]*@" "$root$prefix/lib/pkgconfig/ptexec-sdk.pc"' \
+    "placeholders left in ptexec-sdk.pc"
 
 # --- 3. build the example with only the installed header ---------------------------
 cp -R "$root$prefix/share/ptexec/examples/." "$scratch/"

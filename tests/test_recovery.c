@@ -660,8 +660,8 @@ START_TEST(test_full_disk_refused)
 {
     char *mount_dir = tu_tempdir();
     if (mount("tmpfs", mount_dir, "tmpfs", 0, "size=512k") != 0) {
-        fprintf(stderr, "SKIPPED test_full_disk_refused: cannot mount a small tmpfs on %s: %s\n",
-                mount_dir, strerror(errno));
+        tu_skip("full_disk_refused", "cannot mount a small tmpfs on %s (%s)", mount_dir,
+                strerror(errno));
         rmdir(mount_dir);
         free(mount_dir);
         return;

@@ -65,6 +65,22 @@ static inline char *tu_format(const char *format, ...)
     return text;
 }
 
+/* Marks the running test as skipped: prints "SKIP name: reason" on stderr,
+ * the form scripts/run-tests.sh counts as one skipped check (Check itself
+ * counts the test as passed). `name` is one word, the test's name without its
+ * test_ prefix. The caller returns from the test right after. */
+static inline void tu_skip(const char *name, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+static inline void tu_skip(const char *name, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    fprintf(stderr, "SKIP %s: ", name);
+    vfprintf(stderr, format, args);
+    fputc('\n', stderr);
+    va_end(args);
+}
+
 /* Reads a whole file into a heap string ("" when missing). */
 static inline char *tu_read_file(const char *path)
 {
