@@ -3,16 +3,11 @@
 # in a circle, read from the symbols each object file defines and uses; the
 # records (journal, render, notify, metrics) never need the engine; and the
 # journal's Check suite links with the journal's own dependencies alone.
-# Prints PASS/FAIL lines and ends with "N passed, M failed".
+# Prints PASS/FAIL lines and ends with "N passed, M failed, K skipped".
 set -u
-cd "$(dirname "$0")/.."
-BUILD_DIR=${PTEXEC_BUILD_DIR:-$PWD/build}
-passed=0
-failed=0
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-work=$(mktemp -d /tmp/ptexec-modules-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+cd "$(dirname "$0")/.." && . tests/lib.sh
+require_tools python3 nm tsort
+make_work modules
 
 # One line "module dependency" per edge, from nm of build/host/*.o.
 python3 - "$BUILD_DIR/host" >"$work/edges" <<'PY'
@@ -87,5 +82,4 @@ else
     fail "journal alone" "$(grep -m3 -E 'undefined|error' "$work/link.err" | tr '\n' ' ')"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
