@@ -84,6 +84,7 @@ static int exit_code_for(ptx_status status)
     case PTX_BUSY:
     case PTX_IN_PROGRESS:
     case PTX_JOURNAL:
+    case PTX_MARKET_CLOSED:
         return CLI_EXIT_BROKER;
     case PTX_INTERNAL:
     case PTX_NOMEM:

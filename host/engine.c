@@ -13,6 +13,7 @@
 #include "log.h"
 #include "plan.h"
 #include "positions.h"
+#include "preflight.h"
 #include "recovery.h"
 #include "record.h"
 #include "retry.h"
@@ -61,7 +62,8 @@ static void engine_place_all(session *s, record_run *records, exec_result *resul
 {
     for (size_t k = 0; k < p->count; k++) {
         exec_leg *leg = &result->legs[p->order[k]];
-        legs_place(s, records, leg);
+        if (leg->status == LEG_PLANNED) /* not refused by the pre-flight gate */
+            legs_place(s, records, leg);
         if (leg->status != LEG_FILLED && leg->reason[0] == '\0')
             legs_reason(leg, "%s", "no reason given by the broker");
         record_leg(records, leg, leg_state_of_leg(leg), leg->reason);
@@ -72,6 +74,21 @@ static void engine_place_all(session *s, record_run *records, exec_result *resul
         if (options->progress != NULL)
             options->progress(options->progress_context, result, leg);
     }
+}
+
+/* The gate before the first order; a dry run shows its verdicts and is
+ * never refused by them. */
+static ptx_status engine_preflight(session *s, const exec_request *request, exec_result *result,
+                                   ptx_error *error)
+{
+    ptx_status status = preflight_session(s, result, error);
+    if (request->dry_run) {
+        ptx_error_clear(error);
+        status = PTX_OK;
+    }
+    if (status == PTX_OK)
+        preflight_instruments(s, result);
+    return status;
 }
 
 /* Steps 3–9 once the account is ours and the session is open. */
@@ -91,6 +108,8 @@ static ptx_status engine_run(engine *eng, session *s, const exec_request *reques
     if (status == PTX_OK)
         status = positions_from_plan(result, request, current, &p, error);
     holdings_free(current);
+    if (status == PTX_OK && p.count > 0)
+        status = engine_preflight(s, request, result, error);
     if (status != PTX_OK || request->dry_run) {
         result->status = p.count > 0 ? EXEC_PLANNED : EXEC_NOOP;
         result->summary.orders = p.count;

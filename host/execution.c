@@ -41,6 +41,7 @@ void exec_result_summarize(exec_result *result)
     exec_summary *s = &result->summary;
     memset(s, 0, sizeof *s);
     s->orders = result->leg_count;
+    result->charges = 0;
     int64_t filled_anything = 0;
     for (size_t i = 0; i < result->leg_count; i++) {
         const exec_leg *leg = &result->legs[i];
@@ -50,6 +51,7 @@ void exec_result_summarize(exec_result *result)
         s->rejected += leg->status == LEG_REJECTED;
         s->partially_filled += leg->status == LEG_PARTIALLY_FILLED;
         s->cancelled += leg->status == LEG_CANCELLED;
+        result->charges += leg->charges;
     }
     if (result->leg_count == 0)
         result->status = EXEC_NOOP;

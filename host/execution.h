@@ -101,6 +101,7 @@ typedef struct exec_leg {
     int64_t filled_quantity;
     double average_price;
     unsigned attempts;    /* place_order calls made */
+    double charges;       /* the order's charges in rupees, as the broker reports them */
     bool outcome_unknown; /* FAILED, but the order may exist: lookups by client
                              order id failed (journaled as UNKNOWN) */
 } exec_leg;
@@ -129,6 +130,17 @@ typedef struct exec_retries {
     size_t reauthentications; /* logins after the session expired mid-run (AUTH) */
 } exec_retries;
 
+/* The pre-flight verdicts of an execution (ABI 1.1 plugins that tell the
+ * market's session): checked before the first order, shown by a dry run. */
+typedef struct exec_preflight {
+    bool checked; /* false: the plugin does not tell (1.0) */
+    broker_market_state market;
+    int64_t next_open_ms;     /* 0 when unknown */
+    int64_t token_expires_ms; /* 0 when unknown */
+    bool token_valid;
+    char reason[BROKER_MESSAGE_MAX]; /* the broker's words when not open */
+} exec_preflight;
+
 typedef struct exec_result {
     char execution_id[IDS_EXECUTION_ID_MAX];
     char broker[REQUEST_BROKER_MAX];
@@ -141,6 +153,9 @@ typedef struct exec_result {
     bool reconciled; /* false when the second holdings read failed */
     exec_summary summary;
     exec_retries retries;
+    exec_preflight preflight;
+    bool charges_known; /* the plugin reports charges (1.1 order detail) */
+    double charges;     /* the sum of the legs' charges */
     int64_t started_ms; /* wall clock */
     int64_t finished_ms;
     /* The exact response text stored in the journal (heap); front-ends print
@@ -156,7 +171,8 @@ typedef struct exec_result {
  * struct. */
 void exec_result_free(exec_result *result);
 
-/* Counts the legs of `result` by status into result->summary. */
+/* Counts the legs of `result` by status into result->summary, sums their
+ * charges and sets result->status from them. */
 void exec_result_summarize(exec_result *result);
 
 /* Static names: "FILLED", …; "COMPLETED", …; "PENDING_SEND", …; "BUY"/"SELL".

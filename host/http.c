@@ -210,6 +210,7 @@ static http_reply reply_failure(const ptx_error *error)
     case PTX_BUSY:
     case PTX_CONFLICT:
     case PTX_IN_PROGRESS:
+    case PTX_MARKET_CLOSED: /* the request is fine; the market is not open */
         status = 409;
         break;
     case PTX_UNAVAILABLE:

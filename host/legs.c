@@ -103,6 +103,31 @@ static void legs_give_up(session *s, exec_leg *leg, broker_order *order, int64_t
               (long long)waited_ms);
 }
 
+/* Reads the order's current state into *order (unchanged on failure), with
+ * its charges where the plugin reports them (1.1 order detail). */
+static broker_status legs_read(session *s, exec_leg *leg, broker_order *order)
+{
+    if (!s->features->get_order_ex) {
+        broker_order latest = *order;
+        session_request get = {.op = SESSION_GET, .id = leg->order_id, .order = &latest};
+        broker_status status = session_call(s, &get);
+        if (status == BROKER_OK)
+            *order = latest;
+        return status;
+    }
+    broker_order_detail detail;
+    memset(&detail, 0, sizeof detail);
+    detail.size = sizeof detail;
+    detail.order = *order;
+    session_request get = {.op = SESSION_GET_EX, .id = leg->order_id, .detail = &detail};
+    broker_status status = session_call(s, &get);
+    if (status == BROKER_OK) {
+        *order = detail.order;
+        leg->charges = detail.charges.total;
+    }
+    return status;
+}
+
 /* The first read is immediate; then the interval starts at poll_interval_ms
  * and doubles up to one second. */
 void legs_follow(session *s, exec_leg *leg, broker_order *order)
@@ -122,12 +147,8 @@ void legs_follow(session *s, exec_leg *leg, broker_order *order)
             interval = interval == 0 ? 1 : interval * 2;
             interval = interval > LEGS_POLL_MAX_MS ? LEGS_POLL_MAX_MS : interval;
         }
-        broker_order latest = *order;
-        session_request get = {.op = SESSION_GET, .id = leg->order_id, .order = &latest};
-        broker_status status = session_call(s, &get);
-        if (status == BROKER_OK) {
-            *order = latest;
-        } else if (s->auth_failed) {
+        broker_status status = legs_read(s, leg, order);
+        if (status != BROKER_OK && s->auth_failed) {
             leg->filled_quantity = order->filled_quantity;
             legs_fail(leg,
                       "order %s accepted but not followed to a final state: broker "
@@ -227,6 +248,34 @@ static void legs_not_placed(session *s, record_run *records, exec_leg *leg, brok
     }
 }
 
+/* Sends `place` (a SESSION_PLACE request): through place_order_ex where the
+ * plugin has it (a market DAY delivery order on NSE with the broker's
+ * automatic market protection, which Kite requires of API orders). */
+static broker_status legs_send(session *s, exec_leg *leg, session_request *place)
+{
+    if (!s->features->place_order_ex)
+        return session_call(s, place);
+    broker_order_params params;
+    memset(&params, 0, sizeof params);
+    params.size = sizeof params;
+    params.base = *place->request;
+    params.exchange = BROKER_EXCHANGE_NSE;
+    params.product = BROKER_PRODUCT_DELIVERY;
+    params.order_type = BROKER_ORDER_MARKET;
+    params.validity = BROKER_VALIDITY_DAY;
+    params.market_protection = -1;
+    broker_order_detail detail;
+    memset(&detail, 0, sizeof detail);
+    detail.size = sizeof detail;
+    place->op = SESSION_PLACE_EX;
+    place->params = &params;
+    place->detail = &detail;
+    broker_status status = session_call(s, place);
+    *place->order = detail.order;
+    leg->charges = detail.charges.total;
+    return status;
+}
+
 void legs_place(session *s, record_run *records, exec_leg *leg)
 {
     if (s->auth_failed) {
@@ -250,7 +299,7 @@ void legs_place(session *s, record_run *records, exec_leg *leg)
                                  .place_count = &leg->attempts,
                                  .before_place = legs_before_place,
                                  .hook_context = &context};
-        broker_status status = session_call(s, &place);
+        broker_status status = legs_send(s, leg, &place);
         if (status == BROKER_OK) {
             legs_accepted(s, records, leg, &order, NULL);
             return;

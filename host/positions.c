@@ -1,19 +1,98 @@
 #include "positions.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 
+typedef struct collector {
+    holdings *map;
+    bool failed;
+} collector;
+
+/* What the account will hold of a symbol: settled + T1 + today's net. */
+static int collect_position(void *context, const broker_position *position)
+{
+    collector *into = context;
+    int64_t held = position->settled + position->t1 + position->bought_today - position->sold_today;
+    if (memchr(position->symbol, '\0', sizeof position->symbol) != NULL &&
+        holdings_add(into->map, position->symbol, held))
+        return 0;
+    into->failed = true;
+    return 1;
+}
+
+/* An order still working moves the projection by what is left of it. */
+static int collect_open_order(void *context, const broker_open_order *order)
+{
+    collector *into = context;
+    int64_t pending =
+        order->side == BROKER_SIDE_SELL ? -order->pending_quantity : order->pending_quantity;
+    if (memchr(order->symbol, '\0', sizeof order->symbol) != NULL &&
+        holdings_add(into->map, order->symbol, pending))
+        return 0;
+    into->failed = true;
+    return 1;
+}
+
+/* One emitting call of `op` into `into`; BROKER_INTERNAL when a record could
+ * not be stored. */
+static broker_status positions_collect(session *s, session_op op, collector *into, unsigned *tries)
+{
+    session_request read = {.op = op,
+                            .positions_emit = collect_position,
+                            .open_orders_emit = collect_open_order,
+                            .emit_context = into};
+    broker_status status = session_call(s, &read);
+    *tries = read.tries;
+    if (status == BROKER_OK && into->failed) {
+        snprintf(s->message, sizeof s->message,
+                 "positions could not be stored (bad symbol or out of memory)");
+        return BROKER_INTERNAL;
+    }
+    return status;
+}
+
+/* Holdings (1.0), or settled + T1 + today's net positions (1.1), plus the
+ * pending quantity of open orders when `projected` (1.1). */
+static broker_status positions_load(session *s, size_t expected, bool projected, holdings **out,
+                                    const char **what, unsigned *tries)
+{
+    *what = "get_holdings";
+    if (!s->features->get_positions) {
+        session_request read = {.op = SESSION_HOLDINGS, .expected = expected};
+        broker_status status = session_call(s, &read);
+        *tries = read.tries;
+        *out = read.map;
+        return status;
+    }
+    collector into = {holdings_create(expected), false};
+    if (into.map == NULL) {
+        snprintf(s->message, sizeof s->message, "out of memory reading positions");
+        return BROKER_INTERNAL;
+    }
+    *out = into.map;
+    *what = "get_positions";
+    broker_status status = positions_collect(s, SESSION_POSITIONS, &into, tries);
+    if (status == BROKER_OK && projected && s->features->get_open_orders) {
+        *what = "get_open_orders";
+        status = positions_collect(s, SESSION_OPEN_ORDERS, &into, tries);
+    }
+    return status;
+}
+
 ptx_status positions_read(session *s, size_t expected, holdings **out, ptx_error *error)
 {
-    session_request read = {.op = SESSION_HOLDINGS, .expected = expected};
-    broker_status status = session_call(s, &read);
+    const char *what = NULL;
+    unsigned tries = 0;
+    holdings *map = NULL;
+    broker_status status = positions_load(s, expected, true, &map, &what, &tries);
     if (status != BROKER_OK) {
-        holdings_free(read.map);
-        return session_refused(s, "get_holdings", status, read.tries, error);
+        holdings_free(map);
+        return session_refused(s, what, status, tries, error);
     }
-    *out = read.map;
+    *out = map;
     return PTX_OK;
 }
 
@@ -55,12 +134,15 @@ static int64_t signed_fill(const exec_leg *leg)
 
 void positions_reconcile(session *s, exec_result *result)
 {
-    session_request read = {.op = SESSION_HOLDINGS, .expected = result->position_count + 16};
-    broker_status status = session_call(s, &read);
+    const char *what = NULL;
+    unsigned tries = 0;
+    holdings *map = NULL;
+    broker_status status =
+        positions_load(s, result->position_count + 16, false, &map, &what, &tries);
     result->reconciled = status == BROKER_OK;
     if (result->reconciled) {
         for (size_t i = 0; i < result->position_count; i++)
-            result->positions[i].after = holdings_get(read.map, result->positions[i].symbol);
+            result->positions[i].after = holdings_get(map, result->positions[i].symbol);
     } else {
         log_write(LOG_WARN, "engine",
                   "execution %s: holdings could not be read again (%s); positions after are "
@@ -71,5 +153,5 @@ void positions_reconcile(session *s, exec_result *result)
     }
     for (size_t i = 0; i < result->position_count; i++)
         result->positions[i].residual = result->positions[i].target - result->positions[i].after;
-    holdings_free(read.map);
+    holdings_free(map);
 }

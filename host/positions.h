@@ -12,8 +12,11 @@
 #include "session.h"
 #include "status.h"
 
-/* Step 4: reads the holdings into *out (holdings_free), sized for about
- * `expected` symbols. PTX_AUTH or PTX_UNAVAILABLE naming the broker. */
+/* Step 4: reads what the account will hold per symbol into *out
+ * (holdings_free), sized for about `expected` symbols: settled + T1 +
+ * today's net positions + open orders' pending quantity where the plugin
+ * has the 1.1 calls, its holdings otherwise. PTX_AUTH or PTX_UNAVAILABLE
+ * naming the broker. */
 ptx_status positions_read(session *s, size_t expected, holdings **out, ptx_error *error);
 
 /* Fills result's legs (status PLANNED) from `p` and its positions (before,
@@ -21,7 +24,7 @@ ptx_status positions_read(session *s, size_t expected, holdings **out, ptx_error
 ptx_status positions_from_plan(exec_result *result, const exec_request *request,
                                const holdings *current, const plan *p, ptx_error *error);
 
-/* Step 8: reads the holdings again into each position's `after` and
+/* Step 8: reads the positions again (without open orders) into `after` and
  * residual; without them, infers `after` from the reported fills
  * (result->reconciled false). */
 void positions_reconcile(session *s, exec_result *result);

@@ -7,11 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "json.h"
 
 /* Writes `text`, or null when it is empty. */
-static void write_leg(json_writer *writer, const exec_leg *leg)
+static void write_leg(json_writer *writer, const exec_leg *leg, bool charges_known)
 {
     json_object_begin(writer);
     json_key_write(writer, "symbol");
@@ -39,6 +40,54 @@ static void write_leg(json_writer *writer, const exec_leg *leg)
         json_write_null(writer);
     json_key_write(writer, "attempts");
     json_write_int(writer, leg->attempts);
+    if (charges_known) {
+        json_key_write(writer, "charges");
+        json_write_double(writer, leg->charges);
+    }
+    json_object_end(writer);
+}
+
+/* "2026-12-02T03:45:00Z", or null for 0. */
+static void write_time_or_null(json_writer *writer, int64_t ms)
+{
+    time_t seconds = (time_t)(ms / 1000);
+    struct tm utc;
+    char text[32];
+    if (ms <= 0 || gmtime_r(&seconds, &utc) == NULL) {
+        json_write_null(writer);
+        return;
+    }
+    strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    json_write_string(writer, text);
+}
+
+static const char *market_name(broker_market_state state)
+{
+    switch (state) {
+    case BROKER_MARKET_OPEN:
+        return "OPEN";
+    case BROKER_MARKET_PRE_OPEN:
+        return "PRE_OPEN";
+    case BROKER_MARKET_CLOSED:
+        break;
+    }
+    return "CLOSED";
+}
+
+/* What the pre-flight gate found (dry runs of ABI 1.1 plugins). */
+static void write_preflight(json_writer *writer, const exec_preflight *verdict)
+{
+    json_object_begin(writer);
+    json_key_write(writer, "market");
+    json_write_string(writer, market_name(verdict->market));
+    json_key_write(writer, "reason");
+    json_write_text_or_null(writer, verdict->reason);
+    json_key_write(writer, "next_open");
+    write_time_or_null(writer, verdict->next_open_ms);
+    json_key_write(writer, "token_valid");
+    json_write_bool(writer, verdict->token_valid);
+    json_key_write(writer, "token_expires_at");
+    write_time_or_null(writer, verdict->token_expires_ms);
     json_object_end(writer);
 }
 
@@ -90,7 +139,7 @@ char *render_result(const exec_result *result, size_t *length)
     json_key_write(&writer, "results");
     json_array_begin(&writer);
     for (size_t i = 0; i < result->leg_count; i++)
-        write_leg(&writer, &result->legs[i]);
+        write_leg(&writer, &result->legs[i], result->charges_known);
     json_array_end(&writer);
     json_key_write(&writer, "positions");
     json_array_begin(&writer);
@@ -101,6 +150,14 @@ char *render_result(const exec_result *result, size_t *length)
     write_summary(&writer, &result->summary);
     json_key_write(&writer, "reconciled");
     json_write_bool(&writer, result->reconciled);
+    if (result->charges_known) {
+        json_key_write(&writer, "charges");
+        json_write_double(&writer, result->charges);
+    }
+    if (result->preflight.checked && result->status == EXEC_PLANNED) {
+        json_key_write(&writer, "preflight");
+        write_preflight(&writer, &result->preflight);
+    }
     json_object_end(&writer);
     return json_writer_finish(&writer, length);
 }

@@ -44,6 +44,7 @@ ptx_status session_open(session *s, registry *reg, const exec_request *request,
     s->plugin = registry_broker_plugin(s->broker);
     s->instance = registry_broker_instance(s->broker);
     s->settings = registry_broker_settings(s->broker);
+    s->features = registry_broker_features(s->broker);
     retry_rng_seed(&s->rng);
 
     broker_credentials credentials = {request->credential_count, request->credentials};
@@ -93,6 +94,39 @@ static broker_status session_get_holdings(session *s, session_request *c)
     return status;
 }
 
+/* The optional 1.1 calls; the registry leaves an absent one NULL. */
+static broker_status session_dispatch_v1_1(session *s, session_request *c)
+{
+    const broker_plugin *p = s->plugin;
+    switch (c->op) {
+    case SESSION_PLACE_EX:
+        return p->place_order_ex ? p->place_order_ex(s->instance, s->handle, c->params, c->detail)
+                                 : BROKER_UNSUPPORTED;
+    case SESSION_GET_EX:
+        return p->get_order_ex ? p->get_order_ex(s->instance, s->handle, c->id, c->detail)
+                               : BROKER_UNSUPPORTED;
+    case SESSION_POSITIONS:
+        return p->get_positions
+                   ? p->get_positions(s->instance, s->handle, c->positions_emit, c->emit_context)
+                   : BROKER_UNSUPPORTED;
+    case SESSION_OPEN_ORDERS:
+        return p->get_open_orders ? p->get_open_orders(s->instance, s->handle, c->open_orders_emit,
+                                                       c->emit_context)
+                                  : BROKER_UNSUPPORTED;
+    case SESSION_FUNDS:
+        return p->get_funds ? p->get_funds(s->instance, s->handle, c->funds) : BROKER_UNSUPPORTED;
+    case SESSION_INSTRUMENT:
+        return p->get_instrument ? p->get_instrument(s->instance, s->handle, c->id, c->instrument)
+                                 : BROKER_UNSUPPORTED;
+    case SESSION_MARKET:
+        return p->get_market_session
+                   ? p->get_market_session(s->instance, s->handle, BROKER_EXCHANGE_NSE, c->market)
+                   : BROKER_UNSUPPORTED;
+    default:
+        return BROKER_INTERNAL;
+    }
+}
+
 static broker_status session_dispatch(session *s, session_request *c)
 {
     const broker_plugin *p = s->plugin;
@@ -111,8 +145,9 @@ static broker_status session_dispatch(session *s, session_request *c)
         if (p->cancel_order == NULL)
             return BROKER_UNSUPPORTED;
         return p->cancel_order(s->instance, s->handle, c->id, c->order);
+    default:
+        return session_dispatch_v1_1(s, c);
     }
-    return BROKER_INTERNAL;
 }
 
 /* Places are paced and announced to the hook before the call. */
@@ -130,7 +165,8 @@ static bool session_before_place(session *s, session_request *c)
 /* Makes one plugin call under the broker lock and keeps its error text. */
 static broker_status session_call_once(session *s, session_request *c)
 {
-    if (c->op == SESSION_PLACE && !session_before_place(s, c))
+    bool placing = c->op == SESSION_PLACE || c->op == SESSION_PLACE_EX;
+    if (placing && !session_before_place(s, c))
         return BROKER_INTERNAL;
     c->tries++;
     s->message[0] = '\0';
@@ -142,7 +178,7 @@ static broker_status session_call_once(session *s, session_request *c)
                  text && *text ? text : broker_strerror(status));
     }
     registry_broker_leave(s->broker);
-    if (c->op == SESSION_PLACE)
+    if (placing)
         locks_pace_done(s->account, s->settings->rate_limit_per_second);
     return status;
 }

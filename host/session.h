@@ -23,7 +23,8 @@ typedef struct session {
     broker_instance *instance;
     broker_session *handle; /* NULL until session_open succeeds */
     const broker_settings *settings;
-    locks_account *account; /* set by the engine once the account is held */
+    const registry_features *features; /* which ABI 1.1 calls the plugin has */
+    locks_account *account;            /* set by the engine once the account is held */
     retry_rng rng;
     char message[BROKER_MESSAGE_MAX]; /* detail of the last failed plugin call */
     bool auth_failed;                 /* re-authentication failed: place nothing more */
@@ -37,7 +38,15 @@ typedef enum session_op {
     SESSION_PLACE,
     SESSION_GET,
     SESSION_FIND,
-    SESSION_CANCEL
+    SESSION_CANCEL,
+    /* ABI 1.1, optional: only where registry_features says the plugin has it */
+    SESSION_PLACE_EX,    /* params → detail */
+    SESSION_GET_EX,      /* id → detail */
+    SESSION_POSITIONS,   /* positions_emit */
+    SESSION_OPEN_ORDERS, /* open_orders_emit */
+    SESSION_FUNDS,       /* funds */
+    SESSION_INSTRUMENT,  /* id (symbol) → instrument */
+    SESSION_MARKET       /* market */
 } session_op;
 
 /* Called before every place_order attempt; returning false stops the attempt
@@ -47,13 +56,21 @@ typedef bool (*session_place_hook)(void *context, session *s);
 /* One plugin operation with its arguments and what the retries did. */
 typedef struct session_request {
     session_op op;
-    const broker_order_request *request; /* PLACE */
-    const char *id;                      /* order id; client order id for FIND */
-    broker_order *order;                 /* PLACE, GET, FIND, CANCEL */
-    holdings *map;                       /* HOLDINGS: result, owned by the caller */
-    size_t expected;                     /* HOLDINGS: sizing hint */
-    unsigned *place_count;               /* PLACE: incremented per place_order */
-    session_place_hook before_place;     /* PLACE: may be NULL */
+    const broker_order_request *request;   /* PLACE */
+    const char *id;                        /* order id; client order id for FIND */
+    broker_order *order;                   /* PLACE, GET, FIND, CANCEL */
+    holdings *map;                         /* HOLDINGS: result, owned by the caller */
+    size_t expected;                       /* HOLDINGS: sizing hint */
+    unsigned *place_count;                 /* PLACE, PLACE_EX: incremented per call */
+    session_place_hook before_place;       /* PLACE, PLACE_EX: may be NULL */
+    const broker_order_params *params;     /* PLACE_EX */
+    broker_order_detail *detail;           /* PLACE_EX, GET_EX (size set, rest zeroed) */
+    broker_position_fn positions_emit;     /* POSITIONS */
+    broker_open_order_fn open_orders_emit; /* OPEN_ORDERS */
+    void *emit_context;
+    broker_funds *funds;           /* FUNDS */
+    broker_instrument *instrument; /* INSTRUMENT */
+    broker_market_session *market; /* MARKET */
     void *hook_context;
     unsigned tries; /* plugin calls made */
 } session_request;

@@ -21,7 +21,8 @@
     X(INTERNAL, 11, "internal error", "internal_error")                                            \
     X(CONFLICT, 12, "idempotency key reused with a different request", "idempotency_conflict")     \
     X(IN_PROGRESS, 13, "an execution with this idempotency key is still running", "in_progress")   \
-    X(JOURNAL, 14, "journal unavailable", "journal_unavailable")
+    X(JOURNAL, 14, "journal unavailable", "journal_unavailable")                                   \
+    X(MARKET_CLOSED, 15, "market closed", "market_closed")
 
 typedef enum ptx_status {
 #define PTX_STATUS_ENUM_(name, value, text, code) PTX_##name = value,
