@@ -340,6 +340,130 @@ static cJSON *parse_tree(const char *copy, size_t length, unsigned open, char *w
     return root;
 }
 
+/* Length of the valid UTF-8 sequence at `text` (1–4), or 0 when invalid. */
+static size_t utf8_sequence(const unsigned char *text)
+{
+    unsigned char c = text[0];
+    size_t length = c < 0x80             ? 1
+                    : (c & 0xE0) == 0xC0 ? 2
+                    : (c & 0xF0) == 0xE0 ? 3
+                    : (c & 0xF8) == 0xF0 ? 4
+                                         : 0;
+    if (length == 0 || (length == 2 && c < 0xC2) || (length == 4 && c > 0xF4))
+        return 0;
+    for (size_t i = 1; i < length; i++)
+        if ((text[i] & 0xC0) != 0x80)
+            return 0;
+    if (length == 3 && ((c == 0xE0 && text[1] < 0xA0) || (c == 0xED && text[1] > 0x9F)))
+        return 0; /* overlong, or a surrogate */
+    if (length == 4 && ((c == 0xF0 && text[1] < 0x90) || (c == 0xF4 && text[1] > 0x8F)))
+        return 0;
+    return length;
+}
+
+void json_safe_text(const char *text, char *out, size_t out_size)
+{
+    size_t used = 0;
+    const unsigned char *at = (const unsigned char *)text;
+    while (*at != '\0' && out_size > 0) {
+        size_t length = utf8_sequence(at);
+        if (length > 0 && used + length < out_size) {
+            memcpy(out + used, at, length);
+            used += length;
+            at += length;
+        } else if (length == 0 && used + 4 < out_size) {
+            snprintf(out + used, out_size - used, "\\x%02X", *at);
+            used += 4;
+            at++;
+        } else {
+            break;
+        }
+    }
+    if (out_size > 0)
+        out[used < out_size ? used : out_size - 1] = '\0';
+}
+
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The first key of `object` given twice, or NULL: pairwise for small
+ * objects, sorted otherwise (a body may hold 100,000 keys). *failed on OOM. */
+static const char *duplicate_member(const cJSON *object, bool *failed)
+{
+    size_t count = 0;
+    for (const cJSON *m = object->child; m != NULL; m = m->next)
+        count++;
+    if (count <= 16) {
+        for (const cJSON *m = object->child; m != NULL; m = m->next)
+            for (const cJSON *n = m->next; n != NULL; n = n->next)
+                if (strcmp(m->string, n->string) == 0)
+                    return m->string;
+        return NULL;
+    }
+    const char **keys = malloc(count * sizeof *keys);
+    if (keys == NULL) {
+        *failed = true;
+        return NULL;
+    }
+    size_t i = 0;
+    for (const cJSON *m = object->child; m != NULL; m = m->next)
+        keys[i++] = m->string;
+    qsort(keys, count, sizeof *keys, compare_keys);
+    const char *found = NULL;
+    for (i = 1; i < count && found == NULL; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0)
+            found = keys[i];
+    free(keys);
+    return found;
+}
+
+/* Appends ".key" or "[index]" to the JSONPath in `path` at `used` (the
+ * caller cuts it back). */
+static void path_push(char *path, size_t size, size_t used, const cJSON *parent, size_t index,
+                      const cJSON *child)
+{
+    char safe[64];
+    if ((parent->type & 0xFF) == cJSON_Object) {
+        json_safe_text(child->string, safe, sizeof safe);
+        snprintf(path + used, size - used, ".%s", safe);
+    } else {
+        snprintf(path + used, size - used, "[%zu]", index);
+    }
+}
+
+/* Refuses an object that gives one key twice, at any depth: readers that
+ * keep the first and readers that keep the last would see two different
+ * requests. Depth is bounded by JSON_MAX_DEPTH (prescan). */
+static bool refuse_duplicates(const cJSON *item, char *path, size_t path_size, char *why,
+                              size_t why_size)
+{
+    int type = item->type & 0xFF;
+    if (type != cJSON_Object && type != cJSON_Array)
+        return true;
+    bool failed = false;
+    const char *key = type == cJSON_Object ? duplicate_member(item, &failed) : NULL;
+    if (failed || key != NULL) {
+        char safe[96];
+        json_safe_text(key ? key : "", safe, sizeof safe);
+        if (failed)
+            snprintf(why, why_size, "out of memory checking keys");
+        else
+            snprintf(why, why_size, "malformed JSON: duplicate key '%s' at %s", safe, path);
+        return false;
+    }
+    size_t used = strlen(path), index = 0;
+    for (const cJSON *child = item->child; child != NULL; child = child->next, index++) {
+        path_push(path, path_size, used, item, index, child);
+        bool ok = refuse_duplicates(child, path, path_size, why, why_size);
+        path[used] = '\0';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 json_value *json_parse(const char *text, size_t length, char *why, size_t why_size)
 {
     pthread_once(&json_hooks_once, json_install_hooks);
@@ -365,9 +489,12 @@ json_value *json_parse(const char *text, size_t length, char *why, size_t why_si
     if (root == NULL)
         goto cleanup;
     size_t next = 0;
+    char path[256] = "$";
     if (!annotate(root, copy, &offsets, &next) || next != offsets.count) {
         root = NULL;
         snprintf(why, why_size, "malformed JSON: cannot read its numbers (or out of memory)");
+    } else if (!refuse_duplicates(root, path, sizeof path, why, why_size)) {
+        root = NULL;
     }
 cleanup:
     json_active_arena = NULL;

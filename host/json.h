@@ -21,10 +21,16 @@ typedef struct json_value json_value;
 
 /*
  * Parses `length` bytes of JSON text. Returns the document (release with
- * json_free) or NULL, with a reason that gives the byte offset written to
- * `why` (of `why_size` bytes). Any thread.
+ * json_free) or NULL, with a reason written to `why` (of `why_size` bytes):
+ * the byte offset of a syntax error, or "duplicate key 'K' at $.path" for an
+ * object that gives a key twice, at any depth. Any thread.
  */
 json_value *json_parse(const char *text, size_t length, char *why, size_t why_size);
+
+/* Copies `text` into `out` (`out_size` bytes, truncated at a character)
+ * with every byte that is not part of valid UTF-8 written as \xNN, so that
+ * echoing it keeps a document valid UTF-8. */
+void json_safe_text(const char *text, char *out, size_t out_size);
 
 /* Frees a document returned by json_parse; NULL is fine. */
 void json_free(json_value *document);

@@ -154,8 +154,9 @@ static ptx_status copy_credential(const json_value *member, const broker_credent
 {
     const char *key = json_key(member);
     const char *value = json_string(member);
-    char field[sizeof error->field];
-    snprintf(field, sizeof field, "credentials.%s", key);
+    char field[sizeof error->field], safe_key[96];
+    json_safe_text(key, safe_key, sizeof safe_key); /* echoed: valid UTF-8 only */
+    snprintf(field, sizeof field, "credentials.%s", safe_key);
     if (value == NULL)
         return ptx_fail(error, PTX_INVALID, field, "%s must be a string, got %s", field,
                         json_type_name(json_type_of(member)));
