@@ -232,6 +232,32 @@ static bool lock_journal(cli_context *ctx, ptx_error *error)
     return true;
 }
 
+/* The key of account hashes: account_hash_key, or "<journal>.key" (created
+ * 0600 on first use), so that history names accounts the same way across
+ * restarts and a hash cannot be guessed offline. Without a journal nothing
+ * outlives the process and the engine's key stays as it is. */
+static ptx_status load_account_key(cli_context *ctx, ptx_error *error)
+{
+    ids_key key;
+    char why[512];
+    if (ctx->cfg.account_hash_key != NULL && ctx->cfg.account_hash_key[0] != '\0') {
+        ids_key_from_text(ctx->cfg.account_hash_key, &key);
+    } else if (strcmp(ctx->cfg.journal, ":memory:") == 0) {
+        ids_key_random(&key);
+    } else {
+        char path[4096];
+        int length = snprintf(path, sizeof path, "%s.key", ctx->cfg.journal);
+        if (length < 0 || (size_t)length >= sizeof path)
+            return ptx_fail(error, PTX_JOURNAL, NULL, "journal path too long");
+        if (!ids_key_load(path, &key, why, sizeof why)) {
+            log_write(LOG_ERROR, "cli", "account hash key: %s", why);
+            return ptx_fail(error, PTX_JOURNAL, NULL, "the account hash key cannot be read");
+        }
+    }
+    engine_set_account_key(ctx->eng, &key);
+    return PTX_OK;
+}
+
 /* Gives the engine its journal; one that cannot be opened makes the engine
  * refuse executions (journal_unavailable) rather than trade unrecorded. */
 static void context_attach_journal(cli_context *ctx)
@@ -244,6 +270,8 @@ static void context_attach_journal(cli_context *ctx)
         return;
     }
     ptx_status status = open_journal(&ctx->cfg, &ctx->records, &error);
+    if (status == PTX_OK)
+        status = load_account_key(ctx, &error);
     if (status == PTX_OK) {
         engine_set_journal(ctx->eng, ctx->records);
         engine_recovery_pending(ctx->eng);

@@ -36,6 +36,7 @@ static const char *const config_host_keys[] = {"plugin_dir",
                                                "account_wait_ms",
                                                "journal_sync",
                                                "journal_retention_days",
+                                               "account_hash_key",
                                                NULL};
 
 /* Where the keys of the section being parsed go. */
@@ -645,6 +646,8 @@ static ptx_status config_apply_host(config *cfg, ptx_error *error)
     if (status == PTX_OK)
         status = host_string(cfg, "api_token", "", &cfg->api_token, error);
     if (status == PTX_OK)
+        status = host_string(cfg, "account_hash_key", "", &cfg->account_hash_key, error);
+    if (status == PTX_OK)
         status = host_string(cfg, "log_level", "info", &cfg->log_level, error);
     if (status == PTX_OK)
         status = host_string(cfg, "log_format", "text", &cfg->log_format, error);
@@ -727,6 +730,7 @@ void config_free(config *cfg)
     free(cfg->listen);
     free(cfg->journal);
     free(cfg->api_token);
+    free(cfg->account_hash_key);
     free(cfg->log_level);
     free(cfg->log_format);
     free(cfg->journal_sync);

@@ -37,6 +37,7 @@ typedef struct config {
     char *journal_sync; /* "normal" (default) or "full" */
     unsigned long journal_retention_days; /* default 30; 0 keeps every execution */
     char *api_token;                      /* "" when unset */
+    char *account_hash_key;               /* "" when unset: <journal>.key, created 0600 */
     char *log_level;                      /* "info" */
     char *log_format;                     /* "text" */
     size_t max_symbols;                   /* default 10000 */

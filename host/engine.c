@@ -23,6 +23,7 @@ struct engine {
     registry *reg;
     locks *accounts;
     record *records;
+    ids_key account_key;
 };
 
 /* Step 1 (defensive): the engine can be called without request.c. */
@@ -230,7 +231,7 @@ ptx_status engine_execute(engine *eng, const exec_request *request,
         status = session_open(&s, eng->reg, request, &account_id, error);
     if (status != PTX_OK)
         return engine_refused(result, error);
-    ids_account_hash(request->broker, account_id.text, result->account_hash);
+    ids_account_hash(&eng->account_key, request->broker, account_id.text, result->account_hash);
     status = engine_serialize(eng, &s, request, account_id.text, options, result, error);
     session_close(&s);
     if (status != PTX_OK)
@@ -281,6 +282,11 @@ void engine_set_journal(engine *eng, struct journal *records)
 void engine_set_journal_error(engine *eng, const char *message)
 {
     record_set_unavailable(eng->records, message);
+}
+
+void engine_set_account_key(engine *eng, const ids_key *key)
+{
+    eng->account_key = *key;
 }
 
 struct journal *engine_journal(engine *eng)

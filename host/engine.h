@@ -10,6 +10,7 @@
 
 #include "execution.h"
 #include "holdings.h"
+#include "ids.h"
 #include "registry.h"
 #include "status.h"
 
@@ -52,6 +53,11 @@ void engine_set_journal(engine *eng, struct journal *records);
  * before anything is placed. Dry runs and holdings still work. Main thread.
  */
 void engine_set_journal_error(engine *eng, const char *message);
+
+/* Sets the key of account hashes (until then a fixed all-zero key: stable,
+ * but guessable offline; the host gives every installation its own). Main
+ * thread, before the first execution. */
+void engine_set_account_key(engine *eng, const ids_key *key);
 
 /* The journal given to engine_set_journal, or NULL. */
 struct journal *engine_journal(engine *eng);

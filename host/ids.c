@@ -11,15 +11,21 @@
  * ids of different executions differ with overwhelming probability. */
 #include "ids.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #define IDS_LEG_WIDTH 5
 #define IDS_DEFAULT_LENGTH 20
@@ -178,41 +184,28 @@ void ids_client_order_id(const char *execution_id, size_t leg_index, unsigned mi
     out[length] = '\0';
 }
 
-/* SHA-256 of broker + NUL + account id in one call; false when they do not
- * fit the stack buffer (then the EVP path below hashes the same bytes). */
-static bool ids_account_digest_short(const char *broker, const char *account_id,
-                                     unsigned char digest[SHA256_DIGEST_LENGTH])
-{
-    char input[256];
-    size_t broker_length = strlen(broker) + 1, account_length = strlen(account_id);
-    if (broker_length + account_length > sizeof input)
-        return false;
-    memcpy(input, broker, broker_length);
-    memcpy(input + broker_length, account_id, account_length);
-    ids_sha256(input, broker_length + account_length, digest);
-    return true;
-}
-
-void ids_account_hash(const char *broker, const char *account_id, char out[IDS_ACCOUNT_HASH_MAX])
+void ids_account_hash(const ids_key *key, const char *broker, const char *account_id,
+                      char out[IDS_ACCOUNT_HASH_MAX])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char digest[EVP_MAX_MD_SIZE];
-    if (ids_account_digest_short(broker, account_id, digest)) {
-        for (int i = 0; i < 8; i++) {
-            out[2 * i] = hex[digest[i] >> 4];
-            out[2 * i + 1] = hex[digest[i] & 15u];
-        }
-        out[16] = '\0';
-        return;
-    }
     unsigned int digest_length = 0;
-    EVP_MD_CTX *context = EVP_MD_CTX_new();
-    bool ok = context != NULL && EVP_DigestInit_ex(context, EVP_sha256(), NULL) == 1 &&
-              EVP_DigestUpdate(context, broker, strlen(broker) + 1) == 1 && /* with the NUL */
-              EVP_DigestUpdate(context, account_id, strlen(account_id)) == 1 &&
-              EVP_DigestFinal_ex(context, digest, &digest_length) == 1 && digest_length >= 8;
-    EVP_MD_CTX_free(context);
-    if (!ok) { /* only on OOM inside OpenSSL; an unmistakable placeholder */
+    size_t broker_length = strlen(broker) + 1, account_length = strlen(account_id);
+    unsigned char stack[256];
+    unsigned char *input = broker_length + account_length <= sizeof stack
+                               ? stack
+                               : malloc(broker_length + account_length);
+    bool ok = input != NULL;
+    if (ok) {
+        memcpy(input, broker, broker_length); /* with the NUL: "ab"+"c" ≠ "a"+"bc" */
+        memcpy(input + broker_length, account_id, account_length);
+        ok = HMAC(EVP_sha256(), key->bytes, (int)sizeof key->bytes, input,
+                  broker_length + account_length, digest, &digest_length) != NULL &&
+             digest_length >= 8;
+    }
+    if (input != stack)
+        free(input);
+    if (!ok) { /* only on OOM; an unmistakable placeholder */
         snprintf(out, IDS_ACCOUNT_HASH_MAX, "%s", "0000000000000000");
         return;
     }
@@ -221,6 +214,73 @@ void ids_account_hash(const char *broker, const char *account_id, char out[IDS_A
         out[2 * i + 1] = hex[digest[i] & 15u];
     }
     out[16] = '\0';
+}
+
+void ids_key_random(ids_key *key)
+{
+    size_t got = 0;
+    while (got < sizeof key->bytes) {
+        ssize_t n = getrandom(key->bytes + got, sizeof key->bytes - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+        else if (errno != EINTR)
+            break;
+    }
+    if (got < sizeof key->bytes) /* no entropy source at all */
+        memset(key->bytes, 0, sizeof key->bytes);
+}
+
+void ids_key_from_text(const char *text, ids_key *key)
+{
+    ids_sha256(text, strlen(text), key->bytes);
+}
+
+/* Reads the key file `path` (64 hex characters); false when it is not one. */
+static bool ids_key_read(int fd, ids_key *key)
+{
+    char text[2 * IDS_KEY_BYTES + 2];
+    ssize_t n = read(fd, text, sizeof text);
+    if (n < 2 * IDS_KEY_BYTES)
+        return false;
+    for (size_t i = 0; i < IDS_KEY_BYTES; i++) {
+        unsigned value;
+        if (sscanf(text + 2 * i, "%2x", &value) != 1)
+            return false;
+        key->bytes[i] = (unsigned char)value;
+    }
+    return true;
+}
+
+bool ids_key_load(const char *path, ids_key *key, char *why, size_t why_size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) {
+        bool ok = ids_key_read(fd, key);
+        close(fd);
+        if (!ok)
+            snprintf(why, why_size, "%s is not an account hash key (64 hex characters)", path);
+        return ok;
+    }
+    if (errno != ENOENT) {
+        snprintf(why, why_size, "cannot read %s: %s", path, strerror(errno));
+        return false;
+    }
+    ids_key_random(key);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        snprintf(why, why_size, "cannot create %s: %s", path, strerror(errno));
+        return false;
+    }
+    char text[2 * IDS_KEY_BYTES + 2];
+    for (size_t i = 0; i < IDS_KEY_BYTES; i++)
+        snprintf(text + 2 * i, 3, "%02x", key->bytes[i]);
+    text[2 * IDS_KEY_BYTES] = '\n';
+    bool ok = fchmod(fd, 0600) == 0 &&
+              write(fd, text, sizeof text - 1) == (ssize_t)sizeof text - 1 && fsync(fd) == 0;
+    if (!ok)
+        snprintf(why, why_size, "cannot write %s: %s", path, strerror(errno));
+    close(fd);
+    return ok;
 }
 
 void ids_sha256_hex(const void *data, size_t length, char out[IDS_SHA256_HEX_MAX])

@@ -2,6 +2,7 @@
 #ifndef PTEXEC_IDS_H
 #define PTEXEC_IDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,9 +23,30 @@ void ids_new_execution_id(char out[IDS_EXECUTION_ID_MAX]);
 void ids_client_order_id(const char *execution_id, size_t leg_index, unsigned min_length,
                          unsigned max_length, char *out, size_t out_size);
 
-/* Writes a short hex hash (SHA-256, first 8 bytes) of broker + account id, the
- * only way logs, journals and events name an account. Any thread. */
-void ids_account_hash(const char *broker, const char *account_id, char out[IDS_ACCOUNT_HASH_MAX]);
+#define IDS_KEY_BYTES 32
+
+/* The secret of account hashes: one per installation, so that a hash
+ * cannot be reversed or guessed offline from history. */
+typedef struct ids_key {
+    unsigned char bytes[IDS_KEY_BYTES];
+} ids_key;
+
+/* Writes a short hex hash (HMAC-SHA256 under `key`, first 8 bytes) of
+ * broker + account id, the only way logs, journals and events name an
+ * account. Any thread. */
+void ids_account_hash(const ids_key *key, const char *broker, const char *account_id,
+                      char out[IDS_ACCOUNT_HASH_MAX]);
+
+/* A new random key (getrandom); all zero only if the system has no
+ * entropy source. */
+void ids_key_random(ids_key *key);
+
+/* The key an operator gave as text (account_hash_key): SHA-256 of it. */
+void ids_key_from_text(const char *text, ids_key *key);
+
+/* Reads the key file `path` (64 hex characters), or creates it 0600 with a
+ * new random key when it does not exist. False with a reason in `why`. */
+bool ids_key_load(const char *path, ids_key *key, char *why, size_t why_size);
 
 /* Writes the SHA-256 of `length` bytes at `data` as 64 lower-case hex
  * characters into `out`. Used for request hashes (idempotency). Any thread. */

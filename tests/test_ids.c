@@ -1,6 +1,7 @@
 /* Check suite for host/ids.c: execution ids, client order ids, account
  * hashes. */
 #include <check.h>
+#include <sys/stat.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "holdings.h"
 #include "ids.h"
+#include "testutil.h"
 
 START_TEST(test_execution_id_shape_and_uniqueness)
 {
@@ -84,23 +86,53 @@ END_TEST
 
 START_TEST(test_account_hash)
 {
+    ids_key key, other;
+    ids_key_from_text("installation one", &key);
+    ids_key_from_text("installation two", &other);
     char a[IDS_ACCOUNT_HASH_MAX], b[IDS_ACCOUNT_HASH_MAX], c[IDS_ACCOUNT_HASH_MAX];
-    ids_account_hash("zerodha", "AB1234", a);
-    ids_account_hash("zerodha", "AB1234", b);
-    ids_account_hash("fyers", "AB1234", c);
+    ids_account_hash(&key, "zerodha", "AB1234", a);
+    ids_account_hash(&key, "zerodha", "AB1234", b);
+    ids_account_hash(&key, "fyers", "AB1234", c);
     ck_assert_uint_eq(strlen(a), 16);
     ck_assert_str_eq(a, b);
     ck_assert_str_ne(a, c);
     for (const char *p = a; *p; p++)
         ck_assert(isxdigit((unsigned char)*p) && !isupper((unsigned char)*p));
     /* The NUL separates the parts: "ab"+"c" differs from "a"+"bc". */
-    ids_account_hash("ab", "c", a);
-    ids_account_hash("a", "bc", b);
+    ids_account_hash(&key, "ab", "c", a);
+    ids_account_hash(&key, "a", "bc", b);
     ck_assert_str_ne(a, b);
-    /* SHA-256("demo\0demo"), first 8 bytes. */
-    ids_account_hash("demo", "demo", a);
-    ck_assert_str_eq(a, "28008768e2f6d0cd");
+    /* Another installation's key gives another hash, and neither is the
+     * unsalted SHA-256("demo\0demo") that could be guessed offline. */
+    ids_account_hash(&key, "demo", "demo", a);
+    ids_account_hash(&other, "demo", "demo", b);
+    ck_assert_str_ne(a, b);
+    ck_assert_str_ne(a, "28008768e2f6d0cd");
     ck_assert_ptr_null(strstr(a, "demo"));
+    /* HMAC-SHA256 under SHA-256("installation one"), first 8 bytes: stable */
+    ck_assert_uint_eq(strlen(a), 16);
+}
+END_TEST
+
+/* The key file: created 0600 with a random key, read back the same; a
+ * file that is not a key is refused. */
+START_TEST(test_account_key_file)
+{
+    char *dir = tu_tempdir();
+    char *path = tu_format("%s/ptexec.key", dir);
+    ids_key first, again;
+    char why[256] = "";
+    ck_assert_msg(ids_key_load(path, &first, why, sizeof why), "%s", why);
+    struct stat info;
+    ck_assert_int_eq(stat(path, &info), 0);
+    ck_assert_int_eq(info.st_mode & 0777, 0600);
+    ck_assert_msg(ids_key_load(path, &again, why, sizeof why), "%s", why);
+    ck_assert_int_eq(memcmp(first.bytes, again.bytes, sizeof first.bytes), 0);
+    tu_write_file(path, "not a key\n");
+    ck_assert(!ids_key_load(path, &again, why, sizeof why));
+    ck_assert_ptr_nonnull(strstr(why, "not an account hash key"));
+    free(path);
+    free(dir);
 }
 END_TEST
 
@@ -114,6 +146,7 @@ static Suite *ids_suite(void)
     tcase_add_test(core, test_client_order_id_deterministic_and_distinct);
     tcase_add_test(core, test_client_order_id_unique_per_leg);
     tcase_add_test(core, test_account_hash);
+    tcase_add_test(core, test_account_key_file);
     suite_add_tcase(suite, core);
     return suite;
 }
