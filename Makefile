@@ -88,7 +88,7 @@ $(BUILD)/host/%.o: host/%.c $(wildcard host/*.h) sdk/include/ptexec/broker_plugi
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-$(BUILD)/plugins/%.so: plugins/%/*.c $(SIM_SRC) $(wildcard plugins/sim/*.h) sdk/include/ptexec/broker_plugin.h
+$(BUILD)/plugins/%.so: plugins/%/*.c $(SIM_SRC) $(wildcard plugins/sim/*.h plugins/sim/*.def) sdk/include/ptexec/broker_plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) $(PLUGIN_CFLAGS) -shared -o $@ $(wildcard plugins/$*/*.c) $(SIM_SRC) $(LDFLAGS_ALL) -lm -lpthread
 	@chmod 755 $@

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <dlfcn.h>
 #include <malloc.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1243,6 +1244,373 @@ START_TEST(test_order_history_state_file)
 }
 END_TEST
 
+/* ---- the market (ABI 1.1, market keys) ------------------------------------ */
+
+/* Places a 1.1 order; returns the status, the detail in *detail. */
+static broker_status fx_place_ex(fixture *fx, broker_session *session, const char *symbol,
+                                 broker_side side, int64_t quantity, unsigned tag,
+                                 broker_order_type type, double limit, broker_validity validity,
+                                 broker_order_detail *detail)
+{
+    broker_order_params params;
+    memset(&params, 0, sizeof params);
+    params.size = sizeof params;
+    params.base = order_request(symbol, side, quantity, tag);
+    params.order_type = type;
+    params.limit_price = limit;
+    params.validity = validity;
+    memset(detail, 0, sizeof *detail);
+    detail->size = sizeof *detail;
+    return fx->plugin->place_order_ex(fx->instance, session, &params, detail);
+}
+
+static broker_order_detail fx_detail(fixture *fx, broker_session *session, const char *order_id)
+{
+    broker_order_detail detail;
+    memset(&detail, 0, sizeof detail);
+    detail.size = sizeof detail;
+    ck_assert_int_eq(fx->plugin->get_order_ex(fx->instance, session, order_id, &detail), BROKER_OK);
+    return detail;
+}
+
+static broker_funds fx_funds(fixture *fx, broker_session *session)
+{
+    broker_funds funds;
+    memset(&funds, 0, sizeof funds);
+    funds.size = sizeof funds;
+    ck_assert_int_eq(fx->plugin->get_funds(fx->instance, session, &funds), BROKER_OK);
+    return funds;
+}
+
+START_TEST(test_market_descriptor_is_1_1)
+{
+    const broker_plugin *plugin = load_plugin(facts[_i].name);
+    ck_assert_uint_eq(plugin->abi_minor, 1);
+    ck_assert_uint_ge(plugin->size, BROKER_PLUGIN_V1_1_SIZE);
+    ck_assert(plugin->place_order_ex && plugin->get_order_ex && plugin->get_positions &&
+              plugin->get_open_orders && plugin->get_funds && plugin->get_instrument &&
+              plugin->get_market_session && plugin->retry_after_ms);
+}
+END_TEST
+
+START_TEST(test_buy_beyond_cash_rejected)
+{
+    const char *const config[] = {"initial_cash", "10000", NULL};
+    fixture fx;
+    fx_open(&fx, facts[_i].name, config);
+    broker_session *session = fx_session(&fx, "demo");
+    broker_order order;
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 10, 1, &order),
+                     BROKER_REJECTED);
+    ASSERT_CONTAINS(errmsg(&fx, session), "required Rs 147");
+    ASSERT_CONTAINS(errmsg(&fx, session), "available Rs 10000.00");
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 5, 2, &order), BROKER_OK);
+    broker_order_detail detail = fx_detail(&fx, session, order.order_id);
+    ck_assert_int_eq(detail.order.state, BROKER_ORDER_FILLED);
+    ck_assert(detail.charges.stt > 7.34 && detail.charges.stt < 7.36); /* 0.1% of 7350 */
+    ck_assert(fabs(detail.charges.total - (detail.charges.brokerage + detail.charges.stt +
+                                           detail.charges.exchange_fee + detail.charges.sebi_fee +
+                                           detail.charges.stamp_duty + detail.charges.gst)) < 1e-6);
+    broker_funds funds = fx_funds(&fx, session);
+    ck_assert(fabs(funds.available_cash - (10000.0 - 7350.0 - detail.charges.total)) < 1e-6);
+    ck_assert(funds.margin_used < 1e-6);
+    /* A sell releases cash on fill. */
+    ck_assert_int_eq(fx_place(&fx, session, "TCS", BROKER_SIDE_SELL, 5, 3, &order), BROKER_OK);
+    fx_read(&fx, session, order.order_id);
+    ck_assert(fx_funds(&fx, session).available_cash > funds.available_cash + 15000.0);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(test_order_fills_in_slices)
+{
+    const char *const config[] = {"fill_latency_ms", "100", "liquidity", "3", NULL};
+    fixture fx;
+    fx_open(&fx, facts[_i].name, config);
+    broker_session *session = fx_session(&fx, "demo");
+    broker_order order;
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 10, 1, &order), BROKER_OK);
+    static const int64_t expected[] = {0, 3, 6, 9};
+    for (int poll = 0; poll < 4; poll++) {
+        fx.host.clock_ms += poll == 0 ? 50 : 100;
+        broker_order read = fx_read(&fx, session, order.order_id);
+        ck_assert_int_eq(read.state, BROKER_ORDER_OPEN);
+        ck_assert_int_eq(read.filled_quantity, expected[poll]);
+    }
+    holdings_list list = fx_holdings(&fx, session);
+    ck_assert_int_eq(held(&list, "RELIANCE"), 19); /* holdings move with each slice */
+    fx.host.clock_ms += 100;
+    broker_order read = fx_read(&fx, session, order.order_id);
+    ck_assert_int_eq(read.state, BROKER_ORDER_FILLED);
+    ck_assert_int_eq(read.filled_quantity, 10);
+    ck_assert(read.average_price == 1470.0);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(test_limit_never_crossing_expires)
+{
+    const char *const config[] = {"market_hours", "nse", "clock", "2026-12-01T10:00:00+05:30",
+                                  NULL};
+    fixture fx;
+    fx_open(&fx, facts[_i].name, config);
+    broker_session *session = fx_session(&fx, "demo");
+    broker_order_detail detail;
+    ck_assert_int_eq(fx_place_ex(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 4, 1,
+                                 BROKER_ORDER_LIMIT, 1400.00, BROKER_VALIDITY_DAY, &detail),
+                     BROKER_OK);
+    ck_assert_int_eq(detail.order.state, BROKER_ORDER_OPEN);
+    ck_assert_int_eq(detail.pending_quantity, 4);
+    fx.host.clock_ms += 3 * 3600 * 1000; /* 13:00: the price never came down */
+    ck_assert_int_eq(fx_detail(&fx, session, detail.order.order_id).order.state, BROKER_ORDER_OPEN);
+    fx.host.clock_ms += (int64_t)(2 * 3600 + 31 * 60) * 1000; /* 15:31 */
+    broker_order_detail end = fx_detail(&fx, session, detail.order.order_id);
+    ck_assert_int_eq(end.order.state, BROKER_ORDER_CANCELLED);
+    ck_assert_int_eq(end.order.filled_quantity, 0);
+    ck_assert_int_eq(end.cancelled_quantity, 4);
+    /* A limit that crosses fills at the touch, not at the limit. */
+    ck_assert_int_eq(fx_place_ex(&fx, session, "TCS", BROKER_SIDE_SELL, 1, 2, BROKER_ORDER_LIMIT,
+                                 3000.00, BROKER_VALIDITY_DAY, &detail),
+                     BROKER_REJECTED); /* the market is closed now */
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(test_cancelled_with_fills)
+{
+    const broker_facts *f = &facts[_i];
+    const char *const config[] = {"fill_latency_ms", "100", "liquidity", "3", NULL};
+    fixture fx;
+    fx_open(&fx, f->name, config);
+    broker_session *session = fx_session(&fx, "demo");
+    broker_order order, cancelled;
+    ck_assert_int_eq(fx_place(&fx, session, "INFY", BROKER_SIDE_BUY, 10, 1, &order), BROKER_OK);
+    fx.host.clock_ms += 150;
+    ck_assert_int_eq(fx.plugin->cancel_order(fx.instance, session, order.order_id, &cancelled),
+                     BROKER_OK);
+    ck_assert_int_eq(cancelled.state, BROKER_ORDER_PARTIALLY_FILLED);
+    ck_assert_int_eq(cancelled.filled_quantity, 3);
+    broker_order_detail detail = fx_detail(&fx, session, order.order_id);
+    ck_assert_int_eq(detail.cancelled_quantity, 7);
+    /* The broker's own word is its cancelled state, as Kite says CANCELLED. */
+    ck_assert_str_eq(detail.broker_state,
+                     strcmp(f->name, "fyers") == 0 ? "1"
+                     : strcmp(f->name, "zerodha") == 0 || strcmp(f->name, "groww") == 0
+                         ? "CANCELLED"
+                         : "cancelled");
+    /* IOC: what cannot fill at once is cancelled. */
+    const char *const ioc_config[] = {"liquidity", "4", NULL};
+    fx_close(&fx);
+    fx_open(&fx, f->name, ioc_config);
+    session = fx_session(&fx, "demo");
+    ck_assert_int_eq(fx_place_ex(&fx, session, "INFY", BROKER_SIDE_BUY, 10, 2, BROKER_ORDER_MARKET,
+                                 0, BROKER_VALIDITY_IOC, &detail),
+                     BROKER_OK);
+    ck_assert_int_eq(detail.order.state, BROKER_ORDER_PARTIALLY_FILLED);
+    ck_assert_int_eq(detail.order.filled_quantity, 4);
+    holdings_list list = fx_holdings(&fx, session);
+    ck_assert_int_eq(held(&list, "INFY"), 12);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(test_lots_ticks_and_bands)
+{
+    const broker_facts *f = &facts[_i];
+    const char *const config[] = {"unlisted_symbols", "reject", NULL};
+    fixture fx;
+    fx_open(&fx, f->name, config);
+    broker_session *session = fx_session(&fx, "demo");
+    broker_order order;
+    broker_order_detail detail;
+    ck_assert_int_eq(fx_place(&fx, session, "NIFTY26DECFUT", BROKER_SIDE_BUY, 1, 1, &order),
+                     BROKER_REJECTED);
+    ASSERT_CONTAINS(errmsg(&fx, session), "lot size 65");
+    ck_assert_int_eq(fx_place(&fx, session, "NIFTY26DECFUT", BROKER_SIDE_BUY, 65, 2, &order),
+                     BROKER_OK);
+    ck_assert_int_eq(fx_place(&fx, session, "NIFTY26DECFUT", BROKER_SIDE_BUY, 1820, 3, &order),
+                     BROKER_REJECTED);
+    ASSERT_CONTAINS(errmsg(&fx, session), "freeze quantity 1755");
+    ck_assert_int_eq(fx_place(&fx, session, "NIFTY25JANFUT", BROKER_SIDE_BUY, 75, 4, &order),
+                     BROKER_REJECTED);
+    ck_assert_int_eq(fx_place_ex(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 1, 5,
+                                 BROKER_ORDER_LIMIT, 1470.03, BROKER_VALIDITY_DAY, &detail),
+                     BROKER_REJECTED);
+    ASSERT_CONTAINS(errmsg(&fx, session), "tick 0.05");
+    ck_assert_int_eq(fx_place_ex(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 1, 6,
+                                 BROKER_ORDER_LIMIT, 1700.00, BROKER_VALIDITY_DAY, &detail),
+                     BROKER_REJECTED);
+    ASSERT_CONTAINS(errmsg(&fx, session), "outside the band 1323.00-1617.00");
+    ck_assert_int_eq(fx_place_ex(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 1, 7,
+                                 BROKER_ORDER_LIMIT, 1500.05, BROKER_VALIDITY_DAY, &detail),
+                     BROKER_OK);
+    ck_assert_int_eq(detail.order.state, BROKER_ORDER_OPEN); /* filled at its first read */
+    ck_assert_int_eq(fx_place(&fx, session, "NOSUCHCO", BROKER_SIDE_BUY, 1, 8, &order),
+                     BROKER_REJECTED);
+    ASSERT_CONTAINS(errmsg(&fx, session), f->invalid_symbol);
+    broker_instrument instrument;
+    memset(&instrument, 0, sizeof instrument);
+    instrument.size = sizeof instrument;
+    ck_assert_int_eq(fx.plugin->get_instrument(fx.instance, session, "NIFTY26DECFUT", &instrument),
+                     BROKER_OK);
+    ck_assert(instrument.listed && instrument.tradable && instrument.lot_size == 65 &&
+              instrument.freeze_quantity == 1755 && instrument.tick_size == 0.10);
+    ck_assert_int_eq(fx.plugin->get_instrument(fx.instance, session, "NOSUCHCO", &instrument),
+                     BROKER_OK);
+    ck_assert(!instrument.listed && !instrument.tradable);
+    ASSERT_CONTAINS(instrument.reason, f->invalid_symbol);
+    fx_close(&fx);
+}
+END_TEST
+
+static broker_market_session fx_market(fixture *fx, broker_session *session)
+{
+    broker_market_session market;
+    memset(&market, 0, sizeof market);
+    market.size = sizeof market;
+    ck_assert_int_eq(
+        fx->plugin->get_market_session(fx->instance, session, BROKER_EXCHANGE_NSE, &market),
+        BROKER_OK);
+    return market;
+}
+
+START_TEST(test_holidays_and_hours)
+{
+    static const struct {
+        const char *clock;
+        broker_market_state state;
+        const char *opens;
+    } cases[] = {
+        {"2026-01-26T10:00:00+05:30", BROKER_MARKET_CLOSED, "opens 2026-01-27 09:15 IST"},
+        {"2026-11-29T02:00:00+05:30", BROKER_MARKET_CLOSED, "opens 2026-11-30 09:15 IST"},
+        {"2026-12-01T16:00:00+05:30", BROKER_MARKET_CLOSED, "opens 2026-12-02 09:15 IST"},
+        {"2026-12-24T15:45:00+05:30", BROKER_MARKET_CLOSED, "opens 2026-12-28 09:15 IST"},
+        {"2026-12-01T09:05:00+05:30", BROKER_MARKET_PRE_OPEN, "opens 2026-12-01 09:15 IST"},
+        {"2026-12-01T09:15:00+05:30", BROKER_MARKET_OPEN, NULL},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *const config[] = {"market_hours", "nse", "clock", cases[c].clock, NULL};
+        fixture fx;
+        fx_open(&fx, facts[_i].name, config);
+        broker_session *session = fx_session(&fx, "demo");
+        ck_assert_int_eq(fx_market(&fx, session).state, cases[c].state);
+        broker_order order;
+        broker_status status = fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 1, 1, &order);
+        if (cases[c].opens == NULL) {
+            ck_assert_int_eq(status, BROKER_OK);
+        } else {
+            ck_assert_int_eq(status, BROKER_REJECTED);
+            ASSERT_CONTAINS(errmsg(&fx, session), cases[c].opens);
+        }
+        fx_close(&fx);
+    }
+    /* amo = on: taken outside hours, filled after the open. */
+    const char *const amo[] = {"market_hours", "nse", "clock", "2026-12-01T20:00:00+05:30",
+                               "amo",          "on",  NULL};
+    fixture fx;
+    fx_open(&fx, facts[_i].name, amo);
+    broker_session *session = fx_session(&fx, "demo");
+    ck_assert(fx_market(&fx, session).amo_accepted);
+    broker_order order;
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 2, 1, &order), BROKER_OK);
+    ck_assert_int_eq(fx_read(&fx, session, order.order_id).state, BROKER_ORDER_OPEN);
+    fx.host.clock_ms += (int64_t)(13 * 3600 + 20 * 60) * 1000; /* 09:20 the next day */
+    ck_assert_int_eq(fx_read(&fx, session, order.order_id).state, BROKER_ORDER_FILLED);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(test_fixed_time_token_expiry)
+{
+    const broker_facts *f = &facts[_i];
+    const char *const config[] = {"session_expiry", "06:00", "clock", "2026-12-01T05:50:00+05:30",
+                                  NULL};
+    fixture fx;
+    fx_open(&fx, f->name, config);
+    broker_session *session = fx_session(&fx, "demo");
+    ck_assert_int_gt(fx_market(&fx, session).token_expires_ms, 0);
+    broker_order order;
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 1, 1, &order), BROKER_OK);
+    fx.host.clock_ms += 11 * 60 * 1000; /* 06:01 */
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 1, 2, &order),
+                     BROKER_AUTH);
+    ASSERT_CONTAINS(errmsg(&fx, session), f->token_expired);
+    /* Logging in again with the same token does not help, nor a new session. */
+    ck_assert_int_eq(fx.plugin->authenticate(fx.instance, session), BROKER_AUTH);
+    broker_session *again = NULL;
+    ck_assert_int_eq(fx_session_status(&fx, "demo", "demo", &again), BROKER_AUTH);
+    /* New credentials work until the next 06:00. */
+    broker_session *fresh = NULL;
+    ck_assert_int_eq(fx_session_status(&fx, "demo", "new-token", &fresh), BROKER_OK);
+    ck_assert_int_eq(fx_place(&fx, fresh, "RELIANCE", BROKER_SIDE_BUY, 1, 3, &order), BROKER_OK);
+    fx.host.clock_ms += (int64_t)24 * 3600 * 1000;
+    ck_assert_int_eq(fx_place(&fx, fresh, "RELIANCE", BROKER_SIDE_BUY, 1, 4, &order), BROKER_AUTH);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(test_read_and_write_rate_limits)
+{
+    /* zerodha: reads 10/s; fyers: 200 orders a minute. */
+    const char *const config[] = {"rate_limits", "broker", NULL};
+    fixture fx;
+    fx_open(&fx, "zerodha", config);
+    broker_session *session = fx_session(&fx, "demo");
+    double price = 0;
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(fx.plugin->get_quote(fx.instance, session, "TCS", &price), BROKER_OK);
+    ck_assert_int_eq(fx.plugin->get_quote(fx.instance, session, "TCS", &price), BROKER_TRANSIENT);
+    ASSERT_CONTAINS(errmsg(&fx, session), "Too many requests");
+    ASSERT_CONTAINS(errmsg(&fx, session), "retry after");
+    uint32_t wait = fx.plugin->retry_after_ms(fx.instance, session);
+    ck_assert(wait > 0 && wait <= 1000);
+    fx.host.clock_ms += wait;
+    ck_assert_int_eq(fx.plugin->get_quote(fx.instance, session, "TCS", &price), BROKER_OK);
+    fx_close(&fx);
+
+    const char *const orders[] = {"rate_limits", "broker", "rate_limit_per_second", "0", NULL};
+    fx_open(&fx, "fyers", orders);
+    fx.host.clock_ms = 60000 * 100;
+    session = fx_session(&fx, "demo");
+    broker_order order;
+    for (unsigned tag = 1; tag <= 200; tag++)
+        ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 1, tag, &order),
+                         BROKER_OK);
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 1, 201, &order),
+                     BROKER_TRANSIENT);
+    ASSERT_CONTAINS(errmsg(&fx, session), "-429");
+    ck_assert_uint_eq(fx.plugin->retry_after_ms(fx.instance, session), 60000);
+    fx.host.clock_ms += 60000;
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 1, 201, &order),
+                     BROKER_OK);
+    fx_close(&fx);
+}
+END_TEST
+
+START_TEST(test_random_walk_and_spread)
+{
+    const char *const config[] = {"volatility_bps", "30", "spread_bps", "10", "slippage_bps", "5",
+                                  "seed",           "3",  NULL};
+    fixture fx;
+    fx_open(&fx, facts[_i].name, config);
+    broker_session *session = fx_session(&fx, "demo");
+    double first = 0, later = 0;
+    ck_assert_int_eq(fx.plugin->get_quote(fx.instance, session, "RELIANCE", &first), BROKER_OK);
+    fx.host.clock_ms += 600000;
+    ck_assert_int_eq(fx.plugin->get_quote(fx.instance, session, "RELIANCE", &later), BROKER_OK);
+    ck_assert(later != first);
+    ck_assert(later >= 1323.0 && later <= 1617.0);
+    ck_assert(fabs(later / 0.05 - round(later / 0.05)) < 1e-6);
+    broker_order buy, sell;
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 1, 1, &buy), BROKER_OK);
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_SELL, 1, 2, &sell), BROKER_OK);
+    double paid = fx_read(&fx, session, buy.order_id).average_price;
+    double got = fx_read(&fx, session, sell.order_id).average_price;
+    ck_assert(paid > later && got < later);
+    fx_close(&fx);
+}
+END_TEST
+
 static void add_per_broker(Suite *suite, const char *name, const TTest *test)
 {
     TCase *tc = tcase_create(name);
@@ -1280,12 +1648,26 @@ static Suite *sim_suite(void)
     add_per_broker(suite, "state_file_malformed", test_state_file_malformed_refused);
     add_per_broker(suite, "order_history", test_order_history_bounded);
     add_per_broker(suite, "order_history_state_file", test_order_history_state_file);
+    add_per_broker(suite, "market_descriptor", test_market_descriptor_is_1_1);
+    add_per_broker(suite, "market_cash", test_buy_beyond_cash_rejected);
+    add_per_broker(suite, "market_slices", test_order_fills_in_slices);
+    add_per_broker(suite, "market_limit_expires", test_limit_never_crossing_expires);
+    add_per_broker(suite, "market_cancelled_with_fills", test_cancelled_with_fills);
+    add_per_broker(suite, "market_lots_ticks", test_lots_ticks_and_bands);
+    add_per_broker(suite, "market_hours", test_holidays_and_hours);
+    add_per_broker(suite, "market_token_expiry", test_fixed_time_token_expiry);
+    add_per_broker(suite, "market_walk", test_random_walk_and_spread);
 
     TCase *config = tcase_create("bad_config");
     tcase_set_timeout(config, 30);
     tcase_add_loop_test(config, test_bad_config_names_key, 0,
                         (int)(sizeof bad_configs / sizeof bad_configs[0]));
     suite_add_tcase(suite, config);
+
+    TCase *limits = tcase_create("market_rate_limits");
+    tcase_set_timeout(limits, 30);
+    tcase_add_test(limits, test_read_and_write_rate_limits);
+    suite_add_tcase(suite, limits);
 
     TCase *tags = tcase_create("tags");
     tcase_set_timeout(tags, 30);

@@ -53,7 +53,18 @@ static const sim_profile angelone_profile = {
             .not_cancellable = "Order is complete, rejected or cancelled; cannot cancel",
             .order_not_found = "AB1013 Order not found",
             .duplicate_tag = NULL,
+            .insufficient_funds = "RMS:Rule: Check circuit limit including square off order "
+                                  "exceeds : margin insufficient",
+            .market_closed = "RMS:Rule: market is closed; use variety AMO",
+            .invalid_price =
+                "AB1008 Invalid price: price out of range or not a multiple of the tick size",
+            .not_tradable = "AB1009 Symbol not tradable",
+            .order_expired = "remaining quantity expired",
+            .state_names = {"open", "complete", "cancelled", "rejected", "cancelled"},
         },
+    /* placeOrder 20/s 500/min; order details 10/s 500/min. */
+    .limits = {.orders_per_minute = 500, .reads_per_second = 10, .reads_per_minute = 500},
+    .brokerage = {.flat = 20.0, .percent = 0.1, .minimum = 2.0},
 };
 
 static broker_status angelone_create(const broker_host_services *services, broker_host *host,

@@ -53,7 +53,16 @@ static const sim_profile fyers_profile = {
             .not_cancellable = "-99: order is in a final state and cannot be cancelled",
             .order_not_found = "-51: invalid order id",
             .duplicate_tag = NULL,
+            .insufficient_funds = "-99: order rejected by RMS: insufficient funds",
+            .market_closed = "-99: market is closed; place an AMO (offlineOrder) instead",
+            .invalid_price = "-50: invalid parameters: limitPrice",
+            .not_tradable = "-300: symbol is not tradable",
+            .order_expired = "remaining quantity expired",
+            .state_names = {"6", "2", "1", "5", "1"},
         },
+    /* 10 requests/s and 200/min shared by every endpoint. */
+    .limits = {.orders_per_minute = 200, .reads_per_second = 10, .reads_per_minute = 200},
+    .brokerage = {.flat = 20.0, .percent = 0.3, .minimum = 0.0},
 };
 
 static broker_status fyers_create(const broker_host_services *services, broker_host *host,

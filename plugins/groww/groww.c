@@ -55,7 +55,16 @@ static const sim_profile groww_profile = {
             .not_cancellable = "GA006 Cannot process: order is not open",
             .order_not_found = "GA004 Order not found",
             .duplicate_tag = "GA007 duplicate order reference id",
+            .insufficient_funds = "GA006 Cannot process: insufficient funds",
+            .market_closed = "GA006 Cannot process: market is closed",
+            .invalid_price = "GA001 Bad request: invalid price",
+            .not_tradable = "GA006 Cannot process: instrument not tradable",
+            .order_expired = "remaining quantity expired",
+            .state_names = {"OPEN", "EXECUTED", "CANCELLED", "REJECTED", "CANCELLED"},
         },
+    /* No published figures: the regulatory 10/s for orders and reads. */
+    .limits = {.orders_per_minute = 0, .reads_per_second = 10, .reads_per_minute = 0},
+    .brokerage = {.flat = 20.0, .percent = 0.1, .minimum = 5.0},
 };
 
 static broker_status groww_create(const broker_host_services *services, broker_host *host,

@@ -54,6 +54,8 @@
 
 #include <ptexec/broker_plugin.h>
 
+#include "sim_market.h"
+
 /* Accepted names of one credential field, preferred first, NULL-terminated. */
 typedef struct sim_credential_names {
     const char *names[5];
@@ -80,7 +82,23 @@ typedef struct sim_wording {
     const char *not_cancellable;       /* REJECTED: cancel of a terminal order */
     const char *order_not_found;       /* NOT_FOUND (order id or tag) */
     const char *duplicate_tag;         /* UNKNOWN on a reused tag; NULL: duplicates accepted */
+    /* The market (sim_market.h); subjects name the amounts, sizes or times. */
+    const char *insufficient_funds; /* REJECTED: (required ₹X, available ₹Y) */
+    const char *market_closed;      /* REJECTED outside hours: (opens …) */
+    const char *invalid_price;      /* REJECTED: off the tick or outside the band */
+    const char *not_tradable;       /* REJECTED: listed but not tradable */
+    const char *order_expired;      /* message of an order whose remainder expired */
+    /* The broker's words for OPEN, FILLED, (unused), REJECTED, CANCELLED. */
+    const char *state_names[5];
 } sim_wording;
+
+/* The broker's metered limits besides orders per second (rate_limits =
+ * broker); 0 = not metered. */
+typedef struct sim_limits {
+    uint32_t orders_per_minute;
+    uint32_t reads_per_second;
+    uint32_t reads_per_minute;
+} sim_limits;
 
 typedef struct sim_profile {
     /* Name, version, description and capabilities (tag rules, rate limit). */
@@ -106,6 +124,8 @@ typedef struct sim_profile {
     bool order_id_alphanumeric;
 
     sim_wording wording;
+    sim_limits limits;
+    sim_brokerage brokerage; /* delivery brokerage per executed order */
 } sim_profile;
 
 /* The brokers.ini keys the simulated exchange reads, NULL-terminated. */
@@ -140,6 +160,21 @@ broker_status sim_cancel_order(broker_instance *instance, broker_session *sessio
 broker_status sim_get_quote(broker_instance *instance, broker_session *session, const char *symbol,
                             double *last_price);
 const char *sim_errmsg(broker_instance *instance, broker_session *session);
+broker_status sim_place_order_ex(broker_instance *instance, broker_session *session,
+                                 const broker_order_params *params, broker_order_detail *detail);
+broker_status sim_get_order_ex(broker_instance *instance, broker_session *session,
+                               const char *order_id, broker_order_detail *detail);
+broker_status sim_get_positions(broker_instance *instance, broker_session *session,
+                                broker_position_fn emit, void *context);
+broker_status sim_get_open_orders(broker_instance *instance, broker_session *session,
+                                  broker_open_order_fn emit, void *context);
+broker_status sim_get_funds(broker_instance *instance, broker_session *session,
+                            broker_funds *funds);
+broker_status sim_get_instrument(broker_instance *instance, broker_session *session,
+                                 const char *symbol, broker_instrument *instrument);
+broker_status sim_get_market_session(broker_instance *instance, broker_session *session,
+                                     broker_exchange exchange, broker_market_session *market);
+uint32_t sim_retry_after_ms(broker_instance *instance, broker_session *session);
 
 /* Descriptor fields shared by every simulated plugin (all but `create`). */
 #define SIM_PLUGIN_OPERATIONS                                                                      \
@@ -147,6 +182,9 @@ const char *sim_errmsg(broker_instance *instance, broker_session *session);
     .close_session = sim_close_session, .authenticate = sim_authenticate,                          \
     .get_holdings = sim_get_holdings, .place_order = sim_place_order, .get_order = sim_get_order,  \
     .find_order = sim_find_order, .cancel_order = sim_cancel_order, .get_quote = sim_get_quote,    \
-    .errmsg = sim_errmsg
+    .errmsg = sim_errmsg, .place_order_ex = sim_place_order_ex, .get_order_ex = sim_get_order_ex,  \
+    .get_positions = sim_get_positions, .get_open_orders = sim_get_open_orders,                    \
+    .get_funds = sim_get_funds, .get_instrument = sim_get_instrument,                              \
+    .get_market_session = sim_get_market_session, .retry_after_ms = sim_retry_after_ms
 
 #endif

@@ -471,9 +471,33 @@ static sim_holding *sim_order_holding(sim_book *book, const sim_order *order)
     return &book->accounts[order->account]->holdings[order->holding];
 }
 
+broker_charges sim_book_charges(const sim_book *book, const sim_order *order)
+{
+    if (order->filled_value <= 0.0) {
+        broker_charges none;
+        memset(&none, 0, sizeof none);
+        return none;
+    }
+    return sim_market_charges(&book->brokerage, order->filled_value, (broker_side)order->side,
+                              (broker_product)order->product);
+}
+
+/* An order ended: its cash block goes, what it filled is paid or received. */
+static void sim_book_pay(sim_book *book, sim_order *order)
+{
+    sim_account *account = book->accounts[order->account];
+    double charges = sim_book_charges(book, order).total;
+    account->blocked -= order->blocked;
+    order->blocked = 0.0;
+    if (order->side == BROKER_SIDE_SELL)
+        account->cash += order->filled_value - charges;
+    else
+        account->cash -= (order->timed ? 0.0 : order->filled_value) + charges;
+}
+
 void sim_book_settle(sim_book *book, sim_order *order)
 {
-    if (order->state != BROKER_ORDER_OPEN)
+    if (order->state != BROKER_ORDER_OPEN || order->timed)
         return;
     sim_holding *holding = sim_order_holding(book, order);
     order->state = order->outcome;
@@ -484,23 +508,77 @@ void sim_book_settle(sim_book *book, sim_order *order)
     } else {
         holding->quantity += order->filled;
     }
+    order->filled_value = (double)order->filled * order->average;
+    sim_book_pay(book, order);
     sim_history_push(book, order);
 }
 
 void sim_book_settle_pending(sim_book *book, sim_account *account)
 {
+    size_t kept = 0;
     for (size_t i = 0; i < account->pending_count; i++) {
         sim_order *order = sim_book_order(book, account->pending[i]);
-        if (order != NULL) /* NULL: settled earlier, then dropped */
-            sim_book_settle(book, order);
+        if (order == NULL) /* settled earlier, then dropped */
+            continue;
+        sim_book_settle(book, order);
+        if (order->state == BROKER_ORDER_OPEN)
+            account->pending[kept++] = account->pending[i];
     }
-    account->pending_count = 0;
+    account->pending_count = kept;
+}
+
+void sim_book_fill(sim_book *book, sim_order *order, int64_t quantity, double price)
+{
+    sim_holding *holding = sim_order_holding(book, order);
+    sim_account *account = book->accounts[order->account];
+    if (quantity <= 0)
+        return;
+    double value = (double)quantity * price;
+    if (order->side == BROKER_SIDE_SELL) {
+        holding->reserved -= quantity;
+        holding->quantity -= quantity;
+    } else {
+        holding->quantity += quantity;
+        double release =
+            order->blocked * (double)quantity / (double)(order->quantity - order->filled);
+        order->blocked -= release;
+        account->blocked -= release;
+        account->cash -= value;
+    }
+    order->filled += quantity;
+    order->filled_value += value;
+    order->average = order->filled_value / (double)order->filled;
+    book->dirty = true;
+}
+
+void sim_book_close(sim_book *book, sim_order *order, broker_order_state state)
+{
+    if (order->state != BROKER_ORDER_OPEN)
+        return;
+    if (order->side == BROKER_SIDE_SELL)
+        sim_order_holding(book, order)->reserved -= order->quantity - order->filled;
+    order->state = (uint8_t)state;
+    order->outcome = (uint8_t)state;
+    sim_book_pay(book, order);
+    book->dirty = true;
+    sim_history_push(book, order);
+}
+
+const uint32_t *sim_book_pending(const sim_account *account, size_t *count)
+{
+    *count = account->pending_count;
+    return account->pending;
 }
 
 bool sim_book_cancel(sim_book *book, sim_order *order)
 {
     if (order->state != BROKER_ORDER_OPEN)
         return false;
+    if (order->timed) {
+        sim_book_close(book, order, BROKER_ORDER_CANCELLED);
+        return true;
+    }
+    sim_book_pay(book, order);
     if (order->side == BROKER_SIDE_SELL)
         sim_order_holding(book, order)->reserved -= order->quantity;
     order->state = BROKER_ORDER_CANCELLED;

@@ -11,6 +11,7 @@
 
 #include "sim_config.h"
 #include "sim_map.h"
+#include "sim_market.h"
 
 typedef struct sim_holding {
     char symbol[BROKER_SYMBOL_MAX];
@@ -27,7 +28,19 @@ typedef struct sim_order {
     uint8_t state;    /* broker_order_state reported now: OPEN until settled */
     uint8_t outcome;  /* terminal broker_order_state decided at placement */
     int64_t quantity;
-    int64_t filled; /* quantity filled in the decided outcome */
+    int64_t filled; /* quantity filled in the decided outcome (timed: so far) */
+    /* The market (sim_market.h). An untimed order fills at once at `average`
+     * on its first read, as decided at placement; a timed one fills in
+     * slices from start_ms on (sim.c) and expires at end_ms (0: never). */
+    uint8_t timed;
+    uint8_t product;    /* broker_product */
+    uint8_t order_type; /* broker_order_type */
+    uint8_t validity;   /* broker_validity */
+    double limit_price;
+    double average; /* average fill price (untimed: decided at placement) */
+    double filled_value;
+    double blocked; /* cash blocked for what is still open (BUY) */
+    int64_t start_ms, end_ms;
 } sim_order;
 
 typedef struct sim_account {
@@ -42,6 +55,11 @@ typedef struct sim_account {
     uint32_t recent_next, recent_count;
     uint32_t *history; /* ring of the kept terminal orders, oldest at history_head */
     size_t history_head, history_count, history_capacity;
+    bool funded;           /* cash set from initial_cash */
+    double cash;           /* rupees; meaningful with sim_book.cash_limited */
+    double blocked;        /* blocked by open BUY orders */
+    double opening_cash;   /* initial_cash */
+    int64_t windows[4][2]; /* rate windows (sim.c): start ms, count */
 } sim_account;
 
 /* One entry of the sequence number → order slot index. */
@@ -61,10 +79,11 @@ typedef struct sim_book {
     size_t free_count, free_capacity;
     sim_sequence_slot *by_sequence; /* open addressing, a power of two in size */
     size_t sequence_capacity, sequence_count;
-    uint32_t order_count;   /* sequence number of the next order (dropped ones count) */
-    uint32_t order_history; /* terminal orders kept per account; 0 = every order */
-    uint32_t rate_limit;    /* placements per rolling second per account; 0 = none */
-    bool dirty;             /* changed since the last sim_book_clean (persistence) */
+    uint32_t order_count;    /* sequence number of the next order (dropped ones count) */
+    uint32_t order_history;  /* terminal orders kept per account; 0 = every order */
+    uint32_t rate_limit;     /* placements per rolling second per account; 0 = none */
+    bool dirty;              /* changed since the last sim_book_clean (persistence) */
+    sim_brokerage brokerage; /* charges applied to cash when an order ends */
 } sim_book;
 
 /* Prepares an empty book whose accounts may place `rate_limit` orders per
@@ -121,8 +140,22 @@ uint32_t sim_book_record(sim_book *book, uint32_t account_index,
  * terminal orders (never `order` itself). */
 void sim_book_settle(sim_book *book, sim_order *order);
 
-/* Settles every order of `account` that is still OPEN. */
+/* Settles every order of `account` that is still OPEN (timed ones are left
+ * to sim_book_fill and sim_book_close). */
 void sim_book_settle_pending(sim_book *book, sim_account *account);
+
+/* A timed order fills `quantity` more at `price`: holdings move at once. */
+void sim_book_fill(sim_book *book, sim_order *order, int64_t quantity, double price);
+
+/* Ends a timed order in `state` (FILLED, CANCELLED — with or without fills —
+ * or REJECTED): releases what it reserved and blocked, charges the cash. */
+void sim_book_close(sim_book *book, sim_order *order, broker_order_state state);
+
+/* The charges of what `order` filled so far. */
+broker_charges sim_book_charges(const sim_book *book, const sim_order *order);
+
+/* The orders of `account` that may still be OPEN, and their count. */
+const uint32_t *sim_book_pending(const sim_account *account, size_t *count);
 
 /* Cancels an OPEN order (nothing filled). Returns false if it is terminal.
  * May drop the account's oldest terminal orders, as sim_book_settle. */

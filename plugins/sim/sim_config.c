@@ -25,6 +25,18 @@ const char *const sim_config_keys[] = {
     "unknown_symbols",
     "state_file",
     "order_history",
+    "unlisted_symbols",
+    "market_hours",
+    "amo",
+    "clock",
+    "initial_cash",
+    "fill_latency_ms",
+    "liquidity",
+    "slippage_bps",
+    "spread_bps",
+    "volatility_bps",
+    "session_expiry",
+    "rate_limits",
     NULL,
 };
 
@@ -257,10 +269,143 @@ broker_status sim_config_load(sim_config *config, const broker_host_services *se
     const char *unknown = services->config_get(host, "unknown_symbols");
     if (status == BROKER_OK && unknown != NULL)
         status = sim_config_each(config, "unknown_symbols", unknown, sim_unknown_item, error);
+    if (status == BROKER_OK)
+        status = sim_config_market(config, services, host, error);
     const char *state_file = services->config_get(host, "state_file");
     config->state_file = state_file != NULL && *state_file != '\0' ? state_file : NULL;
     if (status == BROKER_INTERNAL)
         snprintf(error->text, sizeof error->text, "out of memory reading the configuration");
+    return status;
+}
+
+/* Parses "HH:MM" into minutes after midnight; -1 when malformed. */
+static int sim_parse_minute(const char *text, size_t length)
+{
+    int hour = 0, minute = 0, used = 0;
+    char copy[8];
+    if (length != 5)
+        return -1;
+    memcpy(copy, text, 5);
+    copy[5] = '\0';
+    if (sscanf(copy, "%2d:%2d%n", &hour, &minute, &used) != 2 || used != 5 || hour > 23 ||
+        minute > 59)
+        return -1;
+    return hour * 60 + minute;
+}
+
+/* market_hours = always | nse | HH:MM-HH:MM (weekends and NSE holidays closed). */
+static broker_status sim_config_hours(sim_config *config, const char *value, broker_text *error)
+{
+    sim_hours *hours = &config->hours;
+    hours->always = value == NULL || strcmp(value, "always") == 0;
+    if (hours->always)
+        return BROKER_OK;
+    hours->weekends_closed = true;
+    hours->holidays = sim_market_nse_holidays();
+    hours->holiday_count = sim_nse_holiday_count;
+    const char *range = strcmp(value, "nse") == 0 ? "09:15-15:30" : value;
+    const char *dash = strchr(range, '-');
+    hours->open_minute = dash ? sim_parse_minute(range, (size_t)(dash - range)) : -1;
+    hours->close_minute = dash ? sim_parse_minute(dash + 1, strlen(dash + 1)) : -1;
+    if (hours->open_minute < 0 || hours->close_minute <= hours->open_minute)
+        return sim_config_fail(error, "market_hours", value,
+                               "is not always, nse or HH:MM-HH:MM (IST)");
+    hours->pre_open_minute = hours->open_minute >= 15 ? hours->open_minute - 15 : 0;
+    return BROKER_OK;
+}
+
+/* clock = 2026-12-01T10:00:00+05:30 (the exchange's time at start) or
+ * +SECONDS / -SECONDS (an offset from the host's clock). */
+static broker_status sim_config_clock(sim_config *config, const char *value, broker_text *error)
+{
+    if (value == NULL)
+        return BROKER_OK;
+    if (value[0] == '+' || value[0] == '-') {
+        long long seconds = 0;
+        if (!sim_parse_count(value + 1, 100LL * 365 * 86400, &seconds))
+            return sim_config_fail(error, "clock", value, "is not a time or an offset");
+        config->clock_offset_ms = (value[0] == '-' ? -1 : 1) * seconds * 1000;
+        return BROKER_OK;
+    }
+    if (!sim_market_parse_time(value, &config->clock_start_ms))
+        return sim_config_fail(error, "clock", value,
+                               "is not a time like 2026-12-01T10:00:00+05:30 or an offset "
+                               "like +3600");
+    config->clock_set = true;
+    return BROKER_OK;
+}
+
+/* A choice key: `value` must be one of `a` (false) or `b` (true). */
+static broker_status sim_config_switch(const char *key, const char *value, const char *a,
+                                       const char *b, bool *out, broker_text *error)
+{
+    if (value == NULL)
+        return BROKER_OK;
+    if (strcmp(value, a) == 0 || strcmp(value, b) == 0) {
+        *out = strcmp(value, b) == 0;
+        return BROKER_OK;
+    }
+    char reason[64];
+    snprintf(reason, sizeof reason, "is not %s or %s", a, b);
+    return sim_config_fail(error, key, value, reason);
+}
+
+static broker_status sim_config_money(const char *value, double *out, broker_text *error)
+{
+    char *end = NULL;
+    errno = 0;
+    double parsed = value ? strtod(value, &end) : 0.0;
+    if (value == NULL)
+        return BROKER_OK;
+    if (end == value || *end != '\0' || errno != 0 || !isfinite(parsed) || parsed < 0.0 ||
+        parsed > 1e15)
+        return sim_config_fail(error, "initial_cash", value, "is not an amount of rupees");
+    *out = parsed;
+    return BROKER_OK;
+}
+
+broker_status sim_config_market(sim_config *config, const broker_host_services *services,
+                                broker_host *host, broker_text *error)
+{
+    const char *cash = services->config_get(host, "initial_cash");
+    const char *expiry = services->config_get(host, "session_expiry");
+    uint32_t liquidity = 0;
+    config->session_expiry_minute = -1;
+    config->cash_limited = cash != NULL;
+    config->prices.step_ms = 1000;
+    broker_status status =
+        sim_config_switch("unlisted_symbols", services->config_get(host, "unlisted_symbols"),
+                          "accept", "reject", &config->reject_unlisted, error);
+    if (status == BROKER_OK)
+        status = sim_config_hours(config, services->config_get(host, "market_hours"), error);
+    if (status == BROKER_OK)
+        status = sim_config_switch("amo", services->config_get(host, "amo"), "off", "on",
+                                   &config->amo, error);
+    if (status == BROKER_OK)
+        status = sim_config_switch("rate_limits", services->config_get(host, "rate_limits"),
+                                   "orders", "broker", &config->broker_rate_limits, error);
+    if (status == BROKER_OK)
+        status = sim_config_clock(config, services->config_get(host, "clock"), error);
+    if (status == BROKER_OK)
+        status = sim_config_money(cash, &config->initial_cash, error);
+    struct {
+        const char *key;
+        uint32_t maximum;
+        uint32_t *field;
+    } numbers[] = {
+        {"fill_latency_ms", SIM_LATENCY_MAX_MS, &config->fill_latency_ms},
+        {"liquidity", 1000000000u, &liquidity},
+        {"slippage_bps", 10000, &config->slippage_bps},
+        {"spread_bps", 10000, &config->prices.spread_bps},
+        {"volatility_bps", 10000, &config->prices.volatility_bps},
+    };
+    for (size_t i = 0; status == BROKER_OK && i < sizeof numbers / sizeof numbers[0]; i++)
+        status = sim_config_uint(services, host, numbers[i].key, numbers[i].maximum,
+                                 numbers[i].field, error);
+    config->liquidity = liquidity;
+    if (status == BROKER_OK && expiry != NULL &&
+        (config->session_expiry_minute = sim_parse_minute(expiry, strlen(expiry))) < 0)
+        status = sim_config_fail(error, "session_expiry", expiry, "is not HH:MM (IST)");
     return status;
 }
 

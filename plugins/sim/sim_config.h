@@ -9,6 +9,7 @@
 #include <ptexec/broker_plugin.h>
 
 #include "sim_map.h"
+#include "sim_market.h"
 
 #define SIM_RATE_LIMIT_MAX 100000u
 #define SIM_LATENCY_MAX_MS 60000u
@@ -40,6 +41,21 @@ typedef struct sim_config {
     char (*unknown_symbols)[BROKER_SYMBOL_MAX];
     size_t unknown_count;
     sim_map unknown_index;
+    /* The market (all off by default: today's instant, unlimited exchange). */
+    bool reject_unlisted;    /* unlisted_symbols = reject */
+    sim_hours hours;         /* market_hours: always (default), nse, HH:MM-HH:MM */
+    bool amo;                /* amo = on: orders outside hours wait for the open */
+    bool clock_set;          /* clock: the exchange's time at create */
+    int64_t clock_start_ms;  /* ... as ms since the epoch */
+    int64_t clock_offset_ms; /* clock = +SECONDS / -SECONDS */
+    bool cash_limited;       /* initial_cash given */
+    double initial_cash;
+    uint32_t fill_latency_ms; /* one slice of an order fills per this many ms; 0: at first read */
+    int64_t liquidity;        /* shares per slice; 0: the whole order */
+    uint32_t slippage_bps;
+    sim_prices prices;         /* volatility_bps, spread_bps, the seed */
+    int session_expiry_minute; /* session_expiry = HH:MM IST; -1: tokens never expire */
+    bool broker_rate_limits;   /* rate_limits = broker: reads and per-minute metered too */
 } sim_config;
 
 /*
@@ -51,6 +67,11 @@ typedef struct sim_config {
  */
 broker_status sim_config_load(sim_config *config, const broker_host_services *services,
                               broker_host *host, uint32_t default_rate_limit, broker_text *error);
+
+/* The market keys (part of sim_config_load): BROKER_OK or BROKER_CONFIG
+ * naming the key. */
+broker_status sim_config_market(sim_config *config, const broker_host_services *services,
+                                broker_host *host, broker_text *error);
 
 /* Releases what sim_config_load allocated; safe on a zeroed struct. */
 void sim_config_free(sim_config *config);

@@ -55,7 +55,17 @@ static const sim_profile upstox_profile = {
             .not_cancellable = "order is complete, rejected or cancelled and cannot be cancelled",
             .order_not_found = "UDAPI100036 Invalid input: order_id not found",
             .duplicate_tag = NULL,
+            .insufficient_funds = "UDAPI100013 Insufficient funds: order rejected by RMS",
+            .market_closed =
+                "UDAPI100500 market is closed; set is_amo to place an after market order",
+            .invalid_price = "UDAPI1055 Invalid input: price",
+            .not_tradable = "UDAPI100036 Invalid input: instrument not tradable",
+            .order_expired = "remaining quantity expired",
+            .state_names = {"open", "complete", "cancelled", "rejected", "cancelled"},
         },
+    /* orders 10/s 500/min; other APIs 50/s 500/min. */
+    .limits = {.orders_per_minute = 500, .reads_per_second = 50, .reads_per_minute = 500},
+    .brokerage = {.flat = 20.0, .percent = 2.5, .minimum = 0.0},
 };
 
 static broker_status upstox_create(const broker_host_services *services, broker_host *host,

@@ -54,7 +54,18 @@ static const sim_profile zerodha_profile = {
                                "cannot be cancelled",
             .order_not_found = "InputException: couldn't find that order_id",
             .duplicate_tag = NULL,
+            .insufficient_funds =
+                "MarginException: Insufficient funds. Required margin exceeds available margin",
+            .market_closed = "InputException: Markets are closed right now. Use GTT for placing "
+                             "long standing orders instead",
+            .invalid_price = "InputException: invalid price",
+            .not_tradable = "InputException: instrument is not tradable (expired or suspended)",
+            .order_expired = "remaining quantity expired at the end of the day",
+            .state_names = {"OPEN", "COMPLETE", "CANCELLED", "REJECTED", "CANCELLED"},
         },
+    /* Delivery brokerage is zero; reads 10/s, orders 400/min. */
+    .limits = {.orders_per_minute = 400, .reads_per_second = 10, .reads_per_minute = 0},
+    .brokerage = {.flat = 0.0, .percent = 0.0, .minimum = 0.0},
 };
 
 static broker_status zerodha_create(const broker_host_services *services, broker_host *host,

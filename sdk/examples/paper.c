@@ -429,6 +429,46 @@ static broker_status paper_get_quote(broker_instance *instance, broker_session *
     return BROKER_OK;
 }
 
+/* ---- ABI 1.1: optional callbacks; each output struct arrives zeroed with
+ * `size` set by the host, and nothing is written past that size. ---- */
+
+/* Everything a paper account holds is settled: it fills at once and has no
+ * T+1 cycle, so bought_today/sold_today stay 0. */
+static broker_status paper_get_positions(broker_instance *instance, broker_session *session,
+                                         broker_position_fn emit, void *context)
+{
+    if (!session->authenticated)
+        return paper_fail(session, BROKER_AUTH, "not logged in");
+    pthread_mutex_lock(&instance->lock);
+    paper_account *account = session->account;
+    for (size_t i = 0; i < account->holding_count; i++) {
+        broker_position position = {.size = sizeof position,
+                                    .exchange = BROKER_EXCHANGE_NSE,
+                                    .settled = account->holdings[i].quantity,
+                                    .average_price = instance->price};
+        snprintf(position.symbol, sizeof position.symbol, "%s", account->holdings[i].symbol);
+        if (position.settled != 0 && emit(context, &position) != 0)
+            break;
+    }
+    pthread_mutex_unlock(&instance->lock);
+    return BROKER_OK;
+}
+
+/* A paper market never closes. */
+static broker_status paper_get_market_session(broker_instance *instance, broker_session *session,
+                                              broker_exchange exchange,
+                                              broker_market_session *market)
+{
+    (void)exchange;
+    if (!session->authenticated)
+        return paper_fail(session, BROKER_AUTH, "not logged in");
+    if (BROKER_FITS(market, broker_market_session, state))
+        market->state = BROKER_MARKET_OPEN;
+    if (BROKER_FITS(market, broker_market_session, now_ms))
+        market->now_ms = instance->services->now_ms(instance->host);
+    return BROKER_OK;
+}
+
 static const char *paper_errmsg(broker_instance *instance, broker_session *session)
 {
     (void)instance;
@@ -463,6 +503,9 @@ static const broker_plugin paper_plugin = {
     .cancel_order = NULL, /* optional: orders never rest, nothing to cancel */
     .get_quote = paper_get_quote,
     .errmsg = paper_errmsg,
+    /* ABI 1.1: optional; NULL ones fall back to the 1.0 calls. */
+    .get_positions = paper_get_positions,
+    .get_market_session = paper_get_market_session,
 };
 
 /* The one exported symbol. Refuse a host of another major version. */
