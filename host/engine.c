@@ -23,6 +23,7 @@ struct engine {
     registry *reg;
     locks *accounts;
     record *records;
+    instruments *facts; /* instrument facts of every broker, for the pre-flight gate */
     ids_key account_key;
 };
 
@@ -79,8 +80,8 @@ static void engine_place_all(session *s, record_run *records, exec_result *resul
 
 /* The gate before the first order; a dry run shows its verdicts and is
  * never refused by them. */
-static ptx_status engine_preflight(session *s, const exec_request *request, exec_result *result,
-                                   ptx_error *error)
+static ptx_status engine_preflight(engine *eng, session *s, const exec_request *request,
+                                   exec_result *result, ptx_error *error)
 {
     ptx_status status = preflight_session(s, result, error);
     if (request->dry_run) {
@@ -88,7 +89,7 @@ static ptx_status engine_preflight(session *s, const exec_request *request, exec
         status = PTX_OK;
     }
     if (status == PTX_OK)
-        preflight_instruments(s, result);
+        preflight_instruments(s, eng->facts, result);
     return status;
 }
 
@@ -110,7 +111,7 @@ static ptx_status engine_run(engine *eng, session *s, const exec_request *reques
         status = positions_from_plan(result, request, current, &p, error);
     holdings_free(current);
     if (status == PTX_OK && p.count > 0)
-        status = engine_preflight(s, request, result, error);
+        status = engine_preflight(eng, s, request, result, error);
     if (status != PTX_OK || request->dry_run) {
         result->status = p.count > 0 ? EXEC_PLANNED : EXEC_NOOP;
         result->summary.orders = p.count;
@@ -267,7 +268,8 @@ engine *engine_create(registry *reg, struct notify *notifier)
     eng->reg = reg;
     eng->accounts = locks_create();
     eng->records = record_create(NULL, notifier);
-    if (eng->accounts == NULL || eng->records == NULL) {
+    eng->facts = instruments_create();
+    if (eng->accounts == NULL || eng->records == NULL || eng->facts == NULL) {
         engine_destroy(eng);
         return NULL;
     }
@@ -305,5 +307,6 @@ void engine_destroy(engine *eng)
         return;
     locks_destroy(eng->accounts);
     record_destroy(eng->records);
+    instruments_destroy(eng->facts);
     free(eng);
 }

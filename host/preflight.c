@@ -54,13 +54,10 @@ ptx_status preflight_session(session *s, exec_result *result, ptx_error *error)
 }
 
 /* The broker's verdict on one leg's instrument; true when it may trade. */
-static bool preflight_leg(session *s, exec_leg *leg)
+static bool preflight_leg(session *s, instruments *cache, exec_leg *leg)
 {
     broker_instrument instrument;
-    memset(&instrument, 0, sizeof instrument);
-    instrument.size = sizeof instrument;
-    session_request ask = {.op = SESSION_INSTRUMENT, .id = leg->symbol, .instrument = &instrument};
-    if (session_call(s, &ask) != BROKER_OK)
+    if (!instruments_get(cache, s, leg->symbol, &instrument))
         return true; /* not a verdict: the order will tell */
     if (instrument.listed && instrument.tradable)
         return true;
@@ -73,10 +70,10 @@ static bool preflight_leg(session *s, exec_leg *leg)
     return false;
 }
 
-void preflight_instruments(session *s, exec_result *result)
+void preflight_instruments(session *s, instruments *cache, exec_result *result)
 {
     if (!s->features->get_instrument)
         return;
     for (size_t i = 0; i < result->leg_count; i++)
-        preflight_leg(s, &result->legs[i]);
+        preflight_leg(s, cache, &result->legs[i]);
 }

@@ -6,6 +6,7 @@
 #define PTEXEC_PREFLIGHT_H
 
 #include "execution.h"
+#include "instruments.h"
 #include "session.h"
 #include "status.h"
 
@@ -15,7 +16,7 @@
 ptx_status preflight_session(session *s, exec_result *result, ptx_error *error);
 
 /* Marks every leg whose instrument is unknown or not tradable REJECTED with
- * the broker's reason; such legs are never placed. */
-void preflight_instruments(session *s, exec_result *result);
+ * the broker's reason; such legs are never placed. Facts come from `cache`. */
+void preflight_instruments(session *s, instruments *cache, exec_result *result);
 
 #endif

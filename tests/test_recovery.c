@@ -703,10 +703,11 @@ START_TEST(test_unrecorded_finish_is_retried)
     env_write(&e, "latency_ms = 300\n", NULL);
     ptx_error error;
     ck_assert_int_eq(env_load(&e, 200, &error), PTX_OK);
-    /* authenticate and read holdings take 600 ms; then the intent is
-     * committed and the legs are placed, 300 ms each */
+    /* authenticate, positions, open orders, the market's session and three
+     * instruments take 7 × 300 ms; then the intent is committed and the legs
+     * are placed, 300 ms each: the lock lands while the second is placed */
     locker lock;
-    locker_start(&lock, e.journal_path, 900);
+    locker_start(&lock, e.journal_path, 2500);
     test_request t;
     exec_result first, again;
     engine_call_options options = {.lock_timeout_ms = 10000};

@@ -1,0 +1,32 @@
+/* Instrument facts per broker and symbol (lot, tick, freeze quantity, band,
+ * tradable), asked of ABI 1.1 plugins once and kept for a few hours: they
+ * change daily, and asking per leg per execution costs one broker call each
+ * (a 200-leg rebalance at 50 ms latency: 10 s). Thread-safe. */
+#ifndef PTEXEC_INSTRUMENTS_H
+#define PTEXEC_INSTRUMENTS_H
+
+#include <stdbool.h>
+
+#include <ptexec/broker_plugin.h>
+
+#include "session.h"
+
+#define INSTRUMENTS_TTL_MS (4 * 3600 * 1000LL) /* facts are refreshed after this */
+
+typedef struct instruments instruments;
+
+/* Creates an empty cache. NULL on OOM. */
+instruments *instruments_create(void);
+
+/* Frees it; NULL is fine. No other call may be running. */
+void instruments_destroy(instruments *cache);
+
+/* Fills *out with the facts of `symbol` at the session's broker, from the
+ * cache or asked through `s` (get_instrument). False when the plugin has no
+ * get_instrument or the call failed (nothing cached then). Any thread. */
+bool instruments_get(instruments *cache, session *s, const char *symbol, broker_instrument *out);
+
+/* Number of cached entries (tests). */
+size_t instruments_count(instruments *cache);
+
+#endif
