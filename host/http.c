@@ -120,16 +120,15 @@ typedef struct http_request {
     bool replayed; /* the response is a stored one (idempotency key reused) */
 } http_request;
 
-/* What a handler answers. `body` is heap memory of the library (released
- * with ptexec_free) unless `static_body` (lives for the whole process) or
- * `copy_body` (the handler's own, copied before it returns). */
+/* What a handler answers. `body` is released with `release` once sent:
+ * ptexec_free for the library's text (the default), free for the server's
+ * own, NULL for a body that lives for the whole process. */
 typedef struct http_reply {
     unsigned status;
     const char *content_type;
     char *body;
     size_t length;
-    bool static_body;
-    bool copy_body;
+    void (*release)(void *body);
     int fd; /* a file to send instead of `body` when >= 0 */
     size_t file_size;
     const char *allow;
@@ -145,7 +144,8 @@ static int64_t monotonic_ns(void)
 
 static http_reply reply_empty(void)
 {
-    return (http_reply){.status = 500, .content_type = "application/json", .fd = -1};
+    return (http_reply){
+        .status = 500, .content_type = "application/json", .fd = -1, .release = ptexec_free};
 }
 
 /* An error body {"error":{code,message,field}} with an HTTP-level code. */
@@ -483,20 +483,20 @@ static http_reply handle_health(http_server *server)
 {
     ptexec_health health;
     ptexec_health_get(server->host, &health);
-    char text[512];
-    int length = snprintf(text, sizeof text,
+    http_reply reply = reply_empty();
+    reply.length = 512;
+    reply.body = malloc(reply.length);
+    reply.release = free;
+    if (reply.body == NULL)
+        return reply_error(500, "internal_error", NULL, "out of memory");
+    int length = snprintf(reply.body, reply.length,
                           "{\"status\":\"ok\",\"version\":\"%s\",\"brokers\":%zu,"
                           "\"refused_brokers\":%zu,\"executions_in_flight\":%zu,"
                           "\"journal\":\"%s\"}",
                           ptexec_version(), health.brokers, health.refused_brokers,
                           health.executions_in_flight, health.journal);
-    http_reply reply = reply_empty();
-    if (length < 0 || (size_t)length >= sizeof text)
-        return reply_error(500, "internal_error", NULL, "health document too long");
+    reply.length = length > 0 && (size_t)length < reply.length ? (size_t)length : 0;
     reply.status = 200;
-    reply.body = text;
-    reply.length = (size_t)length;
-    reply.copy_body = true;
     return reply;
 }
 
@@ -515,7 +515,7 @@ static http_reply handle_openapi(void)
     http_reply reply = reply_empty();
     reply.status = 200;
     reply.body = (char *)openapi_document(&reply.length);
-    reply.static_body = true;
+    reply.release = NULL;
     reply.cacheable = true;
     return reply;
 }
@@ -610,15 +610,14 @@ static struct MHD_Response *create_response(http_reply *reply)
                                                MHD_RESPMEM_PERSISTENT);
     }
     struct MHD_Response *response;
-    if (reply->static_body || reply->copy_body)
-        response = MHD_create_response_from_buffer(reply->length, reply->body,
-                                                   reply->static_body ? MHD_RESPMEM_PERSISTENT
-                                                                      : MHD_RESPMEM_MUST_COPY);
+    if (reply->release == NULL)
+        response =
+            MHD_create_response_from_buffer(reply->length, reply->body, MHD_RESPMEM_PERSISTENT);
     else
         response = MHD_create_response_from_buffer_with_free_callback(reply->length, reply->body,
-                                                                      ptexec_free);
-    if (response == NULL && !reply->static_body && !reply->copy_body)
-        ptexec_free(reply->body);
+                                                                      reply->release);
+    if (response == NULL && reply->release != NULL)
+        reply->release(reply->body);
     reply->body = NULL;
     return response;
 }

@@ -64,7 +64,7 @@ else
 fi
 front_objs=("$BUILD_DIR/host/cli.o" "$BUILD_DIR/host/http.o" "$BUILD_DIR/host/openapi.o" "$BUILD_DIR/host/main.o")
 if cc -o "$work/ptexec-proof" "${front_objs[@]}" -L"$BUILD_DIR" -lptexec \
-    $(pkg-config --libs libmicrohttpd) -lpthread $( (nm "$lib" | grep -q __asan_init) && echo -fsanitize=address,undefined) \
+    $(pkg-config --libs libmicrohttpd) -lpthread $(ldd "$lib" | grep -q libasan && echo -fsanitize=address,undefined) \
     >"$work/link.log" 2>&1; then
     pass "the front-end objects link against libptexec.so alone"
 else
