@@ -31,6 +31,7 @@ RUN apt-get update \
       --shell /usr/sbin/nologin ptexec
 COPY --from=build /out/usr/local/bin/ptexec /usr/local/bin/ptexec
 COPY --from=build /out/usr/local/lib/ptexec /usr/local/lib/ptexec
+COPY --from=build /out/usr/local/lib/libptexec.so.1 /usr/local/lib/libptexec.so.1
 COPY --from=build /out/usr/local/share/ptexec/swagger-ui /usr/local/share/ptexec/swagger-ui
 COPY --from=build /out/usr/local/etc/ptexec/brokers.ini /etc/ptexec/brokers.ini
 # The journal lives on the volume; everything else in the image is read-only to ptexec.

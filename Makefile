@@ -1,5 +1,5 @@
 # ptexec — portfolio trade execution engine.
-#   make            build build/ptexec and build/plugins/*.so
+#   make            build build/libptexec.so.1, build/ptexec and build/plugins/*.so
 #   make test       unit + integration tests (installs missing Debian packages)
 #   make run        build, then serve the HTTP API with brokers.ini
 #   make install    PREFIX=/usr/local DESTDIR=…
@@ -34,9 +34,21 @@ CFLAGS_ALL = $(WARN) $(OPT) $(SAN_FLAGS) $(DEFS) -Isdk/include -Ihost $(PKG_CFLA
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
 LIBS       = $(PKG_LIBS) -ldl -lpthread -lm
 
-HOST_SRC  := $(filter-out host/main.c,$(wildcard host/*.c))
-HOST_OBJ  := $(HOST_SRC:%.c=$(BUILD)/%.o)
+# The host library (every host module) and the front-ends on top of it: the
+# CLI, the HTTP server and its OpenAPI document use <ptexec/host.h> alone and
+# link only libptexec.so.1 (tests/frontend_test.sh checks both).
+FRONT_SRC := host/cli.c host/http.c host/openapi.c
+LIB_SRC   := $(filter-out $(FRONT_SRC) host/main.c,$(wildcard host/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+FRONT_OBJ := $(FRONT_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ  := $(BUILD)/host/main.o
+HOST_OBJ  := $(LIB_OBJ) $(FRONT_OBJ)
+LIB_SONAME := libptexec.so.1
+LIB_SO    := $(BUILD)/$(LIB_SONAME)
+LIB_LIBS   = $(shell $(PKG_CONFIG) --libs inih libcjson libcrypto sqlite3 2>/dev/null) -ldl -lpthread -lm
+FRONT_LIBS = $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null) -lpthread
+# build/ptexec finds the library beside it (build/) or in ../lib (installed).
+RPATH     := -Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib'
 
 PLUGINS   := zerodha fyers angelone groww upstox
 SIM_SRC   := $(wildcard plugins/sim/*.c)
@@ -57,7 +69,7 @@ DOCS_DIR  := $(BUILD)/share/swagger-ui
 .PHONY: all deps test check-build run install uninstall bench soak clean format format-check fuzz
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/ptexec $(PLUGIN_SO) $(DOCS_DIR)/VERSION
+all: $(LIB_SO) $(BUILD)/libptexec.so $(BUILD)/ptexec $(PLUGIN_SO) $(DOCS_DIR)/VERSION
 
 # Swagger UI for GET /docs: npm package swagger-ui-dist (pinned, checksummed), fetched once.
 # Without npm the server still builds and runs; GET /docs then answers 404 saying why.
@@ -81,12 +93,23 @@ $(BUILD)/fuzz/fuzz_request: fuzz/fuzz_request.c host/request.c host/json.c host/
 		-Isdk/include -Ihost $(shell $(PKG_CONFIG) --cflags libcjson) -o $@ $(filter %.c,$^) \
 		$(shell $(PKG_CONFIG) --libs libcjson)
 
-$(BUILD)/ptexec: $(HOST_OBJ) $(MAIN_OBJ)
-	$(CC) $(LDFLAGS_ALL) -rdynamic -o $@ $^ $(LIBS)
+# Only ptexec_* is exported: hidden visibility for every host object, and the
+# version script for whatever a static dependency would add.
+$(LIB_SO): $(LIB_OBJ) host/libptexec.map
+	$(CC) $(LDFLAGS_ALL) -shared -Wl,-soname,$(LIB_SONAME) -Wl,--version-script=host/libptexec.map \
+		-Wl,--no-undefined -o $@ $(LIB_OBJ) $(LIB_LIBS)
 
-$(BUILD)/host/%.o: host/%.c $(wildcard host/*.h) sdk/include/ptexec/broker_plugin.h
+$(BUILD)/libptexec.so: $(LIB_SO)
+	ln -sf $(LIB_SONAME) $@
+
+# The executable is the front-ends linked against the shared library only: a
+# private host symbol used by cli.c, http.c or openapi.c fails this link.
+$(BUILD)/ptexec: $(FRONT_OBJ) $(MAIN_OBJ) $(LIB_SO) $(BUILD)/libptexec.so
+	$(CC) $(LDFLAGS_ALL) -o $@ $(FRONT_OBJ) $(MAIN_OBJ) -L$(BUILD) -lptexec $(RPATH) $(FRONT_LIBS)
+
+$(BUILD)/host/%.o: host/%.c $(wildcard host/*.h) $(wildcard sdk/include/ptexec/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -c -o $@ $<
 
 $(BUILD)/plugins/%.so: plugins/%/*.c $(SIM_SRC) $(wildcard plugins/sim/*.h plugins/sim/*.def) sdk/include/ptexec/broker_plugin.h
 	@mkdir -p $(dir $@)
@@ -108,6 +131,12 @@ $(BUILD)/tests/%: tests/%.c $(HOST_OBJ) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests $(shell $(PKG_CONFIG) --cflags check) -o $@ $< $(HOST_OBJ) \
 		$(LDFLAGS_ALL) $(shell $(PKG_CONFIG) --libs check) $(LIBS)
+
+# Through the public API and the shared library only, like any front-end.
+$(BUILD)/bench/bench_host: bench/bench_host.c sdk/include/ptexec/host.h $(LIB_SO) $(BUILD)/libptexec.so
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(OPT) $(SAN_FLAGS) -D_POSIX_C_SOURCE=200809L -Isdk/include -o $@ $< \
+		$(LDFLAGS_ALL) -L$(BUILD) -lptexec -Wl,-rpath,'$$ORIGIN/..' -lpthread
 
 $(BUILD)/bench/%: bench/%.c $(HOST_OBJ)
 	@mkdir -p $(dir $@)
@@ -138,10 +167,14 @@ install: all
 		$(DESTDIR)$(PREFIX)/include/ptexec $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/etc/ptexec $(DESTDIR)$(PREFIX)/share/ptexec/examples
 	install -m 755 $(BUILD)/ptexec $(DESTDIR)$(PREFIX)/bin/ptexec
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $(DESTDIR)$(PREFIX)/lib/libptexec.so
 	install -m 755 $(PLUGIN_SO) $(DESTDIR)$(PREFIX)/lib/ptexec/plugins/
 	install -m 644 sdk/include/ptexec/*.h $(DESTDIR)$(PREFIX)/include/ptexec/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' sdk/ptexec-sdk.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/ptexec-sdk.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' sdk/ptexec.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/ptexec.pc
 	sed -e 's|^plugin_dir *=.*|plugin_dir = $(PREFIX)/lib/ptexec/plugins|' brokers.ini \
 		> $(DESTDIR)$(PREFIX)/etc/ptexec/brokers.ini
 	cp -R sdk/examples/. $(DESTDIR)$(PREFIX)/share/ptexec/examples/
@@ -151,14 +184,18 @@ install: all
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/bin/ptexec $(DESTDIR)$(PREFIX)/lib/ptexec \
+		$(DESTDIR)$(PREFIX)/lib/$(LIB_SONAME) $(DESTDIR)$(PREFIX)/lib/libptexec.so \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig/ptexec.pc \
 		$(DESTDIR)$(PREFIX)/include/ptexec $(DESTDIR)$(PREFIX)/lib/pkgconfig/ptexec-sdk.pc \
 		$(DESTDIR)$(PREFIX)/etc/ptexec $(DESTDIR)$(PREFIX)/share/ptexec
 
 format:
-	clang-format -i host/*.c host/*.h plugins/*/*.c plugins/*/*.h sdk/include/ptexec/*.h tests/*.c tests/plugins/*.c
+	clang-format -i host/*.c host/*.h plugins/*/*.c plugins/*/*.h sdk/include/ptexec/*.h tests/*.c tests/plugins/*.c \
+		sdk/examples/host/*.c bench/bench_host.c
 
 format-check:
-	clang-format --dry-run --Werror host/*.c host/*.h plugins/*/*.c plugins/*/*.h sdk/include/ptexec/*.h tests/*.c tests/plugins/*.c
+	clang-format --dry-run --Werror host/*.c host/*.h plugins/*/*.c plugins/*/*.h sdk/include/ptexec/*.h tests/*.c tests/plugins/*.c \
+		sdk/examples/host/*.c bench/bench_host.c
 
 clean:
 	rm -rf build build-asan

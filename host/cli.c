@@ -2,26 +2,18 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "engine.h"
+#include <ptexec/broker_plugin.h>
+#include <ptexec/host.h>
+
 #include "http.h"
-#include "journal.h"
-#include "log.h"
-#include "notify.h"
-#include "registry.h"
-#include "render.h"
-#include "request.h"
 
 #define CLI_REQUEST_LIMIT (256u * 1024u * 1024u)
 
@@ -50,15 +42,6 @@ static const char usage_text[] =
     "            2 bad usage, configuration or request, 3 broker authentication or\n"
     "            availability failure\n";
 
-typedef struct cli_context {
-    config cfg;
-    registry *reg;
-    notify *notifier;
-    engine *eng;
-    journal *records; /* NULL when the journal is off or could not be opened */
-    int journal_lock; /* flock'ed <journal>.lock, or -1 */
-} cli_context;
-
 typedef enum output_format { FORMAT_JSON, FORMAT_TEXT } output_format;
 
 static int usage_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
@@ -73,43 +56,6 @@ static int usage_error(const char *format, ...)
     return CLI_EXIT_USAGE;
 }
 
-/* Maps a failed status to the exit code of design §2.4. */
-static int exit_code_for(ptx_status status)
-{
-    switch (status) {
-    case PTX_OK:
-        return CLI_EXIT_OK;
-    case PTX_AUTH:
-    case PTX_UNAVAILABLE:
-    case PTX_BUSY:
-    case PTX_IN_PROGRESS:
-    case PTX_JOURNAL:
-    case PTX_MARKET_CLOSED:
-        return CLI_EXIT_BROKER;
-    case PTX_INTERNAL:
-    case PTX_NOMEM:
-    case PTX_IO:
-        return CLI_EXIT_NOT_FILLED;
-    default:
-        return CLI_EXIT_USAGE;
-    }
-}
-
-/* Prints an error: JSON on stdout (the HTTP error body), a line on stderr. */
-static int report_error(const ptx_error *error)
-{
-    char *body = render_error(error, NULL);
-    if (body != NULL) {
-        puts(body);
-        free(body);
-    }
-    if (error->field[0] != '\0')
-        fprintf(stderr, "ptexec: %s (field: %s)\n", error->message, error->field);
-    else
-        fprintf(stderr, "ptexec: %s\n", error->message);
-    return exit_code_for(error->status);
-}
-
 static bool parse_format(const char *text, output_format *format)
 {
     if (strcmp(text, "json") == 0)
@@ -121,61 +67,102 @@ static bool parse_format(const char *text, output_format *format)
     return true;
 }
 
-/* Reads a whole file ("-" for stdin) into a heap buffer. */
-static char *read_request(const char *path, size_t *length, ptx_error *error)
+/* Maps a failed status to the exit code of design §2.4. */
+static int exit_code_for(ptexec_status status)
+{
+    switch (status) {
+    case PTEXEC_OK:
+        return CLI_EXIT_OK;
+    case PTEXEC_AUTH:
+    case PTEXEC_UNAVAILABLE:
+    case PTEXEC_BUSY:
+    case PTEXEC_IN_PROGRESS:
+    case PTEXEC_JOURNAL:
+    case PTEXEC_MARKET_CLOSED:
+        return CLI_EXIT_BROKER;
+    case PTEXEC_INTERNAL:
+    case PTEXEC_NOMEM:
+    case PTEXEC_IO:
+        return CLI_EXIT_NOT_FILLED;
+    default:
+        return CLI_EXIT_USAGE;
+    }
+}
+
+/* Prints an error: the JSON error body on stdout (`body` when the library
+ * rendered one, else built from `error`), a line on stderr. */
+static int report_error(const ptexec_error *error, const char *body)
+{
+    char *built = NULL;
+    if (body == NULL &&
+        ptexec_error_json(error->code, error->message, error->field, &built, NULL) == PTEXEC_OK)
+        body = built;
+    if (body != NULL)
+        puts(body);
+    ptexec_free(built);
+    if (error->field[0] != '\0')
+        fprintf(stderr, "ptexec: %s (field: %s)\n", error->message, error->field);
+    else
+        fprintf(stderr, "ptexec: %s\n", error->message);
+    return exit_code_for(error->status);
+}
+
+/* A failure the CLI itself detects, reported like the library's. */
+static int report_failure(ptexec_status status, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+static int report_failure(ptexec_status status, const char *format, ...)
+{
+    ptexec_error error = {.status = status, .http_status = ptexec_http_status(status)};
+    snprintf(error.code, sizeof error.code, "%s", ptexec_status_code(status));
+    va_list args;
+    va_start(args, format);
+    vsnprintf(error.message, sizeof error.message, format, args);
+    va_end(args);
+    return report_error(&error, NULL);
+}
+
+/* Reads a whole file ("-" for stdin) into a heap buffer; NULL after
+ * reporting why. */
+static char *read_request(const char *path, size_t *length, int *code)
 {
     FILE *file = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (file == NULL) {
-        ptx_fail(error, PTX_INVALID, NULL, "cannot read %s: %s", path, strerror(errno));
+        *code = report_failure(PTEXEC_INVALID, "cannot read %s: %s", path, strerror(errno));
         return NULL;
     }
     size_t capacity = 65536, used = 0;
     char *text = malloc(capacity);
+    if (text == NULL)
+        *code = report_failure(PTEXEC_NOMEM, "out of memory reading %s", path);
     while (text != NULL) {
         size_t got = fread(text + used, 1, capacity - used, file);
         used += got;
         if (got == 0)
             break;
-        if (used == capacity) {
-            if (capacity >= CLI_REQUEST_LIMIT) {
-                free(text);
-                text = NULL;
-                ptx_fail(error, PTX_INVALID, NULL, "%s is larger than %u bytes", path,
-                         CLI_REQUEST_LIMIT);
-                break;
-            }
-            char *grown = realloc(text, capacity * 2);
-            if (grown == NULL) {
-                free(text);
-                text = NULL;
-                ptx_fail(error, PTX_NOMEM, NULL, "out of memory reading %s", path);
-                break;
-            }
-            text = grown;
-            capacity *= 2;
+        if (used < capacity)
+            continue;
+        char *grown = capacity < CLI_REQUEST_LIMIT ? realloc(text, capacity * 2) : NULL;
+        if (grown == NULL) {
+            free(text);
+            text = NULL;
+            *code = capacity < CLI_REQUEST_LIMIT
+                        ? report_failure(PTEXEC_NOMEM, "out of memory reading %s", path)
+                        : report_failure(PTEXEC_INVALID, "%s is larger than %u bytes", path,
+                                         CLI_REQUEST_LIMIT);
+            break;
         }
+        text = grown;
+        capacity *= 2;
     }
     if (text != NULL && ferror(file)) {
         free(text);
         text = NULL;
-        ptx_fail(error, PTX_INVALID, NULL, "cannot read %s: %s", path, strerror(errno));
+        *code = report_failure(PTEXEC_INVALID, "cannot read %s: %s", path, strerror(errno));
     }
     if (file != stdin)
         fclose(file);
     *length = used;
     return text;
-}
-
-static void context_close(cli_context *ctx)
-{
-    engine_destroy(ctx->eng);
-    journal_close(ctx->records);
-    if (ctx->journal_lock >= 0)
-        close(ctx->journal_lock); /* releases the flock */
-    notify_destroy(ctx->notifier);
-    registry_free(ctx->reg);
-    config_free(&ctx->cfg);
-    memset(ctx, 0, sizeof *ctx);
 }
 
 static const char *config_path(const char *given)
@@ -186,193 +173,74 @@ static const char *config_path(const char *given)
     return env != NULL && *env != '\0' ? env : "brokers.ini";
 }
 
-/* Opens the journal the configuration names ([host] journal, journal_sync,
- * journal_retention_days). PTX_NOT_FOUND when the journal is off. */
-static ptx_status open_journal(const config *cfg, journal **out, ptx_error *error)
+/* Opens the host of the configuration; NULL after reporting why. */
+static ptexec_host *open_host(const char *config_file, unsigned flags, int *code)
 {
-    *out = NULL;
-    if (cfg->journal == NULL || cfg->journal[0] == '\0')
-        return ptx_fail(error, PTX_NOT_FOUND, NULL, "the journal is off in %s", cfg->path);
-    journal_options options = {.retention_days = (unsigned)cfg->journal_retention_days};
-    if (cfg->journal_sync != NULL && !journal_parse_sync(cfg->journal_sync, &options.sync))
-        options.sync = JOURNAL_SYNC_NORMAL;
-    return journal_open(cfg->journal, &options, out, error);
-}
-
-/*
- * Takes the exclusive lock "<journal>.lock" that makes one process at a time
- * trade against a journal: account locks live in memory, and recovery takes
- * another owner's running executions for crashed ones, so a second trading
- * process (a CLI run beside the server) could trade the same account twice.
- * flock() is released by the kernel when the process dies, so a crash never
- * leaves it held. Returns false with a reason in `error` when another process
- * holds it.
- */
-static bool lock_journal(cli_context *ctx, ptx_error *error)
-{
-    const char *path = ctx->cfg.journal;
-    if (path == NULL || path[0] == '\0' || strcmp(path, ":memory:") == 0)
-        return true;
-    char lock_path[4096];
-    int length = snprintf(lock_path, sizeof lock_path, "%s.lock", path);
-    if (length < 0 || (size_t)length >= sizeof lock_path)
-        return ptx_fail(error, PTX_JOURNAL, NULL, "journal path too long"), false;
-    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) /* the journal itself will report what is wrong with the folder */
-        return true;
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        close(fd);
-        ptx_fail(error, PTX_JOURNAL, NULL,
-                 "journal %s is in use by another ptexec process; only one process may trade "
-                 "against a journal (send executions to the running server)",
-                 path);
-        return false;
+    ptexec_host *host = NULL;
+    ptexec_error error;
+    if (ptexec_open_file(config_path(config_file), flags, &host, &error) != PTEXEC_OK) {
+        *code = report_error(&error, NULL);
+        return NULL;
     }
-    ctx->journal_lock = fd;
-    return true;
-}
-
-/* The key of account hashes: account_hash_key, or "<journal>.key" (created
- * 0600 on first use), so that history names accounts the same way across
- * restarts and a hash cannot be guessed offline. Without a journal nothing
- * outlives the process and the engine's key stays as it is. */
-static ptx_status load_account_key(cli_context *ctx, ptx_error *error)
-{
-    ids_key key;
-    char why[512];
-    if (ctx->cfg.account_hash_key != NULL && ctx->cfg.account_hash_key[0] != '\0') {
-        ids_key_from_text(ctx->cfg.account_hash_key, &key);
-    } else if (strcmp(ctx->cfg.journal, ":memory:") == 0) {
-        ids_key_random(&key);
-    } else {
-        char path[4096];
-        int length = snprintf(path, sizeof path, "%s.key", ctx->cfg.journal);
-        if (length < 0 || (size_t)length >= sizeof path)
-            return ptx_fail(error, PTX_JOURNAL, NULL, "journal path too long");
-        if (!ids_key_load(path, &key, why, sizeof why)) {
-            log_write(LOG_ERROR, "cli", "account hash key: %s", why);
-            return ptx_fail(error, PTX_JOURNAL, NULL, "the account hash key cannot be read");
-        }
-    }
-    engine_set_account_key(ctx->eng, &key);
-    return PTX_OK;
-}
-
-/* Gives the engine its journal; one that cannot be opened makes the engine
- * refuse executions (journal_unavailable) rather than trade unrecorded. */
-static void context_attach_journal(cli_context *ctx)
-{
-    ptx_error error;
-    ptx_error_clear(&error);
-    if (!lock_journal(ctx, &error)) {
-        log_write(LOG_WARN, "cli", "%s", error.message);
-        engine_set_journal_error(ctx->eng, error.message);
-        return;
-    }
-    ptx_status status = open_journal(&ctx->cfg, &ctx->records, &error);
-    if (status == PTX_OK)
-        status = load_account_key(ctx, &error);
-    if (status == PTX_OK) {
-        engine_set_journal(ctx->eng, ctx->records);
-        engine_recovery_pending(ctx->eng);
-    } else if (status != PTX_NOT_FOUND) {
-        engine_set_journal_error(ctx->eng, error.message);
-    }
-}
-
-/* Loads the configuration, the plugins, the sinks and the engine. */
-static ptx_status context_open(cli_context *ctx, const char *path, ptx_error *error)
-{
-    memset(ctx, 0, sizeof *ctx);
-    ctx->journal_lock = -1;
-    ptx_status status = config_load(config_path(path), &ctx->cfg, error);
-    if (status != PTX_OK)
-        return status;
-    log_level level = LOG_INFO;
-    log_parse_level(ctx->cfg.log_level, &level);
-    log_configure(level, strcmp(ctx->cfg.log_format, "json") == 0);
-    status = registry_load(&ctx->cfg, &ctx->reg, error);
-    if (status != PTX_OK)
-        goto fail;
-    ctx->notifier = notify_create(&ctx->cfg, error);
-    if (ctx->notifier == NULL) {
-        status = error->status != PTX_OK ? error->status : PTX_NOMEM;
-        goto fail;
-    }
-    ctx->eng = engine_create(ctx->reg, ctx->notifier);
-    if (ctx->eng == NULL) {
-        status = ptx_fail(error, PTX_NOMEM, NULL, "out of memory creating the engine");
-        goto fail;
-    }
-    context_attach_journal(ctx);
-    return PTX_OK;
-fail:
-    context_close(ctx);
-    return status;
+    return host;
 }
 
 /* Progress on a terminal: one line per leg as it reaches its final state. */
-static void print_progress(void *context, const exec_result *result, const exec_leg *leg)
+static void print_progress(void *context, const ptexec_leg *leg)
 {
     (void)context;
-    fprintf(stderr, "[%zu/%zu] %-4s %-12s %10" PRId64 "  %s%s%s\n", leg->sequence,
-            result->leg_count, side_name(leg->side), leg->symbol, leg->quantity,
-            leg_status_name(leg->status), leg->reason[0] ? ": " : "", leg->reason);
+    fprintf(stderr, "[%zu/%zu] %-4s %-12s %10" PRId64 "  %s%s%s\n", leg->sequence, leg->leg_count,
+            leg->side, leg->symbol, leg->quantity, leg->status, leg->reason[0] ? ": " : "",
+            leg->reason);
 }
 
-static void print_result_text(const exec_result *result)
+static int exit_code_for_result(const ptexec_result *result)
 {
-    printf("execution %s  broker %s  account %s  status %s\n", result->execution_id, result->broker,
-           result->account_hash, exec_status_name(result->status));
-    printf("%-4s %-4s %-12s %10s %-16s %10s %12s  %s\n", "SEQ", "SIDE", "SYMBOL", "QUANTITY",
-           "STATUS", "FILLED", "AVG_PRICE", "REASON");
-    for (size_t i = 0; i < result->leg_count; i++) {
-        const exec_leg *leg = &result->legs[i];
-        printf("%-4zu %-4s %-12s %10" PRId64 " %-16s %10" PRId64 " %12.2f  %s\n", leg->sequence,
-               side_name(leg->side), leg->symbol, leg->quantity, leg_status_name(leg->status),
-               leg->filled_quantity, leg->average_price, leg->reason);
-    }
-    printf("\n%-12s %10s %10s %10s %10s\n", "SYMBOL", "BEFORE", "TARGET", "AFTER", "RESIDUAL");
-    for (size_t i = 0; i < result->position_count; i++) {
-        const exec_position *p = &result->positions[i];
-        printf("%-12s %10" PRId64 " %10" PRId64 " %10" PRId64 " %10" PRId64 "\n", p->symbol,
-               p->before, p->target, p->after, p->residual);
-    }
-    printf("\norders %zu  filled %zu  failed %zu  rejected %zu  partially_filled %zu\n",
-           result->summary.orders, result->summary.filled, result->summary.failed,
-           result->summary.rejected, result->summary.partially_filled);
-}
-
-static int exit_code_for_result(const exec_result *result)
-{
-    switch (result->status) {
-    case EXEC_COMPLETED:
-    case EXEC_NOOP:
-    case EXEC_PLANNED:
+    if (strcmp(result->status, "COMPLETED") == 0 || strcmp(result->status, "NOOP") == 0 ||
+        strcmp(result->status, "PLANNED") == 0)
         return CLI_EXIT_OK;
-    default:
-        return CLI_EXIT_NOT_FILLED;
-    }
+    return CLI_EXIT_NOT_FILLED;
 }
 
-static int print_result(const exec_result *result, output_format format)
+/* Prints a document: JSON with a final newline, text as it is. */
+static void print_document(const char *text, output_format format)
 {
-    if (format == FORMAT_TEXT) {
-        print_result_text(result);
-        return exit_code_for_result(result);
+    if (format == FORMAT_TEXT)
+        fputs(text, stdout);
+    else
+        puts(text);
+}
+
+/* Runs one execution of the request at `path` and prints its result. */
+static int run_execution(const char *config_file, const char *path, const char *key, bool dry_run,
+                         output_format format)
+{
+    int code = CLI_EXIT_OK;
+    ptexec_host *host = open_host(config_file, 0, &code);
+    if (host == NULL)
+        return code;
+    size_t length = 0;
+    char *body = read_request(path, &length, &code);
+    if (body != NULL) {
+        ptexec_execute_options options = {
+            .idempotency_key = key,
+            .dry_run = dry_run,
+            .format = format == FORMAT_TEXT ? PTEXEC_FORMAT_TEXT : PTEXEC_FORMAT_JSON,
+            .progress = isatty(STDERR_FILENO) ? print_progress : NULL,
+        };
+        ptexec_result result;
+        ptexec_error error;
+        if (ptexec_execute(host, body, length, &options, &result, &error) == PTEXEC_OK) {
+            print_document(result.body, format);
+            code = exit_code_for_result(&result);
+        } else {
+            code = report_error(&error, result.body);
+        }
+        ptexec_free(result.body);
     }
-    if (result->response != NULL) { /* the journal's exact text, also on a replay */
-        puts(result->response);
-        return exit_code_for_result(result);
-    }
-    char *body = render_result(result, NULL);
-    if (body == NULL) {
-        fprintf(stderr, "ptexec: out of memory rendering the result\n");
-        return CLI_EXIT_NOT_FILLED;
-    }
-    puts(body);
     free(body);
-    return exit_code_for_result(result);
+    ptexec_close(host);
+    return code;
 }
 
 static int cmd_execute(const char *config_file, int argc, char **argv, bool dry_run)
@@ -385,9 +253,9 @@ static int cmd_execute(const char *config_file, int argc, char **argv, bool dry_
             dry_run = true;
         } else if (strcmp(argv[i], "--idempotency-key") == 0 && i + 1 < argc) {
             key = argv[++i];
-            if (*key == '\0' || strlen(key) >= REQUEST_IDEMPOTENCY_KEY_MAX)
+            if (*key == '\0' || strlen(key) >= PTEXEC_IDEMPOTENCY_KEY_MAX)
                 return usage_error("--idempotency-key takes 1-%d characters",
-                                   REQUEST_IDEMPOTENCY_KEY_MAX - 1);
+                                   PTEXEC_IDEMPOTENCY_KEY_MAX - 1);
         } else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) {
             if (!parse_format(argv[++i], &format))
                 return usage_error("unknown format '%s' (json or text)", argv[i]);
@@ -402,135 +270,149 @@ static int cmd_execute(const char *config_file, int argc, char **argv, bool dry_
     if (request_path == NULL)
         return usage_error("%s needs a request file (or - for standard input)",
                            dry_run ? "plan" : "execute");
+    return run_execution(config_file, request_path, key, dry_run, format);
+}
 
-    ptx_error error;
-    ptx_error_clear(&error);
-    cli_context ctx;
-    if (context_open(&ctx, config_file, &error) != PTX_OK)
-        return report_error(&error);
+/* Appends `text` to `out` as a JSON string literal. */
+static void write_json_string(FILE *out, const char *text)
+{
+    fputc('"', out);
+    for (const unsigned char *c = (const unsigned char *)text; *c != '\0'; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(out, "\\%c", *c);
+        else if (*c < 0x20)
+            fprintf(out, "\\u%04x", *c);
+        else
+            fputc(*c, out);
+    }
+    fputc('"', out);
+}
 
-    int code;
+/* Builds the POST /holdings body in *body (heap); the credentials are
+ * "KEY=VALUE" strings. false on OOM. */
+static bool holdings_body(const char *broker, char **credentials, size_t count, char **body,
+                          size_t *length)
+{
+    FILE *out = open_memstream(body, length);
+    if (out == NULL)
+        return false;
+    fputs("{\"broker\":", out);
+    write_json_string(out, broker);
+    fputs(",\"credentials\":{", out);
+    for (size_t i = 0; i < count; i++) {
+        char *equals = strchr(credentials[i], '=');
+        *equals = '\0';
+        fputs(i > 0 ? "," : "", out);
+        write_json_string(out, credentials[i]);
+        fputc(':', out);
+        write_json_string(out, equals + 1);
+        *equals = '=';
+    }
+    fputs("}}", out);
+    bool ok = ferror(out) == 0;
+    if (fclose(out) != 0)
+        ok = false;
+    return ok;
+}
+
+static int print_holdings(const char *config_file, const char *broker, char **credentials,
+                          size_t count)
+{
+    char *body = NULL;
     size_t length = 0;
-    char *body = read_request(request_path, &length, &error);
-    exec_request request = {0};
-    exec_result result = {0};
-    if (body == NULL) {
-        code = report_error(&error);
-        goto done;
+    if (!holdings_body(broker, credentials, count, &body, &length)) {
+        free(body);
+        return report_failure(PTEXEC_NOMEM, "out of memory");
     }
-    request_limits limits = {.max_symbols = ctx.cfg.max_symbols};
-    if (request_parse_execute(body, length, &limits, &request, &error) != PTX_OK) {
-        code = report_error(&error);
-        goto done;
+    int code = CLI_EXIT_OK;
+    ptexec_host *host = open_host(config_file, 0, &code);
+    if (host != NULL) {
+        ptexec_result result;
+        ptexec_error error;
+        if (ptexec_holdings(host, body, length, &result, &error) == PTEXEC_OK)
+            puts(result.body);
+        else
+            code = report_error(&error, result.body);
+        ptexec_free(result.body);
+        ptexec_close(host);
     }
-    request.dry_run = request.dry_run || dry_run;
-    if (key != NULL)
-        snprintf(request.idempotency_key, sizeof request.idempotency_key, "%s", key);
-    engine_call_options options = {.lock_timeout_ms = 30000};
-    if (isatty(STDERR_FILENO))
-        options.progress = print_progress;
-    if (engine_execute(ctx.eng, &request, &options, &result, &error) != PTX_OK) {
-        code = report_error(&error);
-        goto done;
-    }
-    code = print_result(&result, format);
-done:
-    exec_result_free(&result);
-    request_free(&request);
     free(body);
-    context_close(&ctx);
     return code;
 }
 
-/* Appends one credential to the growing array; the strings are borrowed. */
-static bool add_credential(broker_credential **items, size_t *count, const char *key,
-                           const char *value)
+/* Appends the heap string "KEY=VALUE" `pair` to *items (taking it over).
+ * false on OOM. */
+static bool push_credential(char ***items, size_t *count, char *pair)
 {
-    broker_credential *grown = realloc(*items, (*count + 1) * sizeof **items);
-    if (grown == NULL)
+    char **grown = pair != NULL ? realloc(*items, (*count + 1) * sizeof **items) : NULL;
+    if (grown == NULL) {
+        free(pair);
         return false;
-    grown[*count].key = key;
-    grown[*count].value = value;
+    }
     *items = grown;
-    (*count)++;
+    grown[(*count)++] = pair;
     return true;
 }
 
-static int print_holdings(cli_context *ctx, const char *broker, broker_credential *credentials,
-                          size_t count)
+static bool add_credential(char ***items, size_t *count, const char *key, const char *value)
 {
-    exec_request request = {0};
-    snprintf(request.broker, sizeof request.broker, "%s", broker);
-    request.credentials = credentials;
-    request.credential_count = count;
-    ptx_error error;
-    ptx_error_clear(&error);
-    holdings *held = NULL;
-    if (engine_holdings(ctx->eng, &request, &held, &error) != PTX_OK)
-        return report_error(&error);
-    char *body = render_holdings(broker, held, NULL);
-    holdings_free(held);
-    if (body == NULL)
+    size_t size = strlen(key) + strlen(value) + 2;
+    char *pair = malloc(size);
+    if (pair != NULL)
+        snprintf(pair, size, "%s=%s", key, value);
+    return push_credential(items, count, pair);
+}
+
+static void free_credentials(char **items, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(items[i]);
+    free(items);
+}
+
+/* Parses one holdings option; returns -1 to go on, else an exit code. */
+static int holdings_option(const char *option, const char *value, const char **broker,
+                           char ***credentials, size_t *count)
+{
+    bool ok = true;
+    if (strcmp(option, "--broker") == 0) {
+        *broker = value;
+    } else if (strcmp(option, "--api-key") == 0) {
+        ok = add_credential(credentials, count, "api_key", value);
+    } else if (strcmp(option, "--access-token") == 0) {
+        ok = add_credential(credentials, count, "access_token", value);
+    } else if (strcmp(option, "--credential") == 0) {
+        const char *equals = strchr(value, '=');
+        if (equals == NULL || equals == value)
+            return usage_error("--credential takes KEY=VALUE");
+        ok = push_credential(credentials, count, strdup(value));
+    } else {
+        return usage_error("unknown option '%s'", option);
+    }
+    if (!ok) {
+        fprintf(stderr, "ptexec: out of memory\n");
         return CLI_EXIT_NOT_FILLED;
-    puts(body);
-    free(body);
-    return CLI_EXIT_OK;
+    }
+    return -1;
 }
 
 static int cmd_holdings(const char *config_file, int argc, char **argv)
 {
     const char *broker = NULL;
-    broker_credential *credentials = NULL;
+    char **credentials = NULL;
     size_t count = 0;
-    int code = CLI_EXIT_USAGE;
-    for (int i = 0; i < argc; i++) {
-        const char *option = argv[i];
-        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
-        if (value == NULL) {
-            code = usage_error("option '%s' needs a value", option);
-            goto done;
-        }
-        i++;
-        bool ok = true;
-        if (strcmp(option, "--broker") == 0) {
-            broker = value;
-        } else if (strcmp(option, "--api-key") == 0) {
-            ok = add_credential(&credentials, &count, "api_key", value);
-        } else if (strcmp(option, "--access-token") == 0) {
-            ok = add_credential(&credentials, &count, "access_token", value);
-        } else if (strcmp(option, "--credential") == 0) {
-            char *equals = strchr(argv[i], '=');
-            if (equals == NULL || equals == argv[i]) {
-                code = usage_error("--credential takes KEY=VALUE");
-                goto done;
-            }
-            *equals = '\0';
-            ok = add_credential(&credentials, &count, argv[i], equals + 1);
-        } else {
-            code = usage_error("unknown option '%s'", option);
-            goto done;
-        }
-        if (!ok) {
-            fprintf(stderr, "ptexec: out of memory\n");
-            code = CLI_EXIT_NOT_FILLED;
-            goto done;
-        }
+    int code = -1;
+    for (int i = 0; i < argc && code < 0; i += 2) {
+        if (i + 1 >= argc)
+            code = usage_error("option '%s' needs a value", argv[i]);
+        else
+            code = holdings_option(argv[i], argv[i + 1], &broker, &credentials, &count);
     }
-    if (broker == NULL) {
+    if (code < 0 && broker == NULL)
         code = usage_error("holdings needs --broker NAME");
-        goto done;
-    }
-    ptx_error error;
-    ptx_error_clear(&error);
-    cli_context ctx;
-    if (context_open(&ctx, config_file, &error) != PTX_OK) {
-        code = report_error(&error);
-        goto done;
-    }
-    code = print_holdings(&ctx, broker, credentials, count);
-    context_close(&ctx);
-done:
-    free(credentials);
+    if (code < 0)
+        code = print_holdings(config_file, broker, credentials, count);
+    free_credentials(credentials, count);
     return code;
 }
 
@@ -545,120 +427,71 @@ static int cmd_brokers(const char *config_file, int argc, char **argv)
             return usage_error("unexpected argument '%s'", argv[i]);
         }
     }
-    ptx_error error;
-    ptx_error_clear(&error);
-    cli_context ctx;
-    if (context_open(&ctx, config_file, &error) != PTX_OK)
-        return report_error(&error);
-    if (format == FORMAT_JSON) {
-        char *body = render_brokers(ctx.reg, NULL);
-        if (body != NULL)
-            puts(body);
-        free(body);
-    } else {
-        printf("%-12s %-10s %-5s %-10s %s\n", "NAME", "VERSION", "ABI", "MODE", "PLUGIN");
-        for (size_t i = 0; i < registry_count(ctx.reg); i++) {
-            registry_broker *b = registry_at(ctx.reg, i);
-            const broker_plugin *p = registry_broker_plugin(b);
-            printf("%-12s %-10s %u.%-3u %-10s %s\n", registry_broker_name(b), p->version,
-                   (unsigned)p->abi_major, (unsigned)p->abi_minor,
-                   registry_broker_settings(b)->mode, registry_broker_file(b));
-        }
-    }
-    int code = registry_refused_count(ctx.reg) > 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-    context_close(&ctx);
+    int code = CLI_EXIT_OK;
+    ptexec_host *host = open_host(config_file, 0, &code);
+    if (host == NULL)
+        return code;
+    char *text = NULL;
+    ptexec_error error;
+    if (ptexec_brokers(host, format == FORMAT_TEXT ? PTEXEC_FORMAT_TEXT : PTEXEC_FORMAT_JSON, &text,
+                       NULL, &error) == PTEXEC_OK)
+        print_document(text, format);
+    else
+        code = report_error(&error, NULL);
+    ptexec_free(text);
+    if (code == CLI_EXIT_OK && ptexec_refused_count(host) > 0)
+        code = CLI_EXIT_USAGE;
+    ptexec_close(host);
     return code;
 }
 
-/* Loads the configuration and its journal alone (no plugins) for history. */
-static ptx_status history_open(const char *config_file, config *cfg, journal **records,
-                               ptx_error *error)
+/* Parses the options of `history`; returns -1 to go on, else an exit code. */
+static int history_options(int argc, char **argv, ptexec_history_query *query,
+                           output_format *format)
 {
-    ptx_status status = config_load(config_path(config_file), cfg, error);
-    if (status != PTX_OK)
-        return status;
-    log_level level = LOG_INFO;
-    log_parse_level(cfg->log_level, &level);
-    log_configure(level, strcmp(cfg->log_format, "json") == 0);
-    status = open_journal(cfg, records, error);
-    if (status != PTX_OK)
-        config_free(cfg);
-    return status;
-}
-
-static void print_time(int64_t ms)
-{
-    time_t seconds = (time_t)(ms / 1000);
-    struct tm utc;
-    char text[32] = "-";
-    if (ms > 0 && gmtime_r(&seconds, &utc) != NULL)
-        strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &utc);
-    printf("%-20s", text);
-}
-
-static int print_history_text(journal *records, const journal_filter *filter)
-{
-    journal_execution *items = NULL;
-    size_t count = 0;
-    ptx_error error;
-    if (journal_list(records, filter, &items, &count, &error) != PTX_OK)
-        return report_error(&error);
-    printf("%-30s %-20s %-10s %-16s %-10s %6s  %s\n", "EXECUTION", "CREATED (UTC)", "BROKER",
-           "ACCOUNT", "STATUS", "ORDERS", "IDEMPOTENCY_KEY");
-    for (size_t i = 0; i < count; i++) {
-        const journal_execution *e = &items[i];
-        printf("%-30s ", e->id);
-        print_time(e->created_ms);
-        printf(" %-10s %-16s %-10s %6zu  %s\n", e->broker, e->account_hash, e->status, e->leg_count,
-               e->idempotency_key[0] ? e->idempotency_key : "-");
-    }
-    journal_list_free(items, count);
-    return CLI_EXIT_OK;
-}
-
-static int cmd_history(const char *config_file, int argc, char **argv)
-{
-    journal_filter filter = {.limit = 20};
-    output_format format = FORMAT_TEXT;
-    for (int i = 0; i < argc; i++) {
+    for (int i = 0; i < argc; i += 2) {
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--limit") == 0 && value != NULL) {
             char *end = NULL;
             unsigned long limit = strtoul(value, &end, 10);
             if (end == value || *end != '\0' || limit < 1 || limit > 10000)
                 return usage_error("--limit takes a number from 1 to 10000");
-            filter.limit = limit;
+            query->limit = limit;
         } else if (strcmp(argv[i], "--broker") == 0 && value != NULL) {
-            filter.broker = value;
+            query->broker = value;
         } else if (strcmp(argv[i], "--status") == 0 && value != NULL) {
-            filter.status = value;
+            query->status = value;
         } else if (strcmp(argv[i], "--format") == 0 && value != NULL) {
-            if (!parse_format(value, &format))
+            if (!parse_format(value, format))
                 return usage_error("unknown format '%s' (json or text)", value);
         } else {
             return usage_error("unexpected argument '%s'", argv[i]);
         }
-        i++;
     }
-    config cfg;
-    journal *records = NULL;
-    ptx_error error;
-    ptx_error_clear(&error);
-    if (history_open(config_file, &cfg, &records, &error) != PTX_OK)
-        return report_error(&error);
-    int code = CLI_EXIT_OK;
-    if (format == FORMAT_TEXT) {
-        code = print_history_text(records, &filter);
-    } else {
-        char *json = NULL;
-        if (journal_list_json(records, &filter, &json, &error) == PTX_OK)
-            puts(json);
-        else
-            code = report_error(&error);
-        free(json);
-    }
-    journal_close(records);
-    config_free(&cfg);
+    return -1;
+}
+
+static int cmd_history(const char *config_file, int argc, char **argv)
+{
+    ptexec_history_query query = {.limit = 20};
+    output_format format = FORMAT_TEXT;
+    int code = history_options(argc, argv, &query, &format);
+    if (code >= 0)
+        return code;
+    code = CLI_EXIT_OK;
+    ptexec_host *host = open_host(config_file, PTEXEC_OPEN_RECORDS_ONLY, &code);
+    if (host == NULL)
+        return code;
+    char *text = NULL;
+    ptexec_error error;
+    if (ptexec_history(host, &query,
+                       format == FORMAT_TEXT ? PTEXEC_FORMAT_TEXT : PTEXEC_FORMAT_JSON, &text, NULL,
+                       &error) == PTEXEC_OK)
+        print_document(text, format);
+    else
+        code = report_error(&error, NULL);
+    ptexec_free(text);
+    ptexec_close(host);
     return code;
 }
 
@@ -666,62 +499,33 @@ static int cmd_show(const char *config_file, int argc, char **argv)
 {
     if (argc != 1 || argv[0][0] == '-')
         return usage_error("usage: ptexec show EXECUTION_ID");
-    config cfg;
-    journal *records = NULL;
-    ptx_error error;
-    ptx_error_clear(&error);
-    if (history_open(config_file, &cfg, &records, &error) != PTX_OK)
-        return report_error(&error);
-    char *json = NULL;
     int code = CLI_EXIT_OK;
-    if (journal_show_json(records, argv[0], &json, &error) == PTX_OK)
+    ptexec_host *host = open_host(config_file, PTEXEC_OPEN_RECORDS_ONLY, &code);
+    if (host == NULL)
+        return code;
+    char *json = NULL;
+    ptexec_error error;
+    if (ptexec_history_get(host, argv[0], &json, NULL, &error) == PTEXEC_OK)
         puts(json);
     else
-        code = report_error(&error);
-    free(json);
-    journal_close(records);
-    config_free(&cfg);
+        code = report_error(&error, NULL);
+    ptexec_free(json);
+    ptexec_close(host);
     return code;
-}
-
-static void print_descriptor(const char *path, const broker_plugin *p)
-{
-    const broker_capabilities *caps = &p->capabilities;
-    printf("file:          %s\n", path);
-    printf("name:          %s\n", p->name);
-    printf("version:       %s\n", p->version ? p->version : "");
-    printf("abi:           %u.%u (descriptor size %u)\n", (unsigned)p->abi_major,
-           (unsigned)p->abi_minor, (unsigned)p->size);
-    printf("description:   %s\n", p->description ? p->description : "");
-    printf("tag length:    %u..%u%s\n", (unsigned)caps->tag_min_length,
-           (unsigned)caps->tag_max_length,
-           (caps->flags & BROKER_CAP_TAG_ALNUM_ONLY) ? " (alphanumeric)" : "");
-    printf("rate limit:    %u orders/s\n", (unsigned)caps->rate_limit_per_second);
-    printf("partial fills: %s\n", (caps->flags & BROKER_CAP_PARTIAL_FILLS) ? "yes" : "no");
-    printf("sessions:      %s\n",
-           (caps->flags & BROKER_CAP_CONCURRENT_SESSIONS) ? "concurrent" : "serialized");
-    printf("optional:      cancel_order %s, get_quote %s\n", p->cancel_order ? "yes" : "no",
-           p->get_quote ? "yes" : "no");
-    printf("config keys:  ");
-    for (const char *const *key = p->config_keys; key != NULL && *key != NULL; key++)
-        printf(" %s", *key);
-    printf("\n");
 }
 
 static int cmd_plugin(int argc, char **argv)
 {
     if (argc != 2 || strcmp(argv[0], "check") != 0)
         return usage_error("usage: ptexec plugin check FILE.so");
-    const broker_plugin *plugin = NULL;
-    void *handle = NULL;
-    ptx_error error;
-    ptx_error_clear(&error);
-    if (registry_open_file(argv[1], &plugin, &handle, &error) != PTX_OK) {
+    char *text = NULL;
+    ptexec_error error;
+    if (ptexec_plugin_describe(argv[1], &text, NULL, &error) != PTEXEC_OK) {
         fprintf(stderr, "ptexec: %s\n", error.message);
         return CLI_EXIT_USAGE;
     }
-    print_descriptor(argv[1], plugin);
-    registry_unload_file(handle);
+    fputs(text, stdout);
+    ptexec_free(text);
     return CLI_EXIT_OK;
 }
 
@@ -734,15 +538,14 @@ static int cmd_serve(const char *config_file, int argc, char **argv)
         else
             return usage_error("unexpected argument '%s'", argv[i]);
     }
-    ptx_error error;
-    ptx_error_clear(&error);
-    cli_context ctx;
-    if (context_open(&ctx, config_file, &error) != PTX_OK)
-        return report_error(&error);
-    ptx_status status =
-        http_serve(&ctx.cfg, ctx.reg, ctx.eng, listen ? listen : ctx.cfg.listen, &error);
-    int code = status == PTX_OK ? CLI_EXIT_OK : report_error(&error);
-    context_close(&ctx);
+    int code = CLI_EXIT_OK;
+    ptexec_host *host = open_host(config_file, 0, &code);
+    if (host == NULL)
+        return code;
+    ptexec_error error;
+    if (http_serve(host, listen, &error) != PTEXEC_OK)
+        code = report_error(&error, NULL);
+    ptexec_close(host);
     return code;
 }
 
@@ -756,7 +559,7 @@ int cli_main(int argc, char **argv)
             return CLI_EXIT_OK;
         }
         if (strcmp(argv[i], "--version") == 0) {
-            printf("ptexec %s (plugin ABI %d.%d)\n", PTEXEC_VERSION, BROKER_ABI_MAJOR,
+            printf("ptexec %s (plugin ABI %d.%d)\n", ptexec_version(), BROKER_ABI_MAJOR,
                    BROKER_ABI_MINOR);
             return CLI_EXIT_OK;
         }

@@ -670,6 +670,17 @@ static ptx_status config_apply_host(config *cfg, ptx_error *error)
     return status;
 }
 
+/* Parses `file` into *out, whose path and directory are set. */
+static ptx_status config_load_stream(config *out, FILE *file, ptx_error *error)
+{
+    ptx_status status = config_parse_file(out, file, error);
+    if (status == PTX_OK)
+        status = config_apply_host(out, error);
+    if (status == PTX_OK)
+        config_warn_unknown(out, &out->host, "host", config_host_keys, NULL);
+    return status;
+}
+
 ptx_status config_load(const char *path, config *out, ptx_error *error)
 {
     ptx_status status = PTX_OK;
@@ -686,11 +697,34 @@ ptx_status config_load(const char *path, config *out, ptx_error *error)
         status = ptx_fail(error, PTX_CONFIG, NULL, "%s: cannot open: %s", path, strerror(errno));
         goto cleanup;
     }
-    status = config_parse_file(out, file, error);
-    if (status == PTX_OK)
-        status = config_apply_host(out, error);
-    if (status == PTX_OK)
-        config_warn_unknown(out, &out->host, "host", config_host_keys, NULL);
+    status = config_load_stream(out, file, error);
+cleanup:
+    if (file != NULL)
+        fclose(file);
+    if (status != PTX_OK)
+        config_free(out);
+    return status;
+}
+
+ptx_status config_load_text(const char *text, size_t length, const char *name,
+                            const char *directory, config *out, ptx_error *error)
+{
+    ptx_status status = PTX_OK;
+    FILE *file = NULL;
+    memset(out, 0, sizeof *out);
+    out->path = strdup(name);
+    out->directory = realpath(directory != NULL ? directory : ".", NULL);
+    if (out->path == NULL || out->directory == NULL) {
+        status = ptx_fail(error, PTX_CONFIG, NULL, "%s: cannot use folder %s: %s", name,
+                          directory != NULL ? directory : ".", strerror(errno));
+        goto cleanup;
+    }
+    file = length > 0 ? fmemopen((void *)text, length, "r") : fopen("/dev/null", "r");
+    if (file == NULL) {
+        status = ptx_fail(error, PTX_NOMEM, NULL, "%s: out of memory", name);
+        goto cleanup;
+    }
+    status = config_load_stream(out, file, error);
 cleanup:
     if (file != NULL)
         fclose(file);

@@ -61,6 +61,14 @@ typedef struct config {
  */
 ptx_status config_load(const char *path, config *out, ptx_error *error);
 
+/*
+ * The same from `length` bytes of configuration `text`: messages name it
+ * `name` (e.g. "(configuration text)") and relative paths resolve against
+ * `directory` (NULL: the current directory). Main thread.
+ */
+ptx_status config_load_text(const char *text, size_t length, const char *name,
+                            const char *directory, config *out, ptx_error *error);
+
 /* Releases everything config_load() allocated; safe on a zeroed struct. */
 void config_free(config *cfg);
 

@@ -23,21 +23,17 @@
 
 #include <microhttpd.h>
 
-#include "holdings.h"
-#include "journal.h"
-#include "json.h"
-#include "log.h"
-#include "metrics.h"
+#include <ptexec/host.h>
+
 #include "openapi.h"
-#include "render.h"
-#include "request.h"
 
 #define HTTP_DEFAULT_MAX_CONNECTIONS 64
 #define HTTP_DEFAULT_GRACE_MS 10000
 #define HTTP_DEFAULT_TIMEOUT_S 30
-#define HTTP_DEFAULT_ACCOUNT_WAIT_MS 30000 /* how long an execution waits for a busy account */
+#define HTTP_DEFAULT_BODY_LIMIT (1024 * 1024)
 #define HTTP_PATH_LOG_MAX 128
 #define HTTP_DOCS_FILE_MAX 64
+#define HTTP_STATUS_NAME_MAX 16 /* longest execution state + NUL */
 #define HTTP_HISTORY_DEFAULT_LIMIT 50
 #define HTTP_HISTORY_MAX_LIMIT 1000
 #define HTTP_IDEMPOTENCY_HEADER "Idempotency-Key"
@@ -97,20 +93,11 @@ static const route_def routes[] = {
     [ROUTE_DOCS] = {"/docs", false, false},
 };
 
-/* Execution states GET /executions?status= accepts (the journal's). */
-static const char *const history_statuses[] = {"RUNNING", "COMPLETED", "PARTIAL", "FAILED",
-                                               "NOOP",    "RECOVERED", NULL};
-
 typedef struct http_server {
-    const config *cfg;
-    registry *reg;
-    engine *eng;
-    metrics *stats;
+    ptexec_host *host;
     struct MHD_Daemon *daemon;
-    request_limits limits;
     size_t body_limit;
     const char *api_token; /* NULL when none is configured */
-    unsigned account_wait_ms;
     char docs_dir[PATH_MAX];
     atomic_bool stopping;
     pthread_mutex_t flight_lock; /* orders `stopping` against in_flight */
@@ -129,17 +116,19 @@ typedef struct http_request {
     size_t discarded; /* bytes read and dropped after the body went over the limit */
     bool too_large;
     unsigned status; /* 0 until a response is queued */
-    char execution_id[IDS_EXECUTION_ID_MAX];
+    char execution_id[PTEXEC_EXECUTION_ID_MAX];
     bool replayed; /* the response is a stored one (idempotency key reused) */
 } http_request;
 
-/* What a handler answers. `body` is heap memory unless `static_body`. */
+/* What a handler answers. `body` is released with `release` once sent:
+ * ptexec_free for the library's text (the default), free for the server's
+ * own, NULL for a body that lives for the whole process. */
 typedef struct http_reply {
     unsigned status;
     const char *content_type;
     char *body;
     size_t length;
-    bool static_body;
+    void (*release)(void *body);
     int fd; /* a file to send instead of `body` when >= 0 */
     size_t file_size;
     const char *allow;
@@ -155,7 +144,8 @@ static int64_t monotonic_ns(void)
 
 static http_reply reply_empty(void)
 {
-    return (http_reply){.status = 500, .content_type = "application/json", .fd = -1};
+    return (http_reply){
+        .status = 500, .content_type = "application/json", .fd = -1, .release = ptexec_free};
 }
 
 /* An error body {"error":{code,message,field}} with an HTTP-level code. */
@@ -169,64 +159,31 @@ static http_reply reply_error(unsigned status, const char *code, const char *fie
     va_start(args, format);
     vsnprintf(message, sizeof message, format, args);
     va_end(args);
-    json_writer writer;
-    json_writer_init(&writer);
-    json_object_begin(&writer);
-    json_key_write(&writer, "error");
-    json_object_begin(&writer);
-    json_key_write(&writer, "code");
-    json_write_string(&writer, code);
-    json_key_write(&writer, "message");
-    json_write_string(&writer, message);
-    json_key_write(&writer, "field");
-    json_write_string(&writer, field && *field ? field : NULL);
-    json_object_end(&writer);
-    json_object_end(&writer);
     http_reply reply = reply_empty();
     reply.status = status;
-    reply.body = json_writer_finish(&writer, &reply.length);
+    ptexec_error_json(code, message, field, &reply.body, &reply.length);
     return reply;
 }
 
-/* Maps an engine or parser failure to its HTTP status and error body. */
-static http_reply reply_failure(const ptx_error *error)
+/* The reply of a failure the library reported in `error`. */
+static http_reply reply_failure(const ptexec_error *error)
 {
-    ptx_error shown = *error;
-    unsigned status;
-    switch (error->status) {
-    case PTX_PARSE:
-        status = 400;
-        break;
-    case PTX_INVALID:
-        status = 422;
-        break;
-    case PTX_NOT_FOUND: /* unknown broker: a schema-level error of the request */
-        status = 422;
-        shown.status = PTX_INVALID;
-        break;
-    case PTX_AUTH:
-        status = 401;
-        break;
-    case PTX_BUSY:
-    case PTX_CONFLICT:
-    case PTX_IN_PROGRESS:
-    case PTX_MARKET_CLOSED: /* the request is fine; the market is not open */
-        status = 409;
-        break;
-    case PTX_UNAVAILABLE:
-        status = 503;
-        break;
-    case PTX_JOURNAL: /* the engine logged why */
-        status = 503;
-        break;
-    default:
-        log_write(LOG_ERROR, "http", "internal error (%s): %s", ptx_strerror(error->status),
-                  error->message);
-        return reply_error(500, "internal_error", NULL, "internal error; see the server log");
-    }
+    return reply_error(error->http_status, error->code, error->field, "%s", error->message);
+}
+
+/* The reply of a library call that rendered its own answer (`result`,
+ * taken over), success or failure. */
+static http_reply reply_result(http_request *request, ptexec_result *result)
+{
+    snprintf(request->execution_id, sizeof request->execution_id, "%s", result->execution_id);
+    request->replayed = result->replayed != 0;
+    if (result->body == NULL)
+        return reply_error(500, "internal_error", NULL, "out of memory");
     http_reply reply = reply_empty();
-    reply.status = status;
-    reply.body = render_error(&shown, &reply.length);
+    reply.status = result->http_status;
+    reply.body = result->body;
+    reply.length = result->length;
+    result->body = NULL;
     return reply;
 }
 
@@ -388,154 +345,45 @@ static size_t flight_count(http_server *server)
 
 /* ---- endpoint handlers --------------------------------------------------- */
 
-/* True when `key` is 1–128 printable ASCII characters (the body field's rule). */
-static bool valid_idempotency_key(const char *key)
-{
-    size_t length = strlen(key);
-    if (length < 1 || length >= REQUEST_IDEMPOTENCY_KEY_MAX)
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if (key[i] < 0x20 || key[i] > 0x7E)
-            return false;
-    return true;
-}
-
-/* Takes the Idempotency-Key header into parsed->idempotency_key. Fails with
- * PTX_INVALID when the header breaks the key rules or differs from the body's
- * idempotency_key. */
-static ptx_status take_idempotency_header(struct MHD_Connection *connection, exec_request *parsed,
-                                          ptx_error *error)
-{
-    const char *header =
-        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, HTTP_IDEMPOTENCY_HEADER);
-    if (header == NULL)
-        return PTX_OK;
-    if (!valid_idempotency_key(header))
-        return ptx_fail(error, PTX_INVALID, HTTP_IDEMPOTENCY_HEADER,
-                        "the Idempotency-Key header must be 1-%d printable ASCII characters",
-                        REQUEST_IDEMPOTENCY_KEY_MAX - 1);
-    if (parsed->idempotency_key[0] != '\0' && strcmp(parsed->idempotency_key, header) != 0)
-        return ptx_fail(error, PTX_INVALID, "idempotency_key",
-                        "the Idempotency-Key header and the body's idempotency_key differ; send "
-                        "one key, or the same in both");
-    snprintf(parsed->idempotency_key, sizeof parsed->idempotency_key, "%s", header);
-    return PTX_OK;
-}
-
-/* The reply of a finished execution: the journal's stored text when there is
- * one (byte-identical on a replay), otherwise the rendered result. */
-static http_reply reply_result(http_request *request, exec_result *result)
-{
-    snprintf(request->execution_id, sizeof request->execution_id, "%s", result->execution_id);
-    request->replayed = result->replayed;
-    size_t length = 0;
-    char *body = result->response;
-    if (body != NULL) {
-        result->response = NULL; /* taken over: freed by libmicrohttpd */
-        length = strlen(body);
-    } else {
-        body = render_result(result, &length);
-    }
-    if (body == NULL)
-        return reply_error(500, "internal_error", NULL, "out of memory");
-    return reply_json(body, length);
-}
-
 static http_reply handle_execute(http_server *server, struct MHD_Connection *connection,
                                  http_request *request, bool dry_run)
 {
-    exec_request parsed = {0};
-    ptx_error error;
-    ptx_error_clear(&error);
-    if (request_parse_execute(request->body ? request->body : "", request->length, &server->limits,
-                              &parsed, &error) != PTX_OK ||
-        take_idempotency_header(connection, &parsed, &error) != PTX_OK) {
-        request_free(&parsed);
-        return reply_failure(&error);
-    }
-    if (dry_run)
-        parsed.dry_run = true;
-    if (!flight_begin(server)) {
-        request_free(&parsed);
+    if (!flight_begin(server))
         return reply_error(503, "shutting_down", NULL, "the server is shutting down");
-    }
-    engine_call_options options = {.lock_timeout_ms = server->account_wait_ms};
-    exec_result result = {0};
-    metrics_execution_begin(server->stats);
-    ptx_status status = engine_execute(server->eng, &parsed, &options, &result, &error);
-    metrics_execution_end(server->stats, parsed.broker, status, status == PTX_OK ? &result : NULL);
+    ptexec_execute_options options = {
+        .idempotency_key =
+            MHD_lookup_connection_value(connection, MHD_HEADER_KIND, HTTP_IDEMPOTENCY_HEADER),
+        .dry_run = dry_run,
+    };
+    ptexec_result result;
+    ptexec_execute(server->host, request->body ? request->body : "", request->length, &options,
+                   &result, NULL);
     flight_end(server);
-    request_free(&parsed);
-    if (status != PTX_OK)
-        return reply_failure(&error);
-    http_reply reply = reply_result(request, &result);
-    exec_result_free(&result);
-    return reply;
+    return reply_result(request, &result);
 }
 
 static http_reply handle_holdings(http_server *server, http_request *request)
 {
-    exec_request parsed = {0};
-    ptx_error error;
-    ptx_error_clear(&error);
-    if (request_parse_holdings(request->body ? request->body : "", request->length, &parsed,
-                               &error) != PTX_OK)
-        return reply_failure(&error);
-    if (!flight_begin(server)) {
-        request_free(&parsed);
+    if (!flight_begin(server))
         return reply_error(503, "shutting_down", NULL, "the server is shutting down");
-    }
-    holdings *map = NULL;
-    ptx_status status = engine_holdings(server->eng, &parsed, &map, &error);
+    ptexec_result result;
+    ptexec_holdings(server->host, request->body ? request->body : "", request->length, &result,
+                    NULL);
     flight_end(server);
-    http_reply reply;
-    if (status != PTX_OK) {
-        reply = reply_failure(&error);
-    } else {
-        size_t length = 0;
-        char *body = render_holdings(parsed.broker, map, &length);
-        reply = body ? reply_json(body, length)
-                     : reply_error(500, "internal_error", NULL, "out of memory");
-    }
-    holdings_free(map);
-    request_free(&parsed);
-    return reply;
+    return reply_result(request, &result);
 }
 
 static http_reply handle_brokers(http_server *server)
 {
-    size_t length = 0;
-    char *body = render_brokers(server->reg, &length);
-    if (body == NULL)
-        return reply_error(500, "internal_error", NULL, "out of memory");
-    return reply_json(body, length);
+    http_reply reply = reply_empty();
+    ptexec_error error;
+    if (ptexec_brokers(server->host, PTEXEC_FORMAT_JSON, &reply.body, &reply.length, &error) !=
+        PTEXEC_OK)
+        return reply_failure(&error);
+    return reply_json(reply.body, reply.length);
 }
 
 /* ---- history (the journal) ---------------------------------------------- */
-
-/* "ok", "off" (journal = off) or "unavailable" (it could not be opened). */
-static const char *journal_state(const http_server *server)
-{
-    if (engine_journal(server->eng) != NULL)
-        return "ok";
-    return server->cfg->journal == NULL || server->cfg->journal[0] == '\0' ? "off" : "unavailable";
-}
-
-/* The journal for a history read, or NULL with the 503 reply to send. */
-static journal *history_journal(http_server *server, http_reply *reply)
-{
-    journal *records = engine_journal(server->eng);
-    if (records != NULL)
-        return records;
-    if (strcmp(journal_state(server), "off") == 0)
-        *reply = reply_error(503, "journal_unavailable", NULL,
-                             "the journal is off (journal = off in the configuration): no "
-                             "execution history is kept");
-    else
-        *reply = reply_error(503, "journal_unavailable", NULL,
-                             "the journal could not be opened at start-up; see the server log");
-    return NULL;
-}
 
 /* Parses the limit query parameter: 1..HTTP_HISTORY_MAX_LIMIT, digits only. */
 static bool parse_history_limit(const char *text, size_t *limit)
@@ -555,85 +403,57 @@ static bool parse_history_limit(const char *text, size_t *limit)
     return digits > 0 && value >= 1 && value <= HTTP_HISTORY_MAX_LIMIT;
 }
 
-/* Upper-cases a known execution state into `out`; false when unknown. */
-static bool parse_history_status(const char *text, char out[JOURNAL_STATE_MAX])
-{
-    for (size_t i = 0; history_statuses[i] != NULL; i++)
-        if (strcasecmp(text, history_statuses[i]) == 0) {
-            snprintf(out, JOURNAL_STATE_MAX, "%s", history_statuses[i]);
-            return true;
-        }
-    return false;
-}
-
-/* Reads and checks the query of GET /executions into *filter (which borrows
- * `status`). Returns true, or false with the 422 reply. */
-static bool read_history_filter(struct MHD_Connection *connection, journal_filter *filter,
-                                char status[JOURNAL_STATE_MAX], http_reply *reply)
+/* Reads and checks the query of GET /executions into *query (which borrows
+ * the connection's strings; the library checks `status`). Returns true, or
+ * false with the 422 reply. */
+static bool read_history_query(struct MHD_Connection *connection, ptexec_history_query *query,
+                               http_reply *reply)
 {
     const char *limit = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "limit");
     const char *broker = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "broker");
-    const char *state = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "status");
-    if (!parse_history_limit(limit, &filter->limit)) {
+    if (!parse_history_limit(limit, &query->limit)) {
         *reply = reply_error(422, "invalid_request", "limit",
                              "limit must be a whole number from 1 to %d", HTTP_HISTORY_MAX_LIMIT);
         return false;
     }
-    if (broker != NULL && (broker[0] == '\0' || strlen(broker) >= REQUEST_BROKER_MAX)) {
-        *reply =
-            reply_error(422, "invalid_request", "broker",
-                        "broker must be a broker name of 1-%d characters", REQUEST_BROKER_MAX - 1);
+    if (broker != NULL && (broker[0] == '\0' || strlen(broker) >= PTEXEC_BROKER_NAME_MAX)) {
+        *reply = reply_error(422, "invalid_request", "broker",
+                             "broker must be a broker name of 1-%d characters",
+                             PTEXEC_BROKER_NAME_MAX - 1);
         return false;
     }
-    if (state != NULL && !parse_history_status(state, status)) {
-        *reply = reply_error(422, "invalid_request", "status",
-                             "status must be one of RUNNING, COMPLETED, PARTIAL, FAILED, NOOP, "
-                             "RECOVERED");
-        return false;
-    }
-    filter->broker = broker;
-    filter->status = state != NULL ? status : NULL;
+    query->broker = broker;
+    query->status = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "status");
     return true;
 }
 
-static http_reply reply_history(char *json, ptx_status status, const ptx_error *error)
+static http_reply reply_document(char *json, size_t length, ptexec_status status,
+                                 const ptexec_error *error)
 {
-    if (status == PTX_OK)
-        return json ? reply_json(json, strlen(json))
-                    : reply_error(500, "internal_error", NULL, "out of memory");
-    free(json);
-    if (status == PTX_NOT_FOUND)
-        return reply_error(404, "not_found", NULL, "%s", error->message);
-    if (status == PTX_JOURNAL) {
-        log_write(LOG_ERROR, "http", "history read failed: %s", error->message);
-        return reply_error(503, "journal_unavailable", NULL,
-                           "the journal cannot be read right now; see the server log");
-    }
-    return reply_failure(error);
+    if (status != PTEXEC_OK)
+        return reply_failure(error);
+    return reply_json(json, length);
 }
 
 static http_reply handle_executions(http_server *server, struct MHD_Connection *connection)
 {
     http_reply reply;
-    journal_filter filter = {0};
-    char status_name[JOURNAL_STATE_MAX] = "";
-    if (!read_history_filter(connection, &filter, status_name, &reply))
+    ptexec_history_query query = {0};
+    if (!read_history_query(connection, &query, &reply))
         return reply;
-    journal *records = history_journal(server, &reply);
-    if (records == NULL)
-        return reply;
-    ptx_error error;
-    ptx_error_clear(&error);
     char *json = NULL;
-    ptx_status status = journal_list_json(records, &filter, &json, &error);
-    return reply_history(json, status, &error);
+    size_t length = 0;
+    ptexec_error error;
+    ptexec_status status =
+        ptexec_history(server->host, &query, PTEXEC_FORMAT_JSON, &json, &length, &error);
+    return reply_document(json, length, status, &error);
 }
 
 /* True for an id that could be an execution id: 1–39 of [A-Za-z0-9_-]. */
 static bool plausible_execution_id(const char *id)
 {
     size_t length = strlen(id);
-    if (length == 0 || length >= IDS_EXECUTION_ID_MAX)
+    if (length == 0 || length >= PTEXEC_EXECUTION_ID_MAX)
         return false;
     for (size_t i = 0; i < length; i++) {
         char c = id[i];
@@ -650,53 +470,42 @@ static http_reply handle_execution(http_server *server, http_request *request, c
     const char *id = url + strlen("/executions/");
     if (!plausible_execution_id(id))
         return reply_error(404, "not_found", NULL, "no execution with id '%.60s'", id);
-    http_reply reply;
-    journal *records = history_journal(server, &reply);
-    if (records == NULL)
-        return reply;
-    ptx_error error;
-    ptx_error_clear(&error);
     char *json = NULL;
-    ptx_status status = journal_show_json(records, id, &json, &error);
-    if (status == PTX_NOT_FOUND)
-        ptx_fail(&error, PTX_NOT_FOUND, NULL, "no execution with id '%s' in the journal", id);
-    if (status == PTX_OK)
+    size_t length = 0;
+    ptexec_error error;
+    ptexec_status status = ptexec_history_get(server->host, id, &json, &length, &error);
+    if (status == PTEXEC_OK)
         snprintf(request->execution_id, sizeof request->execution_id, "%s", id);
-    return reply_history(json, status, &error);
+    return reply_document(json, length, status, &error);
 }
 
 static http_reply handle_health(http_server *server)
 {
-    json_writer writer;
-    json_writer_init(&writer);
-    json_object_begin(&writer);
-    json_key_write(&writer, "status");
-    json_write_string(&writer, "ok");
-    json_key_write(&writer, "version");
-    json_write_string(&writer, PTEXEC_VERSION);
-    json_key_write(&writer, "brokers");
-    json_write_int(&writer, (int64_t)registry_count(server->reg));
-    json_key_write(&writer, "refused_brokers");
-    json_write_int(&writer, (int64_t)registry_refused_count(server->reg));
-    json_key_write(&writer, "executions_in_flight");
-    json_write_int(&writer, (int64_t)flight_count(server));
-    json_key_write(&writer, "journal");
-    json_write_string(&writer, journal_state(server));
-    json_object_end(&writer);
-    size_t length = 0;
-    char *body = json_writer_finish(&writer, &length);
-    if (body == NULL)
+    ptexec_health health;
+    ptexec_health_get(server->host, &health);
+    http_reply reply = reply_empty();
+    reply.length = 512;
+    reply.body = malloc(reply.length);
+    reply.release = free;
+    if (reply.body == NULL)
         return reply_error(500, "internal_error", NULL, "out of memory");
-    return reply_json(body, length);
+    int length = snprintf(reply.body, reply.length,
+                          "{\"status\":\"ok\",\"version\":\"%s\",\"brokers\":%zu,"
+                          "\"refused_brokers\":%zu,\"executions_in_flight\":%zu,"
+                          "\"journal\":\"%s\"}",
+                          ptexec_version(), health.brokers, health.refused_brokers,
+                          health.executions_in_flight, health.journal);
+    reply.length = length > 0 && (size_t)length < reply.length ? (size_t)length : 0;
+    reply.status = 200;
+    return reply;
 }
 
 static http_reply handle_metrics(http_server *server)
 {
-    size_t length = 0;
-    char *body = metrics_render(server->stats, &length);
-    if (body == NULL)
+    http_reply reply = reply_empty();
+    if (ptexec_metrics_text(server->host, &reply.body, &reply.length) != PTEXEC_OK)
         return reply_error(500, "internal_error", NULL, "out of memory");
-    http_reply reply = reply_json(body, length);
+    reply.status = 200;
     reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
     return reply;
 }
@@ -706,7 +515,7 @@ static http_reply handle_openapi(void)
     http_reply reply = reply_empty();
     reply.status = 200;
     reply.body = (char *)openapi_document(&reply.length);
-    reply.static_body = true;
+    reply.release = NULL;
     reply.cacheable = true;
     return reply;
 }
@@ -737,7 +546,7 @@ static http_reply handle_docs(http_server *server, const char *url)
     if (fd < 0 || fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
         if (fd >= 0)
             close(fd);
-        log_write(LOG_WARN, "http", "cannot open %s: %s", path, strerror(errno));
+        ptexec_log(PTEXEC_LOG_WARN, "http", "cannot open %s: %s", path, strerror(errno));
         return reply_error(404, "not_found", NULL, "the Swagger UI file %s is missing", file->name);
     }
     http_reply reply = reply_empty();
@@ -800,11 +609,15 @@ static struct MHD_Response *create_response(http_reply *reply)
         return MHD_create_response_from_buffer(sizeof fallback - 1, (void *)fallback,
                                                MHD_RESPMEM_PERSISTENT);
     }
-    struct MHD_Response *response = MHD_create_response_from_buffer(
-        reply->length, reply->body,
-        reply->static_body ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
-    if (response == NULL && !reply->static_body)
-        free(reply->body);
+    struct MHD_Response *response;
+    if (reply->release == NULL)
+        response =
+            MHD_create_response_from_buffer(reply->length, reply->body, MHD_RESPMEM_PERSISTENT);
+    else
+        response = MHD_create_response_from_buffer_with_free_callback(reply->length, reply->body,
+                                                                      reply->release);
+    if (response == NULL && reply->release != NULL)
+        reply->release(reply->body);
     reply->body = NULL;
     return response;
 }
@@ -922,14 +735,14 @@ static void on_completed(void *context, struct MHD_Connection *connection, void 
     double duration_ms = (double)(monotonic_ns() - request->started_ns) / 1e6;
     const char *route = request->route == ROUTE_NONE ? "other" : routes[request->route].path;
     if (request->status != 0)
-        metrics_http_request(server->stats, route, request->status, duration_ms);
+        ptexec_metrics_http_request(server->host, route, request->status, duration_ms);
     if (termination == MHD_REQUEST_TERMINATED_COMPLETED_OK || request->status != 0)
-        log_write(LOG_INFO, "http", "%s %s %u %.1fms %s", request->method, request->path,
-                  request->status, duration_ms,
-                  request->execution_id[0] ? request->execution_id : "-");
+        ptexec_log(PTEXEC_LOG_INFO, "http", "%s %s %u %.1fms %s", request->method, request->path,
+                   request->status, duration_ms,
+                   request->execution_id[0] ? request->execution_id : "-");
     else
-        log_write(LOG_INFO, "http", "%s %s aborted (termination %d) %.1fms", request->method,
-                  request->path, (int)termination, duration_ms);
+        ptexec_log(PTEXEC_LOG_INFO, "http", "%s %s aborted (termination %d) %.1fms",
+                   request->method, request->path, (int)termination, duration_ms);
     free(request->body);
     free(request);
     *request_context = NULL;
@@ -945,7 +758,7 @@ static void on_mhd_log(void *context, const char *format, va_list args)
     size_t length = strlen(message);
     while (length > 0 && (message[length - 1] == '\n' || message[length - 1] == '\r'))
         message[--length] = '\0';
-    log_write(LOG_DEBUG, "http", "libmicrohttpd: %s", message);
+    ptexec_log(PTEXEC_LOG_DEBUG, "http", "libmicrohttpd: %s", message);
 }
 
 /* ---- start-up: settings, listening socket, docs folder ------------------ */
@@ -954,37 +767,54 @@ typedef struct http_settings {
     unsigned long max_connections;
     unsigned long grace_ms;
     unsigned long timeout_s;
-    unsigned long account_wait_ms;
+    unsigned long body_limit;
 } http_settings;
 
-static ptx_status read_settings(const config *cfg, http_settings *settings, ptx_error *error)
+static ptexec_status read_settings(ptexec_host *host, http_settings *settings, ptexec_error *error)
 {
-    settings->max_connections = HTTP_DEFAULT_MAX_CONNECTIONS;
-    settings->grace_ms = HTTP_DEFAULT_GRACE_MS;
-    settings->timeout_s = HTTP_DEFAULT_TIMEOUT_S;
-    settings->account_wait_ms = HTTP_DEFAULT_ACCOUNT_WAIT_MS;
-    ptx_status status = config_get_uint(cfg, &cfg->host, "max_connections", 1, 100000,
-                                        &settings->max_connections, error);
-    if (status == PTX_OK)
-        status = config_get_uint(cfg, &cfg->host, "shutdown_grace_ms", 0, 3600000,
-                                 &settings->grace_ms, error);
-    if (status == PTX_OK)
-        status = config_get_uint(cfg, &cfg->host, "connection_timeout_s", 1, 3600,
-                                 &settings->timeout_s, error);
-    if (status == PTX_OK)
-        status = config_get_uint(cfg, &cfg->host, "account_wait_ms", 0, 3600000,
-                                 &settings->account_wait_ms, error);
+    ptexec_status status =
+        ptexec_config_uint(host, "host", "max_connections", 1, 100000, HTTP_DEFAULT_MAX_CONNECTIONS,
+                           &settings->max_connections, error);
+    if (status == PTEXEC_OK)
+        status = ptexec_config_uint(host, "host", "shutdown_grace_ms", 0, 3600000,
+                                    HTTP_DEFAULT_GRACE_MS, &settings->grace_ms, error);
+    if (status == PTEXEC_OK)
+        status = ptexec_config_uint(host, "host", "connection_timeout_s", 1, 3600,
+                                    HTTP_DEFAULT_TIMEOUT_S, &settings->timeout_s, error);
+    if (status == PTEXEC_OK)
+        status = ptexec_config_uint(host, "host", "body_limit", 1, 1UL << 30,
+                                    HTTP_DEFAULT_BODY_LIMIT, &settings->body_limit, error);
+    return status;
+}
+
+/* Fills `error` (may be NULL) with a failure of the server itself and
+ * returns its status. */
+static ptexec_status http_fail(ptexec_error *error, ptexec_status status, const char *field,
+                               const char *format, ...) __attribute__((format(printf, 4, 5)));
+static ptexec_status http_fail(ptexec_error *error, ptexec_status status, const char *field,
+                               const char *format, ...)
+{
+    if (error == NULL)
+        return status;
+    error->status = status;
+    error->http_status = ptexec_http_status(status);
+    snprintf(error->code, sizeof error->code, "%s", ptexec_status_code(status));
+    snprintf(error->field, sizeof error->field, "%s", field ? field : "");
+    va_list args;
+    va_start(args, format);
+    vsnprintf(error->message, sizeof error->message, format, args);
+    va_end(args);
     return status;
 }
 
 /* Splits "HOST:PORT" ("[V6]:PORT" for IPv6) and opens a listening socket. */
-static ptx_status open_listener(const char *listen_address, int *out, ptx_error *error)
+static ptexec_status open_listener(const char *listen_address, int *out, ptexec_error *error)
 {
     char host[256];
     const char *colon = strrchr(listen_address, ':');
     if (colon == NULL || colon[1] == '\0' || (size_t)(colon - listen_address) >= sizeof host)
-        return ptx_fail(error, PTX_CONFIG, "listen", "listen address '%s' is not HOST:PORT",
-                        listen_address);
+        return http_fail(error, PTEXEC_CONFIG, "listen", "listen address '%s' is not HOST:PORT",
+                         listen_address);
     const char *start = listen_address;
     size_t host_length = (size_t)(colon - listen_address);
     if (host_length >= 2 && start[0] == '[' && start[host_length - 1] == ']') {
@@ -999,8 +829,8 @@ static ptx_status open_listener(const char *listen_address, int *out, ptx_error 
     struct addrinfo *found = NULL;
     int rc = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &found);
     if (rc != 0)
-        return ptx_fail(error, PTX_CONFIG, "listen", "cannot resolve listen address '%s': %s",
-                        listen_address, gai_strerror(rc));
+        return http_fail(error, PTEXEC_CONFIG, "listen", "cannot resolve listen address '%s': %s",
+                         listen_address, gai_strerror(rc));
     int fd = socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol);
     int one = 1;
     int saved = 0;
@@ -1010,12 +840,12 @@ static ptx_status open_listener(const char *listen_address, int *out, ptx_error 
         if (fd >= 0)
             close(fd);
         freeaddrinfo(found);
-        return ptx_fail(error, PTX_IO, "listen", "cannot listen on %s: %s", listen_address,
-                        strerror(saved));
+        return http_fail(error, PTEXEC_IO, "listen", "cannot listen on %s: %s", listen_address,
+                         strerror(saved));
     }
     freeaddrinfo(found);
     *out = fd;
-    return PTX_OK;
+    return PTEXEC_OK;
 }
 
 static void log_listening(int fd)
@@ -1030,12 +860,12 @@ static void log_listening(int fd)
         struct sockaddr_in *v4 = (struct sockaddr_in *)&address;
         inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
         port = ntohs(v4->sin_port);
-        log_write(LOG_INFO, "http", "listening on %s:%u", host, port);
+        ptexec_log(PTEXEC_LOG_INFO, "http", "listening on %s:%u", host, port);
     } else if (address.ss_family == AF_INET6) {
         struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&address;
         inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
         port = ntohs(v6->sin6_port);
-        log_write(LOG_INFO, "http", "listening on [%s]:%u", host, port);
+        ptexec_log(PTEXEC_LOG_INFO, "http", "listening on [%s]:%u", host, port);
     }
 }
 
@@ -1101,15 +931,15 @@ static void drain(http_server *server, const sigset_t *signals, unsigned long gr
     size_t count;
     while ((count = flight_count(server)) > 0) {
         if (monotonic_ns() >= deadline) {
-            log_write(LOG_ERROR, "http",
-                      "shutdown: %zu execution(s) still running after %lu ms; exiting now", count,
-                      grace_ms);
+            ptexec_log(PTEXEC_LOG_ERROR, "http",
+                       "shutdown: %zu execution(s) still running after %lu ms; exiting now", count,
+                       grace_ms);
             _exit(1);
         }
         struct timespec wait = {.tv_sec = 0, .tv_nsec = 20 * 1000000};
         if (sigtimedwait(signals, NULL, &wait) > 0) {
-            log_write(LOG_ERROR, "http",
-                      "shutdown: second signal with %zu execution(s) running; exiting now", count);
+            ptexec_log(PTEXEC_LOG_ERROR, "http",
+                       "shutdown: second signal with %zu execution(s) running; exiting now", count);
             _exit(1);
         }
     }
@@ -1124,16 +954,16 @@ static void shut_down(http_server *server, const sigset_t *signals, unsigned lon
     MHD_socket listener = MHD_quiesce_daemon(server->daemon);
     if (listener != MHD_INVALID_SOCKET)
         close(listener);
-    log_write(LOG_INFO, "http", "shutting down: no longer accepting; %zu execution(s) in flight",
-              count);
+    ptexec_log(PTEXEC_LOG_INFO, "http",
+               "shutting down: no longer accepting; %zu execution(s) in flight", count);
     drain(server, signals, grace_ms);
     MHD_stop_daemon(server->daemon);
     server->daemon = NULL;
-    log_write(LOG_INFO, "http", "stopped");
+    ptexec_log(PTEXEC_LOG_INFO, "http", "stopped");
 }
 
-static ptx_status serve_until_signal(http_server *server, const http_settings *settings,
-                                     const char *listen_address, ptx_error *error)
+static ptexec_status serve_until_signal(http_server *server, const http_settings *settings,
+                                        const char *listen_address, ptexec_error *error)
 {
     sigset_t signals, previous;
     sigemptyset(&signals);
@@ -1143,21 +973,21 @@ static ptx_status serve_until_signal(http_server *server, const http_settings *s
      * the signals are taken here with sigwait. */
     pthread_sigmask(SIG_BLOCK, &signals, &previous);
     int listen_fd = -1;
-    ptx_status status = open_listener(listen_address, &listen_fd, error);
-    if (status != PTX_OK)
+    ptexec_status status = open_listener(listen_address, &listen_fd, error);
+    if (status != PTEXEC_OK)
         goto cleanup;
     server->daemon = start_daemon(server, listen_fd, settings);
     if (server->daemon == NULL) {
         close(listen_fd);
-        status =
-            ptx_fail(error, PTX_IO, "listen", "cannot start the HTTP server on %s", listen_address);
+        status = http_fail(error, PTEXEC_IO, "listen", "cannot start the HTTP server on %s",
+                           listen_address);
         goto cleanup;
     }
     log_listening(listen_fd);
     int received = 0;
     while (sigwait(&signals, &received) != 0)
         ;
-    log_write(LOG_INFO, "http", "received %s", received == SIGTERM ? "SIGTERM" : "SIGINT");
+    ptexec_log(PTEXEC_LOG_INFO, "http", "received %s", received == SIGTERM ? "SIGTERM" : "SIGINT");
     shut_down(server, &signals, settings->grace_ms);
 cleanup:
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
@@ -1169,58 +999,41 @@ cleanup:
  * neither idempotent nor recoverable. */
 static void log_journal_state(const http_server *server)
 {
-    const char *state = journal_state(server);
-    if (strcmp(state, "unavailable") == 0)
-        log_write(LOG_ERROR, "http",
-                  "journal %s unavailable: every execution will be refused with 503 "
-                  "journal_unavailable until the server is restarted with a usable journal",
-                  server->cfg->journal);
-    else if (strcmp(state, "off") == 0)
-        log_write(LOG_WARN, "http",
-                  "journal = off: executions are not recorded, idempotency keys are ignored and "
-                  "a crash cannot be recovered");
+    ptexec_health health;
+    ptexec_health_get(server->host, &health);
+    if (strcmp(health.journal, "unavailable") == 0)
+        ptexec_log(PTEXEC_LOG_ERROR, "http",
+                   "journal %s unavailable: every execution will be refused with 503 "
+                   "journal_unavailable until the server is restarted with a usable journal",
+                   ptexec_config_string(server->host, "host", "journal"));
+    else if (strcmp(health.journal, "off") == 0)
+        ptexec_log(PTEXEC_LOG_WARN, "http",
+                   "journal = off: executions are not recorded, idempotency keys are ignored and "
+                   "a crash cannot be recovered");
 }
 
-static metrics *create_metrics(registry *reg)
-{
-    size_t count = registry_count(reg);
-    const char **names = calloc(count + 1, sizeof *names);
-    if (names == NULL)
-        return NULL;
-    for (size_t i = 0; i < count; i++)
-        names[i] = registry_broker_name(registry_at(reg, i));
-    metrics *stats = metrics_create(names, count);
-    free(names);
-    return stats;
-}
-
-ptx_status http_serve(const config *cfg, registry *reg, engine *eng, const char *listen,
-                      ptx_error *error)
+ptexec_status http_serve(ptexec_host *host, const char *listen, ptexec_error *error)
 {
     http_settings settings;
-    ptx_status status = read_settings(cfg, &settings, error);
-    if (status != PTX_OK)
+    ptexec_status status = read_settings(host, &settings, error);
+    if (status != PTEXEC_OK)
         return status;
+    const char *token = ptexec_config_string(host, "host", "api_token");
     http_server server = {
-        .cfg = cfg,
-        .reg = reg,
-        .eng = eng,
-        .limits = {.max_symbols = cfg->max_symbols ? cfg->max_symbols : 10000},
-        .body_limit = cfg->body_limit ? cfg->body_limit : 1024 * 1024,
-        .api_token = cfg->api_token && cfg->api_token[0] ? cfg->api_token : NULL,
-        .account_wait_ms = (unsigned)settings.account_wait_ms,
+        .host = host,
+        .body_limit = settings.body_limit,
+        .api_token = token && token[0] ? token : NULL,
     };
     log_journal_state(&server);
     find_docs_dir(server.docs_dir);
     if (server.docs_dir[0] == '\0')
-        log_write(LOG_WARN, "http", "Swagger UI files not found; GET /docs will answer 404");
-    server.stats = create_metrics(reg);
-    if (server.stats == NULL)
-        return ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+        ptexec_log(PTEXEC_LOG_WARN, "http",
+                   "Swagger UI files not found; GET /docs will answer 404");
     pthread_mutex_init(&server.flight_lock, NULL);
     atomic_init(&server.stopping, false);
-    status = serve_until_signal(&server, &settings, listen ? listen : cfg->listen, error);
+    if (listen == NULL)
+        listen = ptexec_config_string(host, "host", "listen");
+    status = serve_until_signal(&server, &settings, listen, error);
     pthread_mutex_destroy(&server.flight_lock);
-    metrics_free(server.stats);
     return status;
 }

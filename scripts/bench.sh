@@ -104,6 +104,9 @@ if command -v wrk >/dev/null 2>&1; then
     echo
     echo "journal_http: the journal's cost over HTTP"
     BUILD=$BUILD bench/journal_http.sh || failures=$((failures + 1))
+    echo
+    echo "host_bench: in-process (libptexec) vs HTTP"
+    BUILD=$BUILD bench/host_bench.sh || failures=$((failures + 1))
 else
     echo "http_bench: SKIPPED (wrk is not installed: apt-get install wrk)"
 fi
