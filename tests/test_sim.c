@@ -1322,6 +1322,79 @@ START_TEST(test_buy_beyond_cash_rejected)
 }
 END_TEST
 
+typedef struct position_list {
+    broker_position items[16];
+    size_t count;
+} position_list;
+
+static int collect_position(void *context, const broker_position *position)
+{
+    position_list *list = context;
+    if (list->count < 16)
+        list->items[list->count++] = *position;
+    return 0;
+}
+
+static broker_position fx_position(fixture *fx, broker_session *session, const char *symbol)
+{
+    position_list list = {.count = 0};
+    ck_assert_int_eq(fx->plugin->get_positions(fx->instance, session, collect_position, &list),
+                     BROKER_OK);
+    for (size_t i = 0; i < list.count; i++)
+        if (strcmp(list.items[i].symbol, symbol) == 0)
+            return list.items[i];
+    broker_position none;
+    memset(&none, 0, sizeof none);
+    return none;
+}
+
+/* settlement = t1: today's buy is a position (not a holding) until the next
+ * trading day, then T1, then settled; the account holds it all along. A
+ * weekend does not count as trading days. */
+START_TEST(test_same_day_settlement)
+{
+    const char *const config[] = {"settlement", "t1", "market_hours", "nse",
+                                  "amo",        "on", "clock",        "2026-12-03T10:00:00+05:30",
+                                  NULL}; /* a Thursday */
+    fixture fx;
+    fx_open(&fx, facts[_i].name, config);
+    broker_session *session = fx_session(&fx, "demo");
+    broker_order order;
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 4, 1, &order), BROKER_OK);
+    fx_read(&fx, session, order.order_id);
+    broker_position today = fx_position(&fx, session, "RELIANCE");
+    ck_assert_int_eq(today.settled, 10);
+    ck_assert_int_eq(today.bought_today, 4);
+    ck_assert_int_eq(today.t1, 0);
+    holdings_list list = fx_holdings(&fx, session);
+    ck_assert_int_eq(held(&list, "RELIANCE"), 10); /* holdings: settled + T1 only */
+
+    fx.host.clock_ms += 24 * 3600 * 1000LL; /* Friday */
+    broker_position friday = fx_position(&fx, session, "RELIANCE");
+    ck_assert_int_eq(friday.settled, 10);
+    ck_assert_int_eq(friday.t1, 4);
+    ck_assert_int_eq(friday.bought_today, 0);
+    list = fx_holdings(&fx, session);
+    ck_assert_int_eq(held(&list, "RELIANCE"), 14);
+    /* sells may use T1 */
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_SELL, 12, 2, &order),
+                     BROKER_OK);
+    fx_read(&fx, session, order.order_id);
+    broker_position sold = fx_position(&fx, session, "RELIANCE");
+    ck_assert_int_eq(sold.sold_today, 12);
+    ck_assert_int_eq(sold.settled + sold.t1 + sold.bought_today - sold.sold_today, 2);
+
+    fx.host.clock_ms += 2 * 24 * 3600 * 1000LL; /* Sunday: no trading day since Friday */
+    ck_assert_int_eq(fx_position(&fx, session, "RELIANCE").sold_today, 12);
+    fx.host.clock_ms += 24 * 3600 * 1000LL; /* Monday */
+    broker_position monday = fx_position(&fx, session, "RELIANCE");
+    ck_assert_int_eq(monday.settled, 2);
+    ck_assert_int_eq(monday.t1, 0);
+    ck_assert_int_eq(monday.sold_today, 0);
+    fx_close(&fx);
+}
+END_TEST
+
 START_TEST(test_order_fills_in_slices)
 {
     const char *const config[] = {"fill_latency_ms", "100", "liquidity", "3", NULL};
@@ -1650,6 +1723,7 @@ static Suite *sim_suite(void)
     add_per_broker(suite, "order_history_state_file", test_order_history_state_file);
     add_per_broker(suite, "market_descriptor", test_market_descriptor_is_1_1);
     add_per_broker(suite, "market_cash", test_buy_beyond_cash_rejected);
+    add_per_broker(suite, "market_settlement", test_same_day_settlement);
     add_per_broker(suite, "market_slices", test_order_fills_in_slices);
     add_per_broker(suite, "market_limit_expires", test_limit_never_crossing_expires);
     add_per_broker(suite, "market_cancelled_with_fills", test_cancelled_with_fills);

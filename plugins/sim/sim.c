@@ -84,6 +84,8 @@ static uint64_t sim_draw(broker_instance *instance, uint64_t bound)
     return instance->services->random_u64(instance->host) % bound;
 }
 
+static int64_t sim_now(const broker_instance *instance);
+
 /* Sleeps latency_ms (outside the lock), then takes the lock. */
 static void sim_enter(broker_instance *instance, broker_session *session)
 {
@@ -91,6 +93,7 @@ static void sim_enter(broker_instance *instance, broker_session *session)
         instance->services->sleep_ms(instance->host, instance->config.latency_ms);
     pthread_mutex_lock(&instance->lock);
     session->error[0] = '\0';
+    instance->book.today = sim_market_day(sim_now(instance));
 }
 
 /* With the lock held: saves the book to state_file when it changed. A
@@ -335,6 +338,8 @@ broker_status sim_create(const sim_profile *profile, const broker_host_services 
     }
     sim_book_init(&created->book, created->config.rate_limit_per_second);
     sim_book_set_history(&created->book, created->config.order_history);
+    created->book.settle_t1 = created->config.settle_t1;
+    created->book.hours = &created->config.hours;
     created->book.brokerage = profile->brokerage;
     created->created_ms = services->now_ms(host);
     sim_map_init(&created->walk_index, sim_walk_key, created);
@@ -605,8 +610,10 @@ broker_status sim_get_holdings(broker_instance *instance, broker_session *sessio
         sim_account *account = sim_book_account_at(&instance->book, session->account);
         sim_advance_account(instance, session);
         for (size_t i = 0; i < account->holding_count; i++) {
-            const sim_holding *holding = &account->holdings[i];
-            if (holding->quantity != 0 && emit(context, holding->symbol, holding->quantity) != 0)
+            sim_holding *holding = &account->holdings[i];
+            sim_book_roll(&instance->book, holding);
+            int64_t held = holding->quantity - holding->bought_today + holding->sold_today;
+            if (held != 0 && emit(context, holding->symbol, held) != 0)
                 break;
         }
     }
@@ -1086,7 +1093,8 @@ broker_status sim_cancel_order(broker_instance *instance, broker_session *sessio
 
 /* ---- ABI 1.1 reads ---------------------------------------------------------- */
 
-/* Settlement is immediate here: every fill is part of `settled` at once. */
+/* Settled, T1 and today's trades as the real broker splits them under
+ * settlement = t1; otherwise every fill is settled at once. */
 broker_status sim_get_positions(broker_instance *instance, broker_session *session,
                                 broker_position_fn emit, void *context)
 {
@@ -1098,15 +1106,21 @@ broker_status sim_get_positions(broker_instance *instance, broker_session *sessi
         sim_account *account = sim_book_account_at(&instance->book, session->account);
         sim_advance_account(instance, session);
         for (size_t i = 0; i < account->holding_count; i++) {
-            const sim_holding *holding = &account->holdings[i];
+            sim_holding *holding = &account->holdings[i];
+            sim_book_roll(&instance->book, holding);
             broker_position position;
             memset(&position, 0, sizeof position);
             position.size = sizeof position;
             memcpy(position.symbol, holding->symbol, sizeof position.symbol);
             const sim_instrument_facts *facts = sim_market_instrument(holding->symbol);
             position.exchange = facts ? facts->exchange : BROKER_EXCHANGE_NSE;
-            position.settled = holding->quantity;
-            if (holding->quantity != 0 && emit(context, &position) != 0)
+            position.settled = sim_holding_settled(holding);
+            position.t1 = holding->t1;
+            position.bought_today = holding->bought_today;
+            position.sold_today = holding->sold_today;
+            bool any =
+                holding->quantity != 0 || holding->bought_today != 0 || holding->sold_today != 0;
+            if (any && emit(context, &position) != 0)
                 break;
         }
     }

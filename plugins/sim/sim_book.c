@@ -495,6 +495,41 @@ static void sim_book_pay(sim_book *book, sim_order *order)
         account->cash -= (order->timed ? 0.0 : order->filled_value) + charges;
 }
 
+void sim_book_roll(const sim_book *book, sim_holding *holding)
+{
+    if (!book->settle_t1 || holding->day == book->today)
+        return;
+    int32_t steps = holding->day == 0 || book->hours == NULL
+                        ? 2
+                        : sim_market_trading_days_between(book->hours, holding->day, book->today);
+    /* Settled is derived (quantity - t1 - today's net), so a step that sets
+     * the new T1 settles the old one; net sells came out of what was held. */
+    for (int32_t i = 0; i < steps && i < 2; i++) {
+        int64_t net_today = holding->bought_today - holding->sold_today;
+        holding->t1 = net_today > 0 ? net_today : 0;
+        holding->bought_today = holding->sold_today = 0;
+    }
+    holding->day = book->today;
+}
+
+int64_t sim_holding_settled(const sim_holding *holding)
+{
+    return holding->quantity - holding->t1 - holding->bought_today + holding->sold_today;
+}
+
+/* Moves the holding by a fill of `quantity` (negative: sold). */
+static void sim_holding_trade(sim_book *book, sim_holding *holding, int64_t quantity)
+{
+    sim_book_roll(book, holding);
+    holding->quantity += quantity;
+    if (!book->settle_t1)
+        return;
+    if (quantity > 0)
+        holding->bought_today += quantity;
+    else
+        holding->sold_today -= quantity;
+}
+
 void sim_book_settle(sim_book *book, sim_order *order)
 {
     if (order->state != BROKER_ORDER_OPEN || order->timed)
@@ -504,9 +539,9 @@ void sim_book_settle(sim_book *book, sim_order *order)
     book->dirty = true;
     if (order->side == BROKER_SIDE_SELL) {
         holding->reserved -= order->quantity;
-        holding->quantity -= order->filled;
+        sim_holding_trade(book, holding, -order->filled);
     } else {
-        holding->quantity += order->filled;
+        sim_holding_trade(book, holding, order->filled);
     }
     order->filled_value = (double)order->filled * order->average;
     sim_book_pay(book, order);
@@ -536,9 +571,9 @@ void sim_book_fill(sim_book *book, sim_order *order, int64_t quantity, double pr
     double value = (double)quantity * price;
     if (order->side == BROKER_SIDE_SELL) {
         holding->reserved -= quantity;
-        holding->quantity -= quantity;
+        sim_holding_trade(book, holding, -quantity);
     } else {
-        holding->quantity += quantity;
+        sim_holding_trade(book, holding, quantity);
         double release =
             order->blocked * (double)quantity / (double)(order->quantity - order->filled);
         order->blocked -= release;

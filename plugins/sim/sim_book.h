@@ -13,10 +13,16 @@
 #include "sim_map.h"
 #include "sim_market.h"
 
+/* `quantity` is what the account holds: settled + t1 + bought_today -
+ * sold_today. The split is kept only under settlement = t1 (book->settle_t1);
+ * otherwise everything is settled at once. */
 typedef struct sim_holding {
     char symbol[BROKER_SYMBOL_MAX];
     int64_t quantity;
     int64_t reserved; /* quantity of SELL orders still open */
+    int64_t t1;       /* bought on the last trading day, settles next */
+    int64_t bought_today, sold_today;
+    int32_t day; /* the trading day the split above is of (IST day number) */
 } sim_holding;
 
 typedef struct sim_order {
@@ -84,7 +90,17 @@ typedef struct sim_book {
     uint32_t rate_limit;     /* placements per rolling second per account; 0 = none */
     bool dirty;              /* changed since the last sim_book_clean (persistence) */
     sim_brokerage brokerage; /* charges applied to cash when an order ends */
+    bool settle_t1;          /* keep today's trades apart until they settle */
+    int32_t today;           /* the exchange's trading day (set on every call) */
+    const sim_hours *hours;  /* which days trade, to count settlement days */
 } sim_book;
+
+/* Brings the holding's split to book->today: each trading day in between
+ * moves T1 to settled and today's net buys to T1. */
+void sim_book_roll(const sim_book *book, sim_holding *holding);
+
+/* The holding's settled quantity (after sim_book_roll). */
+int64_t sim_holding_settled(const sim_holding *holding);
 
 /* Prepares an empty book whose accounts may place `rate_limit` orders per
  * second (0 = unlimited). Cannot fail. */

@@ -37,6 +37,7 @@ const char *const sim_config_keys[] = {
     "volatility_bps",
     "session_expiry",
     "rate_limits",
+    "settlement",
     NULL,
 };
 
@@ -384,6 +385,9 @@ broker_status sim_config_market(sim_config *config, const broker_host_services *
     if (status == BROKER_OK)
         status = sim_config_switch("rate_limits", services->config_get(host, "rate_limits"),
                                    "orders", "broker", &config->broker_rate_limits, error);
+    if (status == BROKER_OK)
+        status = sim_config_switch("settlement", services->config_get(host, "settlement"),
+                                   "instant", "t1", &config->settle_t1, error);
     if (status == BROKER_OK)
         status = sim_config_clock(config, services->config_get(host, "clock"), error);
     if (status == BROKER_OK)

@@ -45,6 +45,7 @@ typedef struct sim_config {
     bool reject_unlisted;    /* unlisted_symbols = reject */
     sim_hours hours;         /* market_hours: always (default), nse, HH:MM-HH:MM */
     bool amo;                /* amo = on: orders outside hours wait for the open */
+    bool settle_t1;          /* settlement = t1: today's buys settle over two trading days */
     bool clock_set;          /* clock: the exchange's time at create */
     int64_t clock_start_ms;  /* ... as ms since the epoch */
     int64_t clock_offset_ms; /* clock = +SECONDS / -SECONDS */

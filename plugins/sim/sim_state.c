@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,8 +136,12 @@ int sim_state_save(const sim_book *book, const char *path, char *why, size_t why
 {
     char temporary[4096];
     snprintf(temporary, sizeof temporary, "%s.tmp.%ld", path, (long)getpid());
-    FILE *file = fopen(temporary, "w");
+    /* 0600 whatever the umask: the book names accounts and their holdings */
+    int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *file = fd >= 0 && fchmod(fd, 0600) == 0 ? fdopen(fd, "w") : NULL;
     if (file == NULL) {
+        if (fd >= 0)
+            close(fd);
         snprintf(why, why_size, "cannot write %s: %s", temporary, strerror(errno));
         return -1;
     }
