@@ -123,7 +123,8 @@ static ptx_status engine_run(engine *eng, session *s, const exec_request *reques
     if (status != PTX_OK)
         goto cleanup;
     engine_place_all(s, &records, result, &p, options); /* 7 */
-    positions_reconcile(s, result);                     /* 8 */
+    result->charges_known = s->features->get_order_ex || s->features->place_order_ex;
+    positions_reconcile(s, result); /* 8 */
     exec_result_summarize(result);
     result->retries = s->retries;
     result->finished_ms = retry_wall_ms();

@@ -4,6 +4,7 @@
  */
 #include "render.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 #include "json.h"
 
 /* Writes `text`, or null when it is empty. */
+static double rupees(double amount);
+
 static void write_leg(json_writer *writer, const exec_leg *leg, bool charges_known)
 {
     json_object_begin(writer);
@@ -42,9 +45,15 @@ static void write_leg(json_writer *writer, const exec_leg *leg, bool charges_kno
     json_write_int(writer, leg->attempts);
     if (charges_known) {
         json_key_write(writer, "charges");
-        json_write_double(writer, leg->charges);
+        json_write_double(writer, rupees(leg->charges));
     }
     json_object_end(writer);
+}
+
+/* Rupees to the paisa, as a contract note shows them. */
+static double rupees(double amount)
+{
+    return round(amount * 100.0) / 100.0;
 }
 
 /* "2026-12-02T03:45:00Z", or null for 0. */
@@ -152,7 +161,7 @@ char *render_result(const exec_result *result, size_t *length)
     json_write_bool(&writer, result->reconciled);
     if (result->charges_known) {
         json_key_write(&writer, "charges");
-        json_write_double(&writer, result->charges);
+        json_write_double(&writer, rupees(result->charges));
     }
     if (result->preflight.checked && result->status == EXEC_PLANNED) {
         json_key_write(&writer, "preflight");
