@@ -127,6 +127,9 @@ static bool engine_place_parallel(session *s, engine_placing *placing, const pla
         free(order);
         return false;
     }
+    log_write(LOG_DEBUG, "engine", "execution %s: %zu legs on %zu workers (mean call %lld us)",
+              placing->result->execution_id, p->count, scheduler_workers(sc),
+              (long long)session_mean_call_us(s));
     size_t sells = 0;
     for (size_t k = 0; k < p->count; k++) {
         order[k] = &placing->result->legs[p->order[k]];
