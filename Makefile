@@ -153,7 +153,7 @@ run: deps
 	$(BUILD)/ptexec -c brokers.ini serve
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(BUILD)/tests/plugins/parallel.so
 	@BUILD=$(BUILD) scripts/bench.sh
 
 # 60 s of wrk on POST /execute with good and bad bodies: fails on connection

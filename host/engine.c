@@ -1,14 +1,18 @@
 /* The execution engine: the steps of design §1, in order, for one request.
  * Each step lives in a module of its own (see engine.h); this file only
- * sequences them. One execution runs on the caller's thread. */
+ * sequences them. One execution runs on the caller's thread; its step 7 runs
+ * on a few worker threads too (scheduler.c) when the plugin allows parallel
+ * calls on one session. */
 #include "engine.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "idempotency.h"
 #include "legs.h"
+#include "limiter.h"
 #include "locks.h"
 #include "log.h"
 #include "plan.h"
@@ -17,15 +21,30 @@
 #include "recovery.h"
 #include "record.h"
 #include "retry.h"
+#include "scheduler.h"
 #include "session.h"
+
+/* Bounds of the default max_in_flight (README, "Configuration"). */
+#define ENGINE_IN_FLIGHT_MIN 4
+#define ENGINE_IN_FLIGHT_MAX 64
+#define ENGINE_CALLS_PER_LEG 4 /* place and first read, doubled for polls and retries */
 
 struct engine {
     registry *reg;
     locks *accounts;
+    limiter *limits;
     record *records;
     instruments *facts; /* instrument facts of every broker, for the pre-flight gate */
     ids_key account_key;
 };
+
+/* What finishing a leg needs, from whichever thread finishes it. */
+typedef struct engine_placing {
+    record_run *records;
+    exec_result *result;
+    const engine_call_options *options;
+    pthread_mutex_t progress_lock; /* progress callbacks one at a time */
+} engine_placing;
 
 /* Step 1 (defensive): the engine can be called without request.c. */
 static ptx_status engine_check_request(const exec_request *request, ptx_error *error)
@@ -58,24 +77,90 @@ static void engine_name_legs(const session *s, exec_result *result)
                             sizeof result->legs[i].client_order_id);
 }
 
-/* Step 7: places the legs in execution order (sells first). */
+/* A leg is final: its reason, its record, the log, then progress. Any
+ * thread of the execution. */
+static void engine_leg_done(void *context, exec_leg *leg)
+{
+    engine_placing *placing = context;
+    const engine_call_options *options = placing->options;
+    if (leg->status != LEG_FILLED && leg->reason[0] == '\0')
+        legs_reason(leg, "%s", "no reason given by the broker");
+    record_leg(placing->records, leg, leg_state_of_leg(leg), leg->reason);
+    if (log_enabled(LOG_DEBUG))
+        log_write(LOG_DEBUG, "engine", "execution %s leg %zu %s %s %lld: %s",
+                  placing->result->execution_id, leg->sequence, side_name(leg->side), leg->symbol,
+                  (long long)leg->quantity, leg_status_name(leg->status));
+    if (options->progress == NULL)
+        return;
+    pthread_mutex_lock(&placing->progress_lock);
+    options->progress(options->progress_context, placing->result, leg);
+    pthread_mutex_unlock(&placing->progress_lock);
+}
+
+/* Concurrent calls for one execution: max_in_flight, or enough to keep the
+ * rate busy at the latency measured so far (each leg takes a place and a
+ * read, doubled for polls and retries), within bounds; never more than the
+ * legs. */
+static size_t engine_in_flight(const session *s, size_t legs)
+{
+    size_t wanted = s->settings->max_in_flight;
+    if (wanted == 0) {
+        uint64_t rate = s->settings->rate_limit_per_second;
+        uint64_t latency_us = (uint64_t)session_mean_call_us(s);
+        if (rate == 0)
+            wanted = latency_us >= 1000 ? ENGINE_IN_FLIGHT_MAX : ENGINE_IN_FLIGHT_MIN;
+        else
+            wanted = (size_t)((rate * latency_us * ENGINE_CALLS_PER_LEG + 999999) / 1000000);
+        wanted = wanted < ENGINE_IN_FLIGHT_MIN ? ENGINE_IN_FLIGHT_MIN : wanted;
+        wanted = wanted > ENGINE_IN_FLIGHT_MAX ? ENGINE_IN_FLIGHT_MAX : wanted;
+    }
+    return wanted < legs ? wanted : legs;
+}
+
+/* Step 7 with workers: the sells, every one final, then the buys. False
+ * when nothing was placed because no worker could be started. */
+static bool engine_place_parallel(session *s, engine_placing *placing, const plan *p)
+{
+    size_t workers = engine_in_flight(s, p->count);
+    exec_leg **order = workers > 1 ? malloc(p->count * sizeof *order) : NULL;
+    scheduler *sc = order != NULL
+                        ? scheduler_start(s, placing->records, workers, engine_leg_done, placing)
+                        : NULL;
+    if (sc == NULL) {
+        free(order);
+        return false;
+    }
+    log_write(LOG_DEBUG, "engine", "execution %s: %zu legs on %zu workers (mean call %lld us)",
+              placing->result->execution_id, p->count, scheduler_workers(sc),
+              (long long)session_mean_call_us(s));
+    size_t sells = 0;
+    for (size_t k = 0; k < p->count; k++) {
+        order[k] = &placing->result->legs[p->order[k]];
+        sells += order[k]->side == BROKER_SIDE_SELL;
+    }
+    scheduler_run(sc, order, sells); /* plan order: every sell before any buy */
+    scheduler_run(sc, order + sells, p->count - sells);
+    scheduler_stop(sc);
+    free(order);
+    return true;
+}
+
+/* Step 7: places the legs in execution order (sells first), concurrently
+ * where the plugin allows it, else one at a time. */
 static void engine_place_all(session *s, record_run *records, exec_result *result, const plan *p,
                              const engine_call_options *options)
 {
-    for (size_t k = 0; k < p->count; k++) {
-        exec_leg *leg = &result->legs[p->order[k]];
-        if (leg->status == LEG_PLANNED) /* not refused by the pre-flight gate */
-            legs_place(s, records, leg);
-        if (leg->status != LEG_FILLED && leg->reason[0] == '\0')
-            legs_reason(leg, "%s", "no reason given by the broker");
-        record_leg(records, leg, leg_state_of_leg(leg), leg->reason);
-        if (log_enabled(LOG_DEBUG))
-            log_write(LOG_DEBUG, "engine", "execution %s leg %zu %s %s %lld: %s",
-                      result->execution_id, leg->sequence, side_name(leg->side), leg->symbol,
-                      (long long)leg->quantity, leg_status_name(leg->status));
-        if (options->progress != NULL)
-            options->progress(options->progress_context, result, leg);
+    engine_placing placing = {records, result, options, PTHREAD_MUTEX_INITIALIZER};
+    const registry_features *features = registry_broker_features(s->broker);
+    if (!features->parallel_session_calls || !engine_place_parallel(s, &placing, p)) {
+        for (size_t k = 0; k < p->count; k++) {
+            exec_leg *leg = &result->legs[p->order[k]];
+            if (leg->status == LEG_PLANNED) /* not refused by the pre-flight gate */
+                legs_place(s, records, leg);
+            engine_leg_done(&placing, leg);
+        }
     }
+    pthread_mutex_destroy(&placing.progress_lock);
 }
 
 /* The gate before the first order; a dry run shows its verdicts and is
@@ -159,6 +244,16 @@ static ptx_status engine_run_locked(engine *eng, session *s, const exec_request 
     return status;
 }
 
+/* Gives the session the account's limiter, at the broker's rates. */
+static ptx_status engine_open_limits(engine *eng, session *s, const char *broker,
+                                     const char *account_id)
+{
+    const broker_settings *settings = s->settings;
+    limiter_rates rates = {settings->rate_limit_per_second, settings->rate_limit_per_minute,
+                           settings->read_rate_limit_per_second};
+    return limiter_open(eng->limits, broker, account_id, &rates, &s->limits);
+}
+
 /* Step 2 and what surrounds it: the key's first look (no lock needed to
  * replay), the account lock, then the run. */
 static ptx_status engine_serialize(engine *eng, session *s, const exec_request *request,
@@ -179,9 +274,15 @@ static ptx_status engine_serialize(engine *eng, session *s, const exec_request *
                                       options->lock_timeout_ms, &s->account);
     if (status == PTX_BUSY)
         return idempotency_busy(records, request, request_hash, result, error);
-    if (status != PTX_OK)
+    if (status == PTX_OK)
+        status = engine_open_limits(eng, s, request->broker, account_id);
+    if (status != PTX_OK) {
+        if (s->account != NULL)
+            locks_release(eng->accounts, s->account);
         return ptx_fail(error, status, NULL, "out of memory");
+    }
     status = engine_run_locked(eng, s, request, request_hash, options, result, error);
+    limiter_close(eng->limits, s->limits);
     locks_release(eng->accounts, s->account);
     return status;
 }
@@ -253,10 +354,13 @@ ptx_status engine_holdings(engine *eng, const exec_request *request, holdings **
     *out = NULL;
     ptx_error_clear(error);
     ptx_status status = session_open(&s, eng->reg, request, &account_id, error);
+    if (status == PTX_OK && engine_open_limits(eng, &s, request->broker, account_id.text) != PTX_OK)
+        status = ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
     if (status == PTX_OK)
         status = session_login(&s, error);
     if (status == PTX_OK)
         status = positions_read(&s, 64, out, error);
+    limiter_close(eng->limits, s.limits);
     session_close(&s);
     return status;
 }
@@ -268,9 +372,11 @@ engine *engine_create(registry *reg, struct notify *notifier)
         return NULL;
     eng->reg = reg;
     eng->accounts = locks_create();
+    eng->limits = limiter_create();
     eng->records = record_create(NULL, notifier);
     eng->facts = instruments_create();
-    if (eng->accounts == NULL || eng->records == NULL || eng->facts == NULL) {
+    if (eng->accounts == NULL || eng->limits == NULL || eng->records == NULL ||
+        eng->facts == NULL) {
         engine_destroy(eng);
         return NULL;
     }
@@ -307,6 +413,7 @@ void engine_destroy(engine *eng)
     if (eng == NULL)
         return;
     locks_destroy(eng->accounts);
+    limiter_destroy(eng->limits);
     record_destroy(eng->records);
     instruments_destroy(eng->facts);
     free(eng);

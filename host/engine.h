@@ -16,7 +16,12 @@
 
 typedef struct engine engine;
 
-/* Called on the executing thread after each leg reaches its final state. */
+/* Called after each leg reaches its final state (and is recorded), one call
+ * at a time. With a plugin that allows parallel session calls it runs on
+ * whichever worker thread finished the leg, in the order legs finish (sells
+ * still all before any buy), so it may read `leg` and the fixed fields of
+ * `result` (id, broker, leg_count) but not the other legs, which may be
+ * changing; otherwise on the executing thread, in execution order. */
 typedef void (*engine_progress_fn)(void *context, const exec_result *result, const exec_leg *leg);
 
 typedef struct engine_call_options {
@@ -75,7 +80,9 @@ size_t engine_recovery_pending(engine *eng);
  * was placed and *error says why: PTX_INVALID, PTX_NOT_FOUND, PTX_AUTH,
  * PTX_UNAVAILABLE, PTX_BUSY, PTX_JOURNAL, PTX_CONFLICT or PTX_IN_PROGRESS
  * (status.h has their codes). Any thread; one account's executions are
- * serialized, different accounts run in parallel. */
+ * serialized, different accounts run in parallel. Placing may use up to
+ * max_in_flight worker threads of its own (README, "Architecture"), all
+ * joined before it returns. */
 ptx_status engine_execute(engine *eng, const exec_request *request,
                           const engine_call_options *options, exec_result *result,
                           ptx_error *error);

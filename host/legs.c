@@ -79,7 +79,7 @@ static void legs_give_up(session *s, exec_leg *leg, broker_order *order, int64_t
 {
     leg->filled_quantity = order->filled_quantity;
     leg->average_price = order->average_price;
-    if (s->plugin->cancel_order != NULL && !s->auth_failed) {
+    if (s->plugin->cancel_order != NULL && !session_auth_failed(s)) {
         broker_order cancelled = *order;
         session_request cancel = {.op = SESSION_CANCEL, .id = leg->order_id, .order = &cancelled};
         broker_status status = session_call(s, &cancel);
@@ -103,29 +103,39 @@ static void legs_give_up(session *s, exec_leg *leg, broker_order *order, int64_t
               (long long)waited_ms);
 }
 
-/* Reads the order's current state into *order (unchanged on failure), with
- * its charges where the plugin reports them (1.1 order detail). */
-static broker_status legs_read(session *s, exec_leg *leg, broker_order *order)
+/* One read of `leg`'s order into *order, with its charges where the plugin
+ * reports them (1.1 order detail). False when the leg ended here
+ * (authentication failed: it can no longer be followed). */
+static bool legs_read(session *s, exec_leg *leg, broker_order *order)
 {
+    broker_status status;
     if (!s->features->get_order_ex) {
         broker_order latest = *order;
         session_request get = {.op = SESSION_GET, .id = leg->order_id, .order = &latest};
-        broker_status status = session_call(s, &get);
+        status = session_call(s, &get);
         if (status == BROKER_OK)
             *order = latest;
-        return status;
+    } else {
+        broker_order_detail detail;
+        memset(&detail, 0, sizeof detail);
+        detail.size = sizeof detail;
+        detail.order = *order;
+        session_request get = {.op = SESSION_GET_EX, .id = leg->order_id, .detail = &detail};
+        status = session_call(s, &get);
+        if (status == BROKER_OK) {
+            *order = detail.order;
+            leg->charges = detail.charges.total;
+        }
     }
-    broker_order_detail detail;
-    memset(&detail, 0, sizeof detail);
-    detail.size = sizeof detail;
-    detail.order = *order;
-    session_request get = {.op = SESSION_GET_EX, .id = leg->order_id, .detail = &detail};
-    broker_status status = session_call(s, &get);
-    if (status == BROKER_OK) {
-        *order = detail.order;
-        leg->charges = detail.charges.total;
+    if (status != BROKER_OK && session_auth_failed(s)) {
+        leg->filled_quantity = order->filled_quantity;
+        legs_fail(leg,
+                  "order %s accepted but not followed to a final state: broker "
+                  "authentication failed: %s",
+                  leg->order_id, session_auth_message(s));
+        return false;
     }
-    return status;
+    return true;
 }
 
 /* The first read is immediate; then the interval starts at poll_interval_ms
@@ -144,30 +154,51 @@ void legs_follow(session *s, exec_leg *leg, broker_order *order)
                 return;
             }
             retry_sleep_ms(interval < left ? interval : (unsigned)left);
-            interval = interval == 0 ? 1 : interval * 2;
-            interval = interval > LEGS_POLL_MAX_MS ? LEGS_POLL_MAX_MS : interval;
+            interval = legs_next_interval(interval);
         }
-        broker_status status = legs_read(s, leg, order);
-        if (status != BROKER_OK && s->auth_failed) {
-            leg->filled_quantity = order->filled_quantity;
-            legs_fail(leg,
-                      "order %s accepted but not followed to a final state: broker "
-                      "authentication failed: %s",
-                      leg->order_id, s->auth_message);
+        if (!legs_read(s, leg, order))
             return;
-        }
     }
     legs_finish(leg, order);
 }
 
-void legs_accepted(session *s, record_run *records, exec_leg *leg, broker_order *order,
-                   const char *detail)
+unsigned legs_next_interval(unsigned interval_ms)
+{
+    interval_ms = interval_ms == 0 ? 1 : interval_ms * 2;
+    return interval_ms > LEGS_POLL_MAX_MS ? LEGS_POLL_MAX_MS : interval_ms;
+}
+
+bool legs_poll(session *s, exec_leg *leg, broker_order *order, int64_t started_ms)
+{
+    if (!legs_read(s, leg, order))
+        return true;
+    if (legs_order_is_final(order)) {
+        legs_finish(leg, order);
+        return true;
+    }
+    int64_t waited = retry_monotonic_ms() - started_ms;
+    if (waited < (int64_t)s->settings->order_timeout_ms)
+        return false;
+    legs_give_up(s, leg, order, waited);
+    return true;
+}
+
+/* Records that the broker holds `order` for `leg` (ACCEPTED, with `detail`,
+ * may be NULL); a final order shares the commit of the state that follows. */
+static void legs_note_accepted(record_run *records, exec_leg *leg, const broker_order *order,
+                               const char *detail)
 {
     legs_copy_text(leg->order_id, sizeof leg->order_id, order->order_id);
     if (legs_order_is_final(order))
         record_leg_then(records, leg, LEG_STATE_ACCEPTED, detail);
     else
         record_leg(records, leg, LEG_STATE_ACCEPTED, detail);
+}
+
+void legs_accepted(session *s, record_run *records, exec_leg *leg, broker_order *order,
+                   const char *detail)
+{
+    legs_note_accepted(records, leg, order, detail);
     legs_follow(s, leg, order);
 }
 
@@ -202,11 +233,11 @@ legs_lookup_outcome legs_lookup(session *s, exec_leg *leg, broker_order *order)
         return LEGS_ADOPTED;
     if (status == BROKER_NOT_FOUND)
         return LEGS_ABSENT;
-    if (s->auth_failed)
+    if (session_auth_failed(s))
         legs_fail(leg,
                   "outcome unknown: the order may exist at the broker (client order id %s); "
                   "lookup stopped: broker authentication failed: %s",
-                  leg->client_order_id, s->auth_message);
+                  leg->client_order_id, session_auth_message(s));
     else
         legs_fail(leg,
                   "outcome unknown: the order may exist at the broker (client order id %s); "
@@ -240,7 +271,7 @@ static void legs_not_placed(session *s, record_run *records, exec_leg *leg, brok
     } else if (status == BROKER_TRANSIENT) {
         legs_fail(leg, "not placed after %u attempts: %s", tries, s->message);
     } else if (status == BROKER_AUTH) {
-        legs_fail(leg, "not placed: broker authentication failed: %s", s->auth_message);
+        legs_fail(leg, "not placed: broker authentication failed: %s", session_auth_message(s));
     } else if (records->broken) {
         legs_fail(leg, "not placed: journal unavailable: %s", records->message);
     } else {
@@ -276,53 +307,59 @@ static broker_status legs_send(session *s, exec_leg *leg, session_request *place
     return status;
 }
 
-void legs_place(session *s, record_run *records, exec_leg *leg)
+bool legs_submit(session *s, record_run *records, exec_leg *leg, broker_order *order)
 {
-    if (s->auth_failed) {
-        legs_fail(leg, "not placed: broker authentication failed: %s", s->auth_message);
-        return;
+    if (session_auth_failed(s)) {
+        legs_fail(leg, "not placed: broker authentication failed: %s", session_auth_message(s));
+        return false;
     }
     if (records->broken) {
         legs_fail(leg, "not placed: journal unavailable: %s", records->message);
-        return;
+        return false;
     }
     broker_order_request request = {.side = leg->side, .quantity = leg->quantity};
     memcpy(request.symbol, leg->symbol, sizeof request.symbol);
     memcpy(request.client_order_id, leg->client_order_id, sizeof request.client_order_id);
     place_context context = {records, leg};
     for (unsigned resends = 0;; resends++) {
-        broker_order order;
-        memset(&order, 0, sizeof order);
+        memset(order, 0, sizeof *order);
         session_request place = {.op = SESSION_PLACE,
                                  .request = &request,
-                                 .order = &order,
+                                 .order = order,
                                  .place_count = &leg->attempts,
                                  .before_place = legs_before_place,
                                  .hook_context = &context};
         broker_status status = legs_send(s, leg, &place);
         if (status == BROKER_OK) {
-            legs_accepted(s, records, leg, &order, NULL);
-            return;
+            legs_note_accepted(records, leg, order, NULL);
+            return true;
         }
         if (status != BROKER_UNKNOWN) {
             legs_not_placed(s, records, leg, status, place.tries);
-            return;
+            return false;
         }
         record_leg(records, leg, LEG_STATE_UNKNOWN, s->message);
-        legs_lookup_outcome found = legs_lookup(s, leg, &order);
+        legs_lookup_outcome found = legs_lookup(s, leg, order);
         if (found == LEGS_ADOPTED) {
-            legs_accepted(s, records, leg, &order,
-                          "found by client order id after an unknown outcome");
-            return;
+            legs_note_accepted(records, leg, order,
+                               "found by client order id after an unknown outcome");
+            return true;
         }
         if (found == LEGS_FAILED)
-            return;
+            return false;
         if (resends >= s->settings->max_retries) {
             legs_fail(leg,
                       "not placed: outcome unknown on %u attempts, each time proven absent: %s",
                       leg->attempts, s->message);
-            return;
+            return false;
         }
         /* the broker proved it absent: resending is safe */
     }
+}
+
+void legs_place(session *s, record_run *records, exec_leg *leg)
+{
+    broker_order order;
+    if (legs_submit(s, records, leg, &order))
+        legs_follow(s, leg, &order);
 }

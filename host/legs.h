@@ -21,8 +21,23 @@ typedef enum legs_lookup_outcome {
 } legs_lookup_outcome;
 
 /* Places `leg` (client order id set, status PLANNED) and follows it to its
- * final status, with a reason whenever it is not FILLED. */
+ * final status, with a reason whenever it is not FILLED: legs_submit, then
+ * legs_follow. */
 void legs_place(session *s, record_run *records, exec_leg *leg);
+
+/* Places `leg` until the broker holds it: true with *order the broker's
+ * order (ACCEPTED recorded, order id in the leg; follow it next), or false
+ * when the leg ended without one (its status and reason set). */
+bool legs_submit(session *s, record_run *records, exec_leg *leg, broker_order *order);
+
+/* One step of following: reads `leg`'s open order into *order once. True
+ * when the leg is final now (filled, ended, or given up and cancelled
+ * because order_timeout_ms has passed since `started_ms`, monotonic ms);
+ * false while it is open: read again after legs_next_interval. */
+bool legs_poll(session *s, exec_leg *leg, broker_order *order, int64_t started_ms);
+
+/* The read interval after `interval_ms`: doubled, at most one second. */
+unsigned legs_next_interval(unsigned interval_ms);
 
 /* The broker holds `order` for `leg`: records ACCEPTED (with `detail`, may
  * be NULL), then follows it to a final status. */

@@ -1,10 +1,8 @@
 /* Per-account locks: a hash table of account entries guarded by one mutex,
  * with one condition variable (monotonic clock) for every waiter. An entry
- * exists while its account is held, waited for, or still has placements in
- * the last second that pacing must remember; locks_release drops it
+ * exists while its account is held or waited for; locks_release drops it
  * otherwise, so a server that sees millions of accounts keeps only the busy
- * ones. Nothing here runs per leg except the pacing, which touches only the
- * holder's own entry. */
+ * ones. Nothing here runs per leg (rate limits live in limiter.c). */
 #include "locks.h"
 
 #include <errno.h>
@@ -15,20 +13,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "retry.h"
-
-#define LOCKS_PACE_WINDOW_US 1001000 /* one second and the millisecond of margin */
-#define LOCKS_SWEEP_MIN 1024         /* entries kept before the first sweep */
+#define LOCKS_SWEEP_MIN 1024 /* entries kept before the first sweep */
 
 struct locks_account {
     struct locks_account *next; /* in its bucket */
     uint64_t hash;
     bool held;
     unsigned waiters;
-    int64_t *recent; /* ring of the last placements' completion times (µs) */
-    unsigned recent_capacity;
-    unsigned recent_count;
-    unsigned recent_next; /* oldest entry once the ring is full */
     size_t broker_length;
     char key[]; /* broker NUL account_id NUL */
 };
@@ -39,8 +30,7 @@ struct locks {
     locks_account **buckets; /* a power of two of them */
     size_t bucket_count;
     size_t count;
-    size_t sweep_at;  /* entries past which the next acquire sweeps idle ones */
-    int64_t sweep_us; /* and when it sweeps anyway, if more than the minimum */
+    size_t sweep_at; /* entries past which the next acquire sweeps idle ones */
 };
 
 locks *locks_create(void)
@@ -66,7 +56,6 @@ locks *locks_create(void)
 
 static void locks_account_free(locks_account *account)
 {
-    free(account->recent);
     free(account);
 }
 
@@ -156,20 +145,10 @@ static locks_account *locks_entry(locks *table, const char *broker, const char *
     return account;
 }
 
-/* True when pacing still needs the entry: a placement within the window. */
-static bool locks_pacing_active(const locks_account *account)
-{
-    if (account->recent_count == 0)
-        return false;
-    unsigned newest =
-        (account->recent_next + account->recent_capacity - 1) % account->recent_capacity;
-    return retry_monotonic_us() - account->recent[newest] < LOCKS_PACE_WINDOW_US;
-}
-
 /* True when nothing refers to the entry any more. Caller holds the mutex. */
 static bool locks_idle(const locks_account *account)
 {
-    return !account->held && account->waiters == 0 && !locks_pacing_active(account);
+    return !account->held && account->waiters == 0;
 }
 
 /* Drops the entry when nothing refers to it any more. Caller holds the mutex. */
@@ -195,11 +174,9 @@ size_t locks_count(locks *table)
     return count;
 }
 
-/* Drops every entry nobody refers to any more: an account paced when it
- * was released keeps its entry for the pacing window, and is dropped here if
- * it does not come back. Run when the table has doubled since the last
- * sweep (O(1) per acquire), and at most once per pacing window while it
- * holds more than LOCKS_SWEEP_MIN entries. Caller holds the mutex. */
+/* Drops every entry nobody refers to any more (release drops most already;
+ * this catches entries a failed wait left). Run when the table has doubled
+ * since the last sweep, so O(1) per acquire. Caller holds the mutex. */
 static void locks_sweep(locks *table)
 {
     for (size_t b = 0; b < table->bucket_count; b++) {
@@ -216,7 +193,6 @@ static void locks_sweep(locks *table)
         }
     }
     table->sweep_at = table->count * 2 > LOCKS_SWEEP_MIN ? table->count * 2 : LOCKS_SWEEP_MIN;
-    table->sweep_us = retry_monotonic_us() + LOCKS_PACE_WINDOW_US;
 }
 
 static struct timespec locks_deadline(unsigned timeout_ms)
@@ -238,8 +214,7 @@ ptx_status locks_acquire(locks *table, const char *broker, const char *account_i
     struct timespec deadline = locks_deadline(timeout_ms);
     ptx_status status = PTX_OK;
     pthread_mutex_lock(&table->mutex);
-    if (table->count >= table->sweep_at ||
-        (table->count > LOCKS_SWEEP_MIN && retry_monotonic_us() >= table->sweep_us))
+    if (table->count >= table->sweep_at)
         locks_sweep(table);
     locks_account *account = locks_entry(table, broker, account_id);
     if (account == NULL)
@@ -271,41 +246,4 @@ void locks_release(locks *table, locks_account *account)
         pthread_cond_broadcast(&table->released);
     locks_reclaim(table, account);
     pthread_mutex_unlock(&table->mutex);
-}
-
-/* Sizes the ring for `per_second`; false when memory runs out. */
-static bool locks_pace_ring(locks_account *account, unsigned per_second)
-{
-    if (account->recent_capacity == per_second)
-        return true;
-    int64_t *recent = calloc(per_second, sizeof *recent);
-    if (recent == NULL)
-        return false;
-    free(account->recent);
-    account->recent = recent;
-    account->recent_capacity = per_second;
-    account->recent_count = 0;
-    account->recent_next = 0;
-    return true;
-}
-
-void locks_pace_wait(locks_account *account, unsigned per_second)
-{
-    if (per_second == 0 || !locks_pace_ring(account, per_second))
-        return;
-    if (account->recent_count < per_second)
-        return;
-    /* One millisecond of margin: brokers count in whole milliseconds. */
-    int64_t free_at = account->recent[account->recent_next] + 1001000;
-    retry_sleep_us(free_at - retry_monotonic_us());
-}
-
-void locks_pace_done(locks_account *account, unsigned per_second)
-{
-    if (per_second == 0 || account->recent_capacity != per_second)
-        return;
-    account->recent[account->recent_next] = retry_monotonic_us();
-    account->recent_next = (account->recent_next + 1) % per_second;
-    if (account->recent_count < per_second)
-        account->recent_count++;
 }

@@ -1,8 +1,7 @@
-/* Per-account serialization and order pacing. One entry per broker account
- * (broker name + account id) lives while the account is held or waited for,
- * or placed an order within the last second, so an account's rate pacing
- * carries over from one execution to the next; idle entries are dropped on
- * release and memory stays bounded by the busy accounts. */
+/* Per-account serialization (design §1 step 2). One entry per broker account
+ * (broker name + account id) lives while the account is held or waited for;
+ * idle entries are dropped on release and memory stays bounded by the busy
+ * accounts. Rate limits are limiter.h's. */
 #ifndef PTEXEC_LOCKS_H
 #define PTEXEC_LOCKS_H
 
@@ -17,7 +16,7 @@ locks *locks_create(void);
 /* Frees the table; no account may be held. Main thread. */
 void locks_destroy(locks *table);
 
-/* Account entries the table keeps (held, waited for, or paced recently). */
+/* Account entries the table keeps (held or waited for). */
 size_t locks_count(locks *table);
 
 /*
@@ -31,16 +30,5 @@ ptx_status locks_acquire(locks *table, const char *broker, const char *account_i
 
 /* Gives the account back and wakes the waiters. Any thread. */
 void locks_release(locks *table, locks_account *account);
-
-/*
- * Pacing of order placements at `per_second` orders in any rolling second
- * (0 = no limit), the way brokers count them. locks_pace_wait sleeps until
- * one more placement fits; locks_pace_done records a placement when its call
- * has returned, so that the broker, whenever during the call it counted the
- * order, never sees more than `per_second` in a second. Only the holder of
- * the account may call them.
- */
-void locks_pace_wait(locks_account *account, unsigned per_second);
-void locks_pace_done(locks_account *account, unsigned per_second);
 
 #endif

@@ -185,6 +185,19 @@ static void record_run_init(record *rec, exec_result *result, record_run *run)
     memset(run, 0, sizeof *run);
     run->owner = rec;
     run->result = result;
+    atomic_init(&run->broken, false);
+    pthread_mutex_init(&run->lock, NULL);
+}
+
+/* Marks the run broken; the first reason stays. Any thread of the run. */
+static void record_break(record_run *run, const char *message)
+{
+    pthread_mutex_lock(&run->lock);
+    if (!atomic_load(&run->broken)) {
+        snprintf(run->message, sizeof run->message, "%s", message);
+        atomic_store(&run->broken, true);
+    }
+    pthread_mutex_unlock(&run->lock);
 }
 
 ptx_status record_begin(record *rec, exec_result *result, const char *key, const char *request_hash,
@@ -224,9 +237,7 @@ static bool record_write(record_run *run, exec_leg *leg, leg_state state, const 
                               : journal_leg(run->journal, index, name, leg, detail, &error);
     if (status == PTX_OK)
         return true;
-    if (!run->broken)
-        snprintf(run->message, sizeof run->message, "%s", error.message);
-    run->broken = true;
+    record_break(run, error.message);
     if (state == LEG_STATE_SENDING)
         log_write(LOG_ERROR, "engine",
                   "execution %s: journal write failed before placing leg %zu (client order id "
@@ -258,8 +269,7 @@ bool record_sending(record_run *run, exec_leg *leg)
         return true;
     ptx_error error;
     if (!run->broken && journal_check(run->owner->journal, run->mark, &error) != PTX_OK) {
-        snprintf(run->message, sizeof run->message, "%s", error.message);
-        run->broken = true;
+        record_break(run, error.message);
         log_write(LOG_ERROR, "engine",
                   "execution %s: a journal write failed before placing leg %zu (client order "
                   "id %s); it is not placed and placing stops: %s",
@@ -325,4 +335,7 @@ void record_end(record_run *run)
 {
     journal_run_end(run->journal);
     run->journal = NULL;
+    if (run->owner != NULL)
+        pthread_mutex_destroy(&run->lock);
+    run->owner = NULL;
 }

@@ -5,6 +5,8 @@
 #ifndef PTEXEC_RECORD_H
 #define PTEXEC_RECORD_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "execution.h"
@@ -16,15 +18,19 @@
 
 typedef struct record record;
 
-/* One execution's records. Zeroed by record_begin / record_resume. */
+/* One execution's records. Set up by record_begin / record_resume. The leg
+ * functions (record_leg, record_leg_then, record_sending) may be called from
+ * several threads of the execution at once, each for legs of its own; the
+ * others from the execution's thread alone. */
 typedef struct record_run {
     record *owner;
-    journal_run *journal; /* NULL when the execution is not journaled */
-    exec_result *result;  /* the execution recorded */
-    uint64_t mark;        /* journal_mark() when the run began */
-    bool broken;          /* a journal write failed: place nothing more */
-    bool finish_failed;   /* its finish could not be recorded */
-    char message[RECORD_MESSAGE_MAX];
+    journal_run *journal;             /* NULL when the execution is not journaled */
+    exec_result *result;              /* the execution recorded */
+    uint64_t mark;                    /* journal_mark() when the run began */
+    atomic_bool broken;               /* a journal write failed: place nothing more */
+    bool finish_failed;               /* its finish could not be recorded */
+    pthread_mutex_t lock;             /* guards the first write of `message` */
+    char message[RECORD_MESSAGE_MAX]; /* why it broke; set once, before `broken` */
 } record_run;
 
 /* Creates the record points over `records` (may be NULL: no journal) and

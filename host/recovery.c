@@ -188,8 +188,8 @@ static ptx_status settle_one(session *s, record *rec, const char *id, size_t *re
             if (strcmp(states[i], "UNKNOWN") == 0)
                 settle_leg(s, &records, id, &settled.legs[i]);
         record_settle(&records, remaining);
-        record_end(&records);
     }
+    record_end(&records);
     free(states);
     exec_result_free(&settled);
     return status;

@@ -46,6 +46,9 @@ static const char *const registry_host_keys[] = {"plugin",
                                                  "order_timeout_ms",
                                                  "poll_interval_ms",
                                                  "rate_limit_per_second",
+                                                 "rate_limit_per_minute",
+                                                 "read_rate_limit_per_second",
+                                                 "max_in_flight",
                                                  "seed",
                                                  NULL};
 
@@ -634,6 +637,9 @@ static ptx_status settings_parse(const config *cfg, const config_section *sectio
         {"order_timeout_ms", 1, 86400000, &settings->order_timeout_ms},
         {"poll_interval_ms", 1, 60000, &settings->poll_interval_ms},
         {"rate_limit_per_second", 0, 1000000, &settings->rate_limit_per_second},
+        {"rate_limit_per_minute", 0, 60000000, &settings->rate_limit_per_minute},
+        {"read_rate_limit_per_second", 0, 1000000, &settings->read_rate_limit_per_second},
+        {"max_in_flight", 0, REGISTRY_MAX_IN_FLIGHT, &settings->max_in_flight},
     };
     *settings =
         (broker_settings){.mode = "simulated",
@@ -650,6 +656,8 @@ static ptx_status settings_parse(const config *cfg, const config_section *sectio
         if (status != PTX_OK)
             return status;
         *numbers[i].field = (unsigned)value;
+        if (numbers[i].field == &settings->rate_limit_per_second) /* reads default to it */
+            settings->read_rate_limit_per_second = settings->rate_limit_per_second;
     }
     const char *mode = config_get(section, "mode");
     if (mode != NULL && strcmp(mode, "simulated") != 0 && strcmp(mode, "live") != 0) {
@@ -773,7 +781,8 @@ static bool broker_init(registry_broker *broker, const config *cfg, const config
         return verdict_refuse(verdict, "init", "%s", error.message);
     config_warn_unknown(cfg, section, "broker", registry_host_keys, broker->plugin->config_keys);
     host_seed_random(&broker->host, seed);
-    broker->serialize = !(broker->plugin->capabilities.flags & BROKER_CAP_CONCURRENT_SESSIONS);
+    broker->serialize = !(broker->plugin->capabilities.flags &
+                          (BROKER_CAP_CONCURRENT_SESSIONS | BROKER_CAP_PARALLEL_SESSION_CALLS));
 
     broker_text text;
     memset(&text, 0, sizeof text);

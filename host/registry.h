@@ -11,15 +11,21 @@
 #include "config.h"
 #include "status.h"
 
+/* Largest max_in_flight a configuration may ask for. */
+#define REGISTRY_MAX_IN_FLIGHT 256
+
 /* Host-level keys of a [broker.NAME] section, with their defaults. */
 typedef struct broker_settings {
-    char mode[16];                  /* "simulated" (default) or "live" */
-    unsigned max_retries;           /* 3: retries of TRANSIENT failures per call */
-    unsigned retry_base_ms;         /* 100: first backoff; doubles each retry, with jitter */
-    unsigned retry_max_ms;          /* 5000: backoff ceiling */
-    unsigned order_timeout_ms;      /* 30000: how long an order is followed before FAILED */
-    unsigned poll_interval_ms;      /* 50: first get_order interval; grows to 1 s */
-    unsigned rate_limit_per_second; /* orders/s per account; default the plugin's hint */
+    char mode[16];                       /* "simulated" (default) or "live" */
+    unsigned max_retries;                /* 3: retries of TRANSIENT failures per call */
+    unsigned retry_base_ms;              /* 100: first backoff; doubles each retry, with jitter */
+    unsigned retry_max_ms;               /* 5000: backoff ceiling */
+    unsigned order_timeout_ms;           /* 30000: how long an order is followed before FAILED */
+    unsigned poll_interval_ms;           /* 50: first get_order interval; grows to 1 s */
+    unsigned rate_limit_per_second;      /* orders/s per account; default the plugin's hint */
+    unsigned rate_limit_per_minute;      /* orders per rolling minute per account; 0 = none */
+    unsigned read_rate_limit_per_second; /* reads/s per account; default rate_limit_per_second */
+    unsigned max_in_flight;              /* concurrent calls of one execution; 0: engine sizes */
 } broker_settings;
 
 typedef struct registry registry;

@@ -33,6 +33,15 @@ static ptx_status session_unknown_broker(registry *reg, const char *name, ptx_er
                     used ? names : "none");
 }
 
+static void session_auth_init(session *s)
+{
+    s->auth = &s->auth_state;
+    pthread_mutex_init(&s->auth->lock, NULL);
+    atomic_init(&s->auth->logins, 0);
+    atomic_init(&s->auth->failed, false);
+    s->auth->message[0] = '\0';
+}
+
 ptx_status session_open(session *s, registry *reg, const exec_request *request,
                         broker_text *account_id, ptx_error *error)
 {
@@ -55,8 +64,10 @@ ptx_status session_open(session *s, registry *reg, const exec_request *request,
     if (status != BROKER_OK && detail.text[0] == '\0')
         snprintf(detail.text, sizeof detail.text, "%s", s->plugin->errmsg(s->instance, NULL));
     registry_broker_leave(s->broker);
-    if (status == BROKER_OK)
+    if (status == BROKER_OK) {
+        session_auth_init(s);
         return PTX_OK;
+    }
     s->handle = NULL;
     const char *text = detail.text[0] ? detail.text : broker_strerror(status);
     if (status == BROKER_INVALID)
@@ -68,12 +79,53 @@ ptx_status session_open(session *s, registry *reg, const exec_request *request,
 
 void session_close(session *s)
 {
-    if (s->handle == NULL)
+    if (s->handle == NULL || s->worker)
         return;
     registry_broker_enter(s->broker);
     s->plugin->close_session(s->instance, s->handle);
     registry_broker_leave(s->broker);
     s->handle = NULL;
+    pthread_mutex_destroy(&s->auth->lock);
+}
+
+void session_worker(session *worker, const session *opened)
+{
+    memset(worker, 0, sizeof *worker);
+    worker->broker = opened->broker;
+    worker->plugin = opened->plugin;
+    worker->instance = opened->instance;
+    worker->handle = opened->handle;
+    worker->settings = opened->settings;
+    worker->features = opened->features;
+    worker->account = opened->account;
+    worker->limits = opened->limits;
+    worker->auth = opened->auth;
+    worker->worker = true;
+    retry_rng_seed(&worker->rng);
+}
+
+void session_merge(session *into, const session *worker)
+{
+    into->retries.transient += worker->retries.transient;
+    into->retries.unknown_lookups += worker->retries.unknown_lookups;
+    into->retries.reauthentications += worker->retries.reauthentications;
+    into->call_us += worker->call_us;
+    into->calls += worker->calls;
+}
+
+bool session_auth_failed(const session *s)
+{
+    return s->auth != NULL && atomic_load(&s->auth->failed);
+}
+
+const char *session_auth_message(const session *s)
+{
+    return s->auth != NULL ? s->auth->message : "";
+}
+
+int64_t session_mean_call_us(const session *s)
+{
+    return s->calls > 0 ? s->call_us / s->calls : 0;
 }
 
 static broker_status session_get_holdings(session *s, session_request *c)
@@ -150,10 +202,16 @@ static broker_status session_dispatch(session *s, session_request *c)
     }
 }
 
-/* Places are paced and announced to the hook before the call. */
+/* Places and cancels count as orders in the limiter, the rest as reads. */
+static limiter_class session_class(session_op op)
+{
+    return op == SESSION_PLACE || op == SESSION_PLACE_EX || op == SESSION_CANCEL ? LIMITER_ORDERS
+                                                                                 : LIMITER_READS;
+}
+
+/* Places are announced to the hook before the call. */
 static bool session_before_place(session *s, session_request *c)
 {
-    locks_pace_wait(s->account, s->settings->rate_limit_per_second);
     (*c->place_count)++;
     if (c->before_place == NULL || c->before_place(c->hook_context, s))
         return true;
@@ -162,13 +220,10 @@ static bool session_before_place(session *s, session_request *c)
     return false;
 }
 
-/* Makes one plugin call under the broker lock and keeps its error text. */
-static broker_status session_call_once(session *s, session_request *c)
+/* Calls the plugin under the broker lock and keeps its error text and, after
+ * TRANSIENT, its retry-after hint. */
+static broker_status session_invoke(session *s, session_request *c, unsigned *retry_after_ms)
 {
-    bool placing = c->op == SESSION_PLACE || c->op == SESSION_PLACE_EX;
-    if (placing && !session_before_place(s, c))
-        return BROKER_INTERNAL;
-    c->tries++;
     s->message[0] = '\0';
     registry_broker_enter(s->broker);
     broker_status status = session_dispatch(s, c);
@@ -177,52 +232,100 @@ static broker_status session_call_once(session *s, session_request *c)
         snprintf(s->message, sizeof s->message, "%s",
                  text && *text ? text : broker_strerror(status));
     }
+    if (status == BROKER_TRANSIENT && s->plugin->retry_after_ms != NULL)
+        *retry_after_ms = s->plugin->retry_after_ms(s->instance, s->handle);
     registry_broker_leave(s->broker);
-    if (placing)
-        locks_pace_done(s->account, s->settings->rate_limit_per_second);
     return status;
 }
 
-/* Calls `c`, retrying TRANSIENT up to max_retries times. */
+/* Makes one plugin call once the limiter gives it a place. */
+static broker_status session_call_once(session *s, session_request *c, unsigned *retry_after_ms)
+{
+    limiter_class class = session_class(c->op);
+    limiter_acquire(s->limits, class);
+    if ((c->op == SESSION_PLACE || c->op == SESSION_PLACE_EX) && !session_before_place(s, c)) {
+        limiter_done(s->limits, class, false);
+        return BROKER_INTERNAL;
+    }
+    c->tries++;
+    int64_t started = retry_monotonic_us();
+    broker_status status = session_invoke(s, c, retry_after_ms);
+    int64_t ended = retry_monotonic_us();
+    limiter_done_at(s->limits, class, true, ended);
+    s->call_us += ended - started;
+    s->calls++;
+    return status;
+}
+
+/* Calls `c`, retrying TRANSIENT up to max_retries times. A retry-after hint
+ * holds the whole account in the limiter (or this call, without one) instead
+ * of the backoff. */
 static broker_status session_call_transient(session *s, session_request *c)
 {
     for (unsigned retry = 0;; retry++) {
-        broker_status status = session_call_once(s, c);
+        unsigned retry_after_ms = 0;
+        broker_status status = session_call_once(s, c, &retry_after_ms);
+        limiter_defer(s->limits, retry_after_ms);
         if (status != BROKER_TRANSIENT || retry >= s->settings->max_retries)
             return status;
         s->retries.transient++;
-        retry_sleep_ms(retry_backoff_ms(&s->rng, s->settings->retry_base_ms,
-                                        s->settings->retry_max_ms, retry));
+        if (retry_after_ms > 0)
+            retry_sleep_ms(s->limits != NULL ? 0 : retry_after_ms);
+        else
+            retry_sleep_ms(retry_backoff_ms(&s->rng, s->settings->retry_base_ms,
+                                            s->settings->retry_max_ms, retry));
     }
+}
+
+/* Caller holds auth->lock. */
+static void session_mark_auth_failed_locked(session *s)
+{
+    if (atomic_load(&s->auth->failed))
+        return;
+    snprintf(s->auth->message, sizeof s->auth->message, "%s", s->message);
+    atomic_store(&s->auth->failed, true);
 }
 
 static void session_mark_auth_failed(session *s)
 {
-    if (!s->auth_failed)
-        snprintf(s->auth_message, sizeof s->auth_message, "%s", s->message);
-    s->auth_failed = true;
+    pthread_mutex_lock(&s->auth->lock);
+    session_mark_auth_failed_locked(s);
+    pthread_mutex_unlock(&s->auth->lock);
 }
 
-/* Logs in again after BROKER_AUTH; only these logins count as
- * re-authentications. True when the new login worked. */
-static bool session_reauthenticate(session *s)
+/* Logs in again after BROKER_AUTH on a call that started when `seen`
+ * logins had been made again; only these logins count as
+ * re-authentications. When another worker has logged in since, its login
+ * serves this call too. True when the session is logged in again. */
+static bool session_reauthenticate(session *s, unsigned seen)
 {
-    session_request login = {.op = SESSION_AUTHENTICATE};
-    s->retries.reauthentications++;
-    if (session_call_transient(s, &login) != BROKER_OK)
-        return false;
-    log_write(LOG_DEBUG, "engine", "session expired; logged in again");
-    return true;
+    session_auth *auth = s->auth;
+    pthread_mutex_lock(&auth->lock);
+    bool logged_in = !atomic_load(&auth->failed) && atomic_load(&auth->logins) != seen;
+    if (!logged_in && !atomic_load(&auth->failed)) {
+        session_request login = {.op = SESSION_AUTHENTICATE};
+        s->retries.reauthentications++;
+        logged_in = session_call_transient(s, &login) == BROKER_OK;
+        if (logged_in) {
+            atomic_fetch_add(&auth->logins, 1);
+            log_write(LOG_DEBUG, "engine", "session expired; logged in again");
+        } else {
+            session_mark_auth_failed_locked(s); /* before another worker tries */
+        }
+    }
+    pthread_mutex_unlock(&auth->lock);
+    return logged_in;
 }
 
 broker_status session_call(session *s, session_request *c)
 {
     bool logged_in_again = false;
     for (;;) {
+        unsigned seen = atomic_load(&s->auth->logins);
         broker_status status = session_call_transient(s, c);
         if (status != BROKER_AUTH || c->op == SESSION_AUTHENTICATE)
             return status;
-        if (!logged_in_again && session_reauthenticate(s)) {
+        if (!logged_in_again && session_reauthenticate(s, seen)) {
             logged_in_again = true;
             continue;
         }

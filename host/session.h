@@ -1,10 +1,15 @@
 /* One execution's session with its broker (design §1 step 3) and the policy
- * every plugin call follows: TRANSIENT retried with full-jitter backoff up to
- * max_retries, AUTH answered by one new login and a retry, placements paced
- * to the account's rate limit. */
+ * every plugin call follows: each call waits for its place in the account's
+ * limiter (limiter.h); TRANSIENT is retried with full-jitter backoff (or
+ * after the broker's retry-after hint) up to max_retries; AUTH is answered by
+ * one new login and a retry. An execution placing concurrently gives each
+ * worker thread a copy of its session (session_worker) that shares the login
+ * state, so an expired token is logged in again once, not once per worker. */
 #ifndef PTEXEC_SESSION_H
 #define PTEXEC_SESSION_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -12,10 +17,19 @@
 
 #include "execution.h"
 #include "holdings.h"
+#include "limiter.h"
 #include "locks.h"
 #include "registry.h"
 #include "retry.h"
 #include "status.h"
+
+/* The login state of one session, shared by its workers. */
+typedef struct session_auth {
+    pthread_mutex_t lock;             /* held while one thread logs in again */
+    atomic_uint logins;               /* logins made again after AUTH, so far */
+    atomic_bool failed;               /* re-authentication failed: place nothing more */
+    char message[BROKER_MESSAGE_MAX]; /* why; written once, before `failed` */
+} session_auth;
 
 typedef struct session {
     registry_broker *broker;
@@ -25,11 +39,15 @@ typedef struct session {
     const broker_settings *settings;
     const registry_features *features; /* which ABI 1.1 calls the plugin has */
     locks_account *account;            /* set by the engine once the account is held */
+    limiter_account *limits;           /* the account's limiter, set by the engine; NULL: none */
+    session_auth *auth;                /* &auth_state, or the opening session's for a worker */
+    session_auth auth_state;           /* unused in a worker */
+    bool worker;                       /* made by session_worker: closes nothing */
     retry_rng rng;
     char message[BROKER_MESSAGE_MAX]; /* detail of the last failed plugin call */
-    bool auth_failed;                 /* re-authentication failed: place nothing more */
-    char auth_message[BROKER_MESSAGE_MAX];
-    exec_retries retries; /* what this session retried, by class */
+    exec_retries retries;             /* what this session retried, by class */
+    int64_t call_us;                  /* time spent in plugin calls, and how many */
+    unsigned calls;
 } session;
 
 typedef enum session_op {
@@ -85,6 +103,23 @@ ptx_status session_open(session *s, registry *reg, const exec_request *request,
 /* Closes the session; safe after a failed session_open. */
 void session_close(session *s);
 
+/* Makes *worker a copy of `opened` for another thread of the same
+ * execution: the same broker session, account and limiter, the shared login
+ * state, its own error text, random source and retry counts. Call it before
+ * the thread starts; session_close on it closes nothing. */
+void session_worker(session *worker, const session *opened);
+
+/* Adds what `worker` retried and timed to `into`; after its thread ended. */
+void session_merge(session *into, const session *worker);
+
+/* True once logging in again failed (place nothing more); the message says
+ * why (valid while the session is open). Any thread of the execution. */
+bool session_auth_failed(const session *s);
+const char *session_auth_message(const session *s);
+
+/* Mean duration of the plugin calls made so far, in µs; 0 before any. */
+int64_t session_mean_call_us(const session *s);
+
 /* Step 3: logs in (a first login is not a retry). PTX_AUTH or
  * PTX_UNAVAILABLE naming the broker when it fails. */
 ptx_status session_login(session *s, ptx_error *error);
@@ -95,8 +130,9 @@ ptx_status session_refused(session *s, const char *what, broker_status status, u
                            ptx_error *error);
 
 /* Makes `c` with the policy above. An AUTH that the new login does not cure
- * sets s->auth_failed. Returns the plugin's final status; s->message says
- * why it failed. */
+ * marks the login failed (session_auth_failed). Returns the plugin's final
+ * status; s->message says why it failed. Several workers of one session may
+ * call at once only when the plugin allows parallel session calls. */
 broker_status session_call(session *s, session_request *c);
 
 #endif

@@ -6,7 +6,10 @@
 # the previous size (about 1 when cost grows linearly).
 # Environment: BUILD (default build), BENCH_SIZES, BENCH_RUNS (5),
 # BENCH_RUNS_LARGE (3), BENCH_TIMEOUT seconds per run (900),
-# BENCH_JOURNAL_EXECUTIONS (300): executions per journal mode.
+# BENCH_JOURNAL_EXECUTIONS (300): executions per journal mode,
+# BENCH_PARALLEL_RUNS (3): runs of each concurrent-placement line,
+# BENCH_PARALLEL_RATES ("100 25 10"): order rates of those lines,
+# BENCH_ONLY=parallel: that table alone.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -89,10 +92,77 @@ journal_bench() {
     done
 }
 
+# parallel_line RATE SELLS BUYS JOURNAL READS: one line of the concurrent
+# placement table, the median wall time of BENCH_PARALLEL_RUNS runs (each in
+# its own process) and its ratio to the bound legs / RATE. READS is
+# "=rate" (reads metered at the order rate, the default) or a
+# read_rate_limit_per_second value. Sets LINE_WALL to the median.
+parallel_line() {
+    local rate=$1 sells=$2 buys=$3 journal=$4 reads=$5 binary="$BUILD/bench/bench_parallel"
+    local walls=() i line extra="" refused=0 wall
+    [ "$reads" != "=rate" ] && extra="read_rate_limit_per_second = $reads"
+    for ((i = 0; i < ${BENCH_PARALLEL_RUNS:-3}; i++)); do
+        if ! line=$(BENCH_PARALLEL_EXTRA=$extra timeout "$run_timeout" "$binary" "$rate" "$sells" \
+            "$buys" "$journal" 2>"$BUILD/bench/bench_parallel.err"); then
+            echo "bench_parallel $rate $sells $buys $journal: run failed: $(head -c 400 "$BUILD/bench/bench_parallel.err")" >&2
+            failures=$((failures + 1))
+            return
+        fi
+        walls+=("$(field "$line" wall_s)")
+        refused=$((refused + $(field "$line" too_many_requests)))
+    done
+    wall=$(median "${walls[@]}")
+    LINE_WALL=$wall
+    printf '%6s %6s %5s %8s %7s %9s %8s %7s %6s\n' "$rate" "$sells" "$buys" "$journal" "$reads" \
+        "$wall" "$(awk -v l=$((sells + buys)) -v r="$rate" 'BEGIN {printf "%.2f", l / r}')" \
+        "$(awk -v w="$wall" -v l=$((sells + buys)) -v r="$rate" 'BEGIN {printf "%.3f", w * r / l}')" \
+        "$refused"
+}
+
+# parallel_bench: issue 12's 200-leg rebalance at 50 ms per call against the
+# fixture broker that takes parallel calls (tests/plugins/parallel.so).
+parallel_bench() {
+    local rate off normal
+    if [ ! -x "$BUILD/bench/bench_parallel" ] || [ ! -f "$BUILD/tests/plugins/parallel.so" ]; then
+        echo "bench_parallel or its plugin is missing: run make bench" >&2
+        failures=$((failures + 1))
+        return
+    fi
+    echo
+    echo "bench_parallel: 200-leg rebalance, 50 ms per call (median of ${BENCH_PARALLEL_RUNS:-3}; ratio = wall / (legs / rate))"
+    printf '%6s %6s %5s %8s %7s %9s %8s %7s %6s\n' rate sells buys journal reads "wall s" \
+        "bound s" ratio "429s"
+    for rate in ${BENCH_PARALLEL_RATES:-100 25 10}; do
+        parallel_line "$rate" 0 200 off "=rate"
+        parallel_line "$rate" 100 100 off "=rate"
+        parallel_line "$rate" 0 200 off $((rate * 2))
+        parallel_line "$rate" 100 100 off $((rate * 2))
+    done
+    echo
+    echo "journal on (normal) vs off, 100 orders/s, 100 sells + 100 buys"
+    printf '%6s %6s %5s %8s %7s %9s %8s %7s %6s\n' rate sells buys journal reads "wall s" \
+        "bound s" ratio "429s"
+    local reads
+    for reads in "=rate" 200; do
+        parallel_line 100 100 100 off "$reads"
+        off=$LINE_WALL
+        parallel_line 100 100 100 normal "$reads"
+        normal=$LINE_WALL
+        awk -v a="$normal" -v b="$off" -v r="$reads" \
+            'BEGIN {printf "journal normal / off (reads %s): %.3f\n", r, a / b}'
+    done
+}
+
 echo "ptexec benchmarks: $(uname -m), $(nproc) cores, build $BUILD"
+if [ "${BENCH_ONLY:-}" = parallel ]; then
+    parallel_bench
+    [ "$failures" -eq 0 ]
+    exit
+fi
 bench bench_plan
 bench bench_execute
 journal_bench
+parallel_bench
 echo
 echo "ratio/prev: ns/symbol at this size over ns/symbol at the previous size;"
 echo "near 1 means cost grows linearly with the number of symbols."

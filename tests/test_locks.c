@@ -60,67 +60,6 @@ START_TEST(idle_accounts_are_forgotten)
 }
 END_TEST
 
-START_TEST(paced_account_keeps_its_entry)
-{
-    locks *table = locks_create();
-    ck_assert_ptr_nonnull(table);
-    locks_account *account = NULL;
-    ck_assert_int_eq(locks_acquire(table, "zerodha", "P", 0, &account), PTX_OK);
-    locks_pace_wait(account, 1000);
-    locks_pace_done(account, 1000);
-    locks_release(table, account);
-    /* The placement is recent, so the entry (and its pacing) is still there:
-     * the next holder gets the same entry back. */
-    locks_account *again = NULL;
-    ck_assert_int_eq(locks_acquire(table, "zerodha", "P", 0, &again), PTX_OK);
-    ck_assert_ptr_eq(again, account);
-    locks_release(table, again);
-    locks_destroy(table);
-}
-END_TEST
-
-/* Accounts paced when released keep their entries for the pacing window
- * only: once it has passed, new accounts sweep them away even though they
- * never came back. */
-START_TEST(paced_accounts_that_never_return_are_forgotten)
-{
-    locks *table = locks_create();
-    ck_assert_ptr_nonnull(table);
-    char account_id[32];
-    locks_account *account = NULL;
-    for (int i = 0; i < 20000; i++) {
-        snprintf(account_id, sizeof account_id, "paced-%d", i);
-        ck_assert_int_eq(locks_acquire(table, "zerodha", account_id, 0, &account), PTX_OK);
-        locks_pace_wait(account, 10);
-        locks_pace_done(account, 10);
-        locks_release(table, account);
-    }
-    ck_assert_uint_eq(locks_count(table), 20000); /* within the window: all kept */
-    retry_sleep_ms(1100);                         /* the pacing window passes */
-    for (int i = 0; i < 3000; i++) {
-        snprintf(account_id, sizeof account_id, "later-%d", i);
-        ck_assert_int_eq(locks_acquire(table, "zerodha", account_id, 0, &account), PTX_OK);
-        locks_release(table, account);
-    }
-    ck_assert_uint_eq(locks_count(table), 0);
-    /* A held account survives a sweep. */
-    locks_account *held = NULL;
-    ck_assert_int_eq(locks_acquire(table, "zerodha", "held", 0, &held), PTX_OK);
-    for (int i = 0; i < 3000; i++) {
-        snprintf(account_id, sizeof account_id, "paced-again-%d", i);
-        ck_assert_int_eq(locks_acquire(table, "zerodha", account_id, 0, &account), PTX_OK);
-        locks_pace_wait(account, 10);
-        locks_pace_done(account, 10);
-        locks_release(table, account);
-    }
-    ck_assert_uint_eq(locks_count(table), 3001);
-    locks_account *busy = NULL;
-    ck_assert_int_eq(locks_acquire(table, "zerodha", "held", 0, &busy), PTX_BUSY);
-    locks_release(table, held);
-    locks_destroy(table);
-}
-END_TEST
-
 static Suite *locks_suite(void)
 {
     Suite *suite = suite_create("locks");
@@ -128,8 +67,6 @@ static Suite *locks_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, same_account_is_exclusive_others_are_not);
     tcase_add_test(tc, idle_accounts_are_forgotten);
-    tcase_add_test(tc, paced_account_keeps_its_entry);
-    tcase_add_test(tc, paced_accounts_that_never_return_are_forgotten);
     suite_add_tcase(suite, tc);
     return suite;
 }

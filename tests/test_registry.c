@@ -129,6 +129,9 @@ START_TEST(test_good_plugin_loads)
     ck_assert_uint_eq(settings->order_timeout_ms, 30000);
     ck_assert_uint_eq(settings->poll_interval_ms, 50);
     ck_assert_uint_eq(settings->rate_limit_per_second, 7); /* the plugin's hint */
+    ck_assert_uint_eq(settings->rate_limit_per_minute, 0);
+    ck_assert_uint_eq(settings->read_rate_limit_per_second, 7); /* reads follow orders */
+    ck_assert_uint_eq(settings->max_in_flight, 0);              /* sized by the engine */
     ck_assert_ptr_null(registry_find(reg, "other"));
     ck_assert_ptr_null(registry_find_refusal(reg, "good"));
 
@@ -368,7 +371,8 @@ START_TEST(test_settings_parsed)
     registry *reg = load_sections(&dir,
                                   "[broker.good]\nplugin = good.so\nmode = live\nmax_retries = 5\n"
                                   "retry_base_ms = 1\nretry_max_ms = 9\norder_timeout_ms = 700\n"
-                                  "poll_interval_ms = 2\nrate_limit_per_second = 0\n",
+                                  "poll_interval_ms = 2\nrate_limit_per_second = 0\n"
+                                  "rate_limit_per_minute = 400\nmax_in_flight = 12\n",
                                   &cfg);
     const broker_settings *settings = registry_broker_settings(registry_find(reg, "good"));
     ck_assert_str_eq(settings->mode, "live");
@@ -378,6 +382,9 @@ START_TEST(test_settings_parsed)
     ck_assert_uint_eq(settings->order_timeout_ms, 700);
     ck_assert_uint_eq(settings->poll_interval_ms, 2);
     ck_assert_uint_eq(settings->rate_limit_per_second, 0);
+    ck_assert_uint_eq(settings->rate_limit_per_minute, 400);
+    ck_assert_uint_eq(settings->read_rate_limit_per_second, 0); /* follows the order rate */
+    ck_assert_uint_eq(settings->max_in_flight, 12);
     registry_free(reg);
     config_free(&cfg);
     loader_dir_free(&dir);

@@ -32,7 +32,11 @@
  *   signal handlers, and never starts a thread that outlives `destroy`.
  *
  *   BROKER_CAP_PARALLEL_SESSION_CALLS (1.1) lifts the per-session rule too:
- *   calls on one session may then run in parallel.
+ *   calls on one session may then run in parallel. The host then asks
+ *   errmsg and retry_after_ms about a failed call on the thread that made
+ *   it, right after it returned and before that thread's next call, so such
+ *   a plugin keeps that detail per calling thread (thread-local), not per
+ *   session.
  *
  * Ownership
  *   Every pointer the host passes in is valid for the duration of the call
