@@ -700,7 +700,7 @@ END_TEST
 START_TEST(test_unrecorded_finish_is_retried)
 {
     env e;
-    env_write(&e, "latency_ms = 300\n", NULL);
+    env_write(&e, "latency_ms = 300\nmax_in_flight = 1\n", NULL); /* one leg at a time */
     ptx_error error;
     ck_assert_int_eq(env_load(&e, 200, &error), PTX_OK);
     /* authenticate, positions, open orders, the market's session and three

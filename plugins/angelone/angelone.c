@@ -17,7 +17,8 @@ static const broker_plugin angelone_plugin = {
     .name = "angelone",
     .version = "0.1.0",
     .description = "Angel One SmartAPI (simulated exchange)",
-    .capabilities = {.flags = BROKER_CAP_PARTIAL_FILLS | BROKER_CAP_CONCURRENT_SESSIONS,
+    .capabilities = {.flags = BROKER_CAP_PARTIAL_FILLS | BROKER_CAP_CONCURRENT_SESSIONS |
+                              BROKER_CAP_PARALLEL_SESSION_CALLS,
                      .tag_min_length = 1,
                      .tag_max_length = 19,
                      .rate_limit_per_second = 20},

@@ -16,7 +16,7 @@ static const broker_plugin fyers_plugin = {
     .version = "0.1.0",
     .description = "Fyers API v3 (simulated exchange)",
     .capabilities = {.flags = BROKER_CAP_PARTIAL_FILLS | BROKER_CAP_CONCURRENT_SESSIONS |
-                              BROKER_CAP_TAG_ALNUM_ONLY,
+                              BROKER_CAP_PARALLEL_SESSION_CALLS | BROKER_CAP_TAG_ALNUM_ONLY,
                      .tag_min_length = 1,
                      .tag_max_length = 30,
                      .rate_limit_per_second = 10},

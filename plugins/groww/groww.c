@@ -18,7 +18,8 @@ static const broker_plugin groww_plugin = {
     .name = "groww",
     .version = "0.1.0",
     .description = "Groww Trading API (simulated exchange)",
-    .capabilities = {.flags = BROKER_CAP_PARTIAL_FILLS | BROKER_CAP_CONCURRENT_SESSIONS,
+    .capabilities = {.flags = BROKER_CAP_PARTIAL_FILLS | BROKER_CAP_CONCURRENT_SESSIONS |
+                              BROKER_CAP_PARALLEL_SESSION_CALLS,
                      .tag_min_length = 8,
                      .tag_max_length = 20,
                      .rate_limit_per_second = 10},

@@ -51,6 +51,14 @@ struct broker_session {
 /* errmsg(instance, NULL): the last instance-level failure of this thread. */
 static _Thread_local char sim_thread_error[BROKER_MESSAGE_MAX];
 
+/* The last call of this thread (BROKER_CAP_PARALLEL_SESSION_CALLS): its
+ * session, error text and retry-after hint, copied before the lock is given
+ * back, so that another thread's call on the same session cannot change what
+ * errmsg and retry_after_ms answer this one. */
+static _Thread_local const broker_session *sim_call_session;
+static _Thread_local char sim_call_error[BROKER_MESSAGE_MAX];
+static _Thread_local uint32_t sim_call_retry_after;
+
 /* ---- messages and faults ------------------------------------------------ */
 
 /* Writes "PHRASE" or "PHRASE (SUBJECT)" into `out`. */
@@ -93,6 +101,8 @@ static void sim_enter(broker_instance *instance, broker_session *session)
         instance->services->sleep_ms(instance->host, instance->config.latency_ms);
     pthread_mutex_lock(&instance->lock);
     session->error[0] = '\0';
+    session->retry_after = 0;
+    sim_call_session = session;
     instance->book.today = sim_market_day(sim_now(instance));
 }
 
@@ -112,6 +122,10 @@ static void sim_persist(broker_instance *instance)
 static void sim_leave(broker_instance *instance)
 {
     sim_persist(instance);
+    if (sim_call_session != NULL) {
+        memcpy(sim_call_error, sim_call_session->error, sizeof sim_call_error);
+        sim_call_retry_after = sim_call_session->retry_after;
+    }
     pthread_mutex_unlock(&instance->lock);
 }
 
@@ -541,7 +555,9 @@ broker_status sim_authenticate(broker_instance *instance, broker_session *sessio
 const char *sim_errmsg(broker_instance *instance, broker_session *session)
 {
     (void)instance;
-    return session ? session->error : sim_thread_error;
+    if (session == NULL)
+        return sim_thread_error;
+    return session == sim_call_session ? sim_call_error : session->error;
 }
 
 /* ---- orders over time ----------------------------------------------------- */
@@ -1244,5 +1260,7 @@ broker_status sim_get_market_session(broker_instance *instance, broker_session *
 uint32_t sim_retry_after_ms(broker_instance *instance, broker_session *session)
 {
     (void)instance;
-    return session ? session->retry_after : 0;
+    if (session == NULL)
+        return 0;
+    return session == sim_call_session ? sim_call_retry_after : session->retry_after;
 }

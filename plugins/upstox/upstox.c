@@ -17,7 +17,8 @@ static const broker_plugin upstox_plugin = {
     .name = "upstox",
     .version = "0.1.0",
     .description = "Upstox API v2/v3 (simulated exchange)",
-    .capabilities = {.flags = BROKER_CAP_PARTIAL_FILLS | BROKER_CAP_CONCURRENT_SESSIONS,
+    .capabilities = {.flags = BROKER_CAP_PARTIAL_FILLS | BROKER_CAP_CONCURRENT_SESSIONS |
+                              BROKER_CAP_PARALLEL_SESSION_CALLS,
                      .tag_min_length = 1,
                      .tag_max_length = 20,
                      .rate_limit_per_second = 10},
