@@ -39,7 +39,7 @@
 typedef struct unrecorded {
     struct unrecorded *next;
     exec_result result; /* id, broker, account hash, legs and response (copies) */
-    char status[24];
+    exec_status status;
 } unrecorded;
 
 struct engine {
@@ -72,9 +72,7 @@ typedef struct run {
     bool journal_broken; /* a journal write failed: place nothing more */
     char journal_message[PTX_JOURNAL_MESSAGE_MAX];
     engine *eng;
-    uint64_t journal_mark;    /* journal_mark() when the run began journaling */
     journal_run *journal_run; /* the execution's run in the journal (journal_begin) */
-    bool finish_failed;       /* a journal_finish of this run failed */
     const char *owner;        /* the engine's owner mark for journal rows */
     exec_retries retries;     /* what this run retried, by class */
 } run;
@@ -118,28 +116,24 @@ static int engine_collect(void *context, const char *symbol, int64_t quantity)
 /* ---- journal ----------------------------------------------------------- */
 
 /*
- * Records `state` of `leg` in the journal (no-op without one): committed
- * before this returns under journal_sync = full, queued under normal, and
- * queued in both modes when `queue` (see journal.h). A failure stops all
- * further placing; when the order may already be at the broker it is logged
- * at error level with the client order id, never silently (a queued write
- * that fails later is logged so by the journal's writer).
+ * Records `state` of `leg` in the journal (no-op without one), committed
+ * before this returns. A failure stops all further placing; when the order
+ * may already be at the broker it is logged at error level with the client
+ * order id, never silently.
  */
-static bool run_journal_write(run *r, exec_leg *leg, const char *state, const char *detail,
-                              bool queue)
+static bool run_journal(run *r, exec_leg *leg, leg_state state, const char *detail)
 {
     if (r->journal == NULL)
         return true;
     ptx_error error;
     size_t index = (size_t)(leg - r->result->legs);
-    ptx_status status = queue ? journal_leg_queue(r->journal_run, index, state, leg, detail, &error)
-                              : journal_leg(r->journal_run, index, state, leg, detail, &error);
+    ptx_status status = journal_leg(r->journal_run, index, state, leg, detail, &error);
     if (status == PTX_OK)
         return true;
     if (!r->journal_broken)
         snprintf(r->journal_message, sizeof r->journal_message, "%s", error.message);
     r->journal_broken = true;
-    if (strcmp(state, "SENDING") == 0)
+    if (state == LEG_STATE_SENDING)
         log_write(LOG_ERROR, "engine",
                   "execution %s: journal write failed before placing leg %zu (client order id "
                   "%s); it is not placed and placing stops: %s",
@@ -150,35 +144,20 @@ static bool run_journal_write(run *r, exec_leg *leg, const char *state, const ch
                   "NOT RECORDED in the journal; the order may exist at the broker: %s",
                   r->result->execution_id, leg->sequence, side_name(leg->side), leg->symbol,
                   (long long)leg->quantity, leg->client_order_id,
-                  leg->order_id[0] ? leg->order_id : "unknown", state, error.message);
+                  leg->order_id[0] ? leg->order_id : "unknown", leg_state_name(state),
+                  error.message);
     return false;
 }
 
-static bool run_journal(run *r, exec_leg *leg, const char *state, const char *detail)
-{
-    return run_journal_write(r, leg, state, detail, false);
-}
-
 /*
- * Before place_order: the leg's intent is already committed (journal_begin),
- * so placing is safe; SENDING only joins the timeline (queued). If any
- * journal write failed since the run began, nothing more is placed: the
- * failure is logged with the client order id and the leg is not sent.
+ * Before place_order: SENDING is committed first. If any journal write of
+ * the run failed, nothing more is placed: the leg is not sent.
  */
 static bool run_journal_sending(run *r, exec_leg *leg)
 {
     if (r->journal == NULL)
         return true;
-    ptx_error error;
-    if (!r->journal_broken && journal_check(r->journal, r->journal_mark, &error) != PTX_OK) {
-        snprintf(r->journal_message, sizeof r->journal_message, "%s", error.message);
-        r->journal_broken = true;
-        log_write(LOG_ERROR, "engine",
-                  "execution %s: a journal write failed before placing leg %zu (client order "
-                  "id %s); it is not placed and placing stops: %s",
-                  r->result->execution_id, leg->sequence, leg->client_order_id, error.message);
-    }
-    return !r->journal_broken && run_journal_write(r, leg, "SENDING", NULL, true);
+    return !r->journal_broken && run_journal(r, leg, LEG_STATE_SENDING, NULL);
 }
 
 /* ---- plugin calls ------------------------------------------------------ */
@@ -456,13 +435,11 @@ static void run_follow(run *r, exec_leg *leg, broker_order *order)
     leg_finish(leg, order);
 }
 
-/* The broker holds the order: journal it as ACCEPTED, then follow it. An
- * order that is already terminal is not followed (no broker call): its final
- * state is recorded next, so ACCEPTED is queued to share that commit. */
+/* The broker holds the order: journal it as ACCEPTED, then follow it. */
 static void run_accepted(run *r, exec_leg *leg, broker_order *order, const char *detail)
 {
     engine_copy_text(leg->order_id, sizeof leg->order_id, order->order_id);
-    run_journal_write(r, leg, "ACCEPTED", detail, order_is_terminal(order));
+    run_journal(r, leg, LEG_STATE_ACCEPTED, detail);
     run_follow(r, leg, order);
 }
 
@@ -548,7 +525,7 @@ static void run_place_leg(run *r, exec_leg *leg)
             leg_reason(leg, "%s", r->message);
             return;
         case BROKER_UNKNOWN: {
-            run_journal(r, leg, "UNKNOWN", r->message);
+            run_journal(r, leg, LEG_STATE_UNKNOWN, r->message);
             lookup_outcome found = run_lookup(r, leg, &order);
             if (found == LOOKUP_ADOPTED) {
                 run_accepted(r, leg, &order, "found by client order id after an unknown outcome");
@@ -776,7 +753,7 @@ static void run_place_all(run *r, exec_result *result, const plan *p,
         run_place_leg(r, leg);
         if (leg->status != LEG_FILLED && leg->reason[0] == '\0')
             leg_reason(leg, "%s", "no reason given by the broker");
-        run_journal(r, leg, leg_state_name(leg_state_of_leg(leg)), leg->reason);
+        run_journal(r, leg, leg_state_of_leg(leg), leg->reason);
         if (log_enabled(LOG_DEBUG))
             log_write(LOG_DEBUG, "engine", "execution %s leg %zu %s %s %lld: %s",
                       result->execution_id, leg->sequence, side_name(leg->side), leg->symbol,
@@ -789,7 +766,7 @@ static void run_place_all(run *r, exec_result *result, const plan *p,
 /* Remembers an execution whose end could not be journaled (see
  * `unrecorded`); without memory, it stays unrecorded until a restart
  * recovers it. */
-static void engine_keep_unrecorded(engine *eng, const exec_result *result, const char *status_name)
+static void engine_keep_unrecorded(engine *eng, const exec_result *result, exec_status status)
 {
     unrecorded *u = calloc(1, sizeof *u);
     size_t legs = result->leg_count ? result->leg_count : 1;
@@ -809,7 +786,7 @@ static void engine_keep_unrecorded(engine *eng, const exec_result *result, const
     if (result->leg_count > 0)
         memcpy(u->result.legs, result->legs, result->leg_count * sizeof *u->result.legs);
     u->result.leg_count = result->leg_count;
-    snprintf(u->status, sizeof u->status, "%s", status_name);
+    u->status = status;
     pthread_mutex_lock(&eng->unrecorded_lock);
     u->next = eng->unrecorded;
     eng->unrecorded = u;
@@ -824,18 +801,20 @@ static bool engine_record_again(engine *eng, unrecorded *u)
     ptx_error error;
     if (journal_resume(eng->journal, &u->result, NULL, &jr, &error) != PTX_OK)
         return false;
-    for (size_t i = 0; i < u->result.leg_count; i++) {
+    bool recorded = true;
+    for (size_t i = 0; i < u->result.leg_count && recorded; i++) {
         const exec_leg *leg = &u->result.legs[i];
-        journal_leg_queue(jr, i, leg_state_name(leg_state_of_leg(leg)), leg,
-                          "recorded again after a journal failure", &error);
+        recorded = journal_leg(jr, i, leg_state_of_leg(leg), leg,
+                               "recorded again after a journal failure", &error) == PTX_OK;
     }
-    bool recorded = journal_finish(jr, u->status, u->result.response, &error) == PTX_OK;
+    recorded = recorded && journal_finish(jr, u->status, u->result.response, &error) == PTX_OK;
     journal_run_end(jr);
     if (recorded)
         log_write(LOG_WARN, "engine",
                   "execution %s broker=%s account=%s: its outcome (%s) is now recorded in the "
                   "journal",
-                  u->result.execution_id, u->result.broker, u->result.account_hash, u->status);
+                  u->result.execution_id, u->result.broker, u->result.account_hash,
+                  exec_status_name(u->status));
     return recorded;
 }
 
@@ -881,32 +860,28 @@ static void engine_retry_unrecorded(engine *eng)
 /* Renders the finished execution into result->response and stores it as the
  * journal's record of the outcome. A failure is logged loudly: the orders are
  * at the broker whatever the journal says. */
-static void run_journal_finish(run *r, exec_result *result, const char *status_name)
+static void run_journal_finish(run *r, exec_result *result, exec_status status)
 {
     free(result->response);
     result->response = render_result(result, NULL);
     ptx_error error;
-    if (journal_check(r->journal, r->journal_mark, &error) != PTX_OK) {
-        /* A queued leg state was lost: write every leg's state again, so
-         * the commit of the finish carries them all. */
+    if (r->journal_broken) {
+        /* A leg state was not stored: write every leg's state again. */
         log_write(LOG_WARN, "engine", "execution %s: recording every leg's state again: %s",
-                  result->execution_id, error.message);
-        for (size_t i = 0; i < result->leg_count; i++) {
-            exec_leg *leg = &result->legs[i];
-            run_journal_write(r, leg, leg_state_name(leg_state_of_leg(leg)),
-                              "recorded again after a journal failure", true);
-        }
+                  result->execution_id, r->journal_message);
+        for (size_t i = 0; i < result->leg_count; i++)
+            run_journal(r, &result->legs[i], leg_state_of_leg(&result->legs[i]),
+                        "recorded again after a journal failure");
     }
     if (result->response == NULL)
         ptx_fail(&error, PTX_NOMEM, NULL, "out of memory rendering the response");
-    else if (journal_finish(r->journal_run, status_name, result->response, &error) == PTX_OK)
+    else if (journal_finish(r->journal_run, status, result->response, &error) == PTX_OK)
         return;
     log_write(LOG_ERROR, "engine",
               "execution %s finished %s but its outcome is NOT RECORDED in the journal: %s; "
               "recording it is retried before the next execution",
-              result->execution_id, status_name, error.message);
-    r->finish_failed = true;
-    engine_keep_unrecorded(r->eng, result, status_name);
+              result->execution_id, exec_status_name(status), error.message);
+    engine_keep_unrecorded(r->eng, result, status);
 }
 
 /* Journals the intent of every leg before anything is placed. */
@@ -914,7 +889,6 @@ static ptx_status run_journal_begin(run *r, const exec_request *request, const c
                                     exec_result *result, ptx_error *error)
 {
     r->result = result;
-    r->journal_mark = journal_mark(r->journal);
     ptx_status status = journal_begin(r->journal, result, request->idempotency_key, request_hash,
                                       r->owner, &r->journal_run, error);
     if (status == PTX_JOURNAL)
@@ -922,6 +896,19 @@ static ptx_status run_journal_begin(run *r, const exec_request *request, const c
                   "execution %s refused before placing anything: journal unavailable: %s",
                   result->execution_id, error->message);
     return status;
+}
+
+/* An execution that placed nothing: its whole row in one write, waited for
+ * only when it has an idempotency key (see journal_record_noop). */
+static ptx_status run_journal_noop(run *r, const exec_request *request, const char *request_hash,
+                                   exec_result *result, ptx_error *error)
+{
+    free(result->response);
+    result->response = render_result(result, NULL);
+    if (result->response == NULL)
+        return ptx_fail(error, PTX_NOMEM, NULL, "out of memory rendering the response");
+    return journal_record_noop(r->journal, result, request->idempotency_key, request_hash, r->owner,
+                               result->response, error);
 }
 
 /* Steps 4–8 once the account is ours and the session is open. */
@@ -949,15 +936,18 @@ static ptx_status run_execute(run *r, const exec_request *request, const char *r
         goto cleanup;
     }
     run_name_legs(r, result);
-    if (r->journal != NULL &&
+    bool noop = result->leg_count == 0;
+    if (r->journal != NULL && !noop &&
         (status = run_journal_begin(r, request, request_hash, result, error)) != PTX_OK)
         goto cleanup;
     run_place_all(r, result, &p, options);
     run_reconcile(r, result);
     exec_result_summarize(result);
     result->retries = r->retries;
-    if (r->journal != NULL)
-        run_journal_finish(r, result, exec_status_name(result->status));
+    if (r->journal != NULL && noop)
+        status = run_journal_noop(r, request, request_hash, result, error);
+    else if (r->journal != NULL)
+        run_journal_finish(r, result, result->status);
 cleanup:
     journal_run_end(r->journal_run);
     r->journal_run = NULL;
@@ -969,20 +959,15 @@ cleanup:
 /* ---- recovery ------------------------------------------------------------ */
 
 /* The leg status a journal state stands for; *final when it is terminal. */
-static leg_status status_of_journal_state(const char *state, bool *final)
+static leg_status status_of_journal_state(leg_state state, bool *final)
 {
-    leg_state parsed;
-    if (!leg_state_parse(state, &parsed)) {
-        *final = false;
-        return LEG_FAILED;
-    }
-    *final = leg_state_is_final(parsed);
-    return leg_status_of_state(parsed);
+    *final = leg_state_is_final(state);
+    return leg_status_of_state(state);
 }
 
 /* Settles one leg of an interrupted execution. Nothing is ever sent: a leg
  * that may be at the broker is looked up by its client order id. */
-static void run_recover_leg(run *r, exec_leg *leg, const char *state)
+static void run_recover_leg(run *r, exec_leg *leg, leg_state state)
 {
     bool final = false;
     leg_status status = status_of_journal_state(state, &final);
@@ -990,25 +975,26 @@ static void run_recover_leg(run *r, exec_leg *leg, const char *state)
         leg->status = status;
         return;
     }
-    /* Leg states are journaled asynchronously after the intent, so a leg
-     * still PENDING_SEND may have been sent: only the broker can tell. */
+    /* A leg left SENDING may or may not have reached the broker (and one
+     * from a journal of an older ptexec may say PENDING_SEND though it was
+     * sent): only the broker can tell. */
     broker_order order;
     memset(&order, 0, sizeof order);
-    if (strcmp(state, "ACCEPTED") == 0 && leg->order_id[0] != '\0') {
+    if (state == LEG_STATE_ACCEPTED && leg->order_id[0] != '\0') {
         snprintf(order.order_id, sizeof order.order_id, "%s", leg->order_id);
         order.state = BROKER_ORDER_OPEN;
         run_follow(r, leg, &order);
     } else {
         lookup_outcome found = run_lookup(r, leg, &order);
         if (found == LOOKUP_ABSENT) {
-            if (strcmp(state, "PENDING_SEND") == 0)
+            if (state == LEG_STATE_PENDING_SEND)
                 leg_failed(leg, "%s", ENGINE_NOT_SENT_REASON);
             else
                 leg_failed(leg,
                            "not sent: ptexec stopped while placing this leg and the broker has "
                            "no order with client order id %s",
                            leg->client_order_id);
-            run_journal(r, leg, "NOT_SENT", "recovery: the broker has no such order");
+            run_journal(r, leg, LEG_STATE_NOT_SENT, "recovery: the broker has no such order");
             return;
         }
         if (found == LOOKUP_ADOPTED)
@@ -1016,7 +1002,7 @@ static void run_recover_leg(run *r, exec_leg *leg, const char *state)
     }
     if (leg->status != LEG_FILLED && leg->reason[0] == '\0')
         leg_reason(leg, "%s", "no reason given by the broker");
-    run_journal(r, leg, leg_state_name(leg_state_of_leg(leg)), "recovery");
+    run_journal(r, leg, leg_state_of_leg(leg), "recovery");
 }
 
 /* Legs of `result` in execution order (by sequence), into `order`. */
@@ -1049,7 +1035,7 @@ static void engine_log_recovered(const exec_result *result)
 static ptx_status run_recover_one(run *r, engine *eng, const char *id, ptx_error *error)
 {
     exec_result recovered;
-    char(*states)[JOURNAL_STATE_MAX] = NULL;
+    leg_state *states = NULL;
     ptx_status status = journal_load(eng->journal, id, &recovered, &states, error);
     if (status != PTX_OK)
         return status;
@@ -1059,8 +1045,7 @@ static ptx_status run_recover_one(run *r, engine *eng, const char *id, ptx_error
         goto cleanup;
     }
     journal_run *saved_run = r->journal_run;
-    status = journal_resume(eng->journal, &recovered, (const char(*)[JOURNAL_STATE_MAX])states,
-                            &r->journal_run, error);
+    status = journal_resume(eng->journal, &recovered, states, &r->journal_run, error);
     if (status != PTX_OK) {
         r->journal_run = saved_run;
         goto cleanup;
@@ -1074,7 +1059,7 @@ static ptx_status run_recover_one(run *r, engine *eng, const char *id, ptx_error
     exec_result_summarize(&recovered);
     recovered.status = EXEC_RECOVERED;
     recovered.finished_ms = retry_wall_ms();
-    run_journal_finish(r, &recovered, exec_status_name(EXEC_RECOVERED));
+    run_journal_finish(r, &recovered, EXEC_RECOVERED);
     journal_run_end(r->journal_run);
     r->journal_run = saved_run;
     r->result = saved;
@@ -1098,10 +1083,10 @@ static void run_settle_leg(run *r, const char *execution_id, exec_leg *leg)
     memset(&order, 0, sizeof order);
     call find = {.kind = CALL_FIND, .id = leg->client_order_id, .order = &order};
     broker_status status = run_call(r, &find);
-    const char *state = "UNKNOWN";
+    leg_state state = LEG_STATE_UNKNOWN;
     char detail[BROKER_MESSAGE_MAX + 96];
     if (status == BROKER_NOT_FOUND) {
-        state = "NOT_SENT";
+        state = LEG_STATE_NOT_SENT;
         snprintf(detail, sizeof detail,
                  "settled after the execution finished: the broker has no order with this "
                  "client order id");
@@ -1109,10 +1094,10 @@ static void run_settle_leg(run *r, const char *execution_id, exec_leg *leg)
         engine_copy_text(leg->order_id, sizeof leg->order_id, order.order_id);
         if (order_is_terminal(&order)) {
             leg_finish(leg, &order);
-            state = leg_status_name(leg->status);
+            state = leg_state_of_leg(leg);
             snprintf(detail, sizeof detail,
                      "settled after the execution finished: order %s is %s (%lld filled)",
-                     leg->order_id, state, (long long)leg->filled_quantity);
+                     leg->order_id, leg_state_name(state), (long long)leg->filled_quantity);
         } else {
             snprintf(detail, sizeof detail,
                      "order %s is still open at the broker; looked at again at the account's "
@@ -1130,7 +1115,7 @@ static void run_settle_leg(run *r, const char *execution_id, exec_leg *leg)
               "execution %s leg %zu %s %s %lld (client order id %s): reported FAILED with an "
               "unknown outcome; the broker now says %s: %s",
               execution_id, leg->sequence, side_name(leg->side), leg->symbol,
-              (long long)leg->quantity, leg->client_order_id, state, detail);
+              (long long)leg->quantity, leg->client_order_id, leg_state_name(state), detail);
     run_journal(r, leg, state, detail);
 }
 
@@ -1140,18 +1125,17 @@ static ptx_status run_settle_one(run *r, engine *eng, const char *id, size_t *re
                                  ptx_error *error)
 {
     exec_result settled;
-    char(*states)[JOURNAL_STATE_MAX] = NULL;
+    leg_state *states = NULL;
     ptx_status status = journal_load(eng->journal, id, &settled, &states, error);
     if (status != PTX_OK)
         return status;
     journal_run *saved_run = r->journal_run;
     exec_result *saved = r->result;
-    status = journal_resume(eng->journal, &settled, (const char(*)[JOURNAL_STATE_MAX])states,
-                            &r->journal_run, error);
+    status = journal_resume(eng->journal, &settled, states, &r->journal_run, error);
     if (status == PTX_OK) {
         r->result = &settled;
         for (size_t i = 0; i < settled.leg_count; i++)
-            if (strcmp(states[i], "UNKNOWN") == 0)
+            if (states[i] == LEG_STATE_UNKNOWN)
                 run_settle_leg(r, id, &settled.legs[i]);
         size_t left = 0;
         ptx_error written;
@@ -1187,9 +1171,6 @@ static ptx_status run_recover_login(run *r, const exec_result *result, ptx_error
 static ptx_status run_recover_account(run *r, engine *eng, const exec_result *result,
                                       ptx_error *error)
 {
-    if (!journal_has_orphans(eng->journal, result->broker, result->account_hash))
-        return PTX_OK;
-    uint64_t mark = journal_orphans_mark(eng->journal);
     char **ids = NULL, **unsettled = NULL;
     size_t count = 0, unsettled_count = 0;
     ptx_status status = journal_orphans(eng->journal, result->broker, result->account_hash,
@@ -1197,8 +1178,6 @@ static ptx_status run_recover_account(run *r, engine *eng, const exec_result *re
     bool logged_in = false;
     journal *saved = r->journal;
     r->journal = eng->journal;
-    r->journal_mark = journal_mark(eng->journal);
-    r->finish_failed = false;
     for (size_t i = 0; i < count && status == PTX_OK; i++) {
         if (!logged_in && (status = run_recover_login(r, result, error)) != PTX_OK)
             break;
@@ -1221,8 +1200,6 @@ static ptx_status run_recover_account(run *r, engine *eng, const exec_result *re
     r->journal_broken = false;
     journal_ids_free(ids, count);
     journal_ids_free(unsettled, unsettled_count);
-    if (status == PTX_OK && remaining == 0 && !r->finish_failed)
-        journal_orphans_cleared(eng->journal, result->broker, result->account_hash, mark);
     return status;
 }
 
@@ -1272,7 +1249,7 @@ static void engine_request_hash(const exec_request *request, const char *account
 static ptx_status engine_replay(engine *eng, const journal_execution *row, exec_result *result,
                                 ptx_error *error)
 {
-    char(*states)[JOURNAL_STATE_MAX] = NULL;
+    leg_state *states = NULL;
     exec_result stored;
     ptx_status status = journal_load(eng->journal, row->id, &stored, &states, error);
     if (status != PTX_OK)
@@ -1426,6 +1403,17 @@ static ptx_status engine_run(engine *eng, run *r, const exec_request *request,
     return status;
 }
 
+/* Refuses every execution while the journal's file is deleted or replaced. */
+static ptx_status engine_check_journal_file(engine *eng, ptx_error *error)
+{
+    ptx_error file_error;
+    if (journal_check_file(eng->journal, &file_error) == PTX_OK)
+        return PTX_OK;
+    return ptx_fail(error, PTX_JOURNAL, NULL,
+                    "journal unavailable, execution refused before placing anything: %s",
+                    file_error.message);
+}
+
 ptx_status engine_execute(engine *eng, const exec_request *request,
                           const engine_call_options *options, exec_result *result, ptx_error *error)
 {
@@ -1449,6 +1437,8 @@ ptx_status engine_execute(engine *eng, const exec_request *request,
         status = ptx_fail(error, PTX_JOURNAL, NULL,
                           "journal unavailable, execution refused before placing anything: %s",
                           eng->journal_error);
+    if (status == PTX_OK && eng->journal != NULL && !request->dry_run)
+        status = engine_check_journal_file(eng, error);
     if (status == PTX_OK)
         status = run_init(&r, eng, request->broker, error);
     if (status == PTX_OK)
