@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -219,6 +220,7 @@ static bool lock_journal(cli_context *ctx, ptx_error *error)
     int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) /* the journal itself will report what is wrong with the folder */
         return true;
+    (void)fchmod(fd, 0600); /* whatever the umask made it */
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         close(fd);
         ptx_fail(error, PTX_JOURNAL, NULL,
