@@ -48,7 +48,7 @@ for workload in $workloads; do
         q99=$(median "${p99[$key]}")
         printf '%-9s %-22s %10.0f %7.0f%% %9.2f %9.2f %8.1fx %11s\n' "$workload" "$label" "$value" \
             "$(awk -v a="$value" -v b="$off" 'BEGIN {print 100 * a / b}')" "$(median "${p50[$key]}")" \
-            "$q99" "$(awk -v a="$q99" -v b="$off99" 'BEGIN {print b > 0 ? a / b : 0}')" \
+            "$q99" "$(awk -v a="$q99" -v b="$off99" 'BEGIN {print (b > 0 ? a / b : 0)}')" \
             "$([ -n "${growth[$key]:-}" ] && median "${growth[$key]}" || echo -)"
     done
 done
