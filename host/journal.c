@@ -52,7 +52,11 @@
 #define JOURNAL_MESSAGE_MAX 512
 #define JOURNAL_CHECKPOINT_PAGES 1000 /* WAL pages past which the writer checkpoints */
 #define JOURNAL_SMALL_CACHE_KIB "256" /* the page cache of the reading connection */
-#define JOURNAL_WAL_LIMIT "67108864"  /* journal_size_limit: WAL bytes kept after a reset */
+/* Queued jobs nobody waits for (journal_record_noop) past which the next
+ * one waits for room: the queue's memory stays bounded when the disk cannot
+ * keep up. */
+#define JOURNAL_UNWAITED_MAX 1024
+#define JOURNAL_WAL_LIMIT "67108864" /* journal_size_limit: WAL bytes kept after a reset */
 
 static const char journal_schema_v1[] =
     "CREATE TABLE executions("
@@ -328,6 +332,7 @@ struct journal {
     pthread_cond_t done;
     journal_job *head;
     journal_job *tail;
+    size_t unwaited; /* queued or being written, nobody waiting for them */
     bool stop;
     /* The files opened (journal_check_file): device and inode of the
      * database and of its WAL (wal_known false when there was none). */
@@ -787,10 +792,11 @@ static void writer_complete(journal *j, journal_job *batch)
         } else {
             job->next = unwaited;
             unwaited = job;
+            j->unwaited--;
         }
     }
-    pthread_cond_broadcast(&j->done);
     pthread_mutex_unlock(&j->lock);
+    pthread_cond_broadcast(&j->done); /* unlocked: the callers woken need not wait for it */
     while (unwaited != NULL) {
         journal_job *job = unwaited;
         unwaited = job->next;
@@ -968,10 +974,14 @@ bool journal_parse_sync(const char *text, journal_sync_mode *mode)
 /* ---- queuing writes --------------------------------------------------------------- */
 
 /* Queues `job` for the writer; a waited job returns once it is committed
- * (or failed). */
+ * (or failed), another only waits for room in the queue when
+ * JOURNAL_UNWAITED_MAX such jobs are queued already. */
 static void journal_submit(journal *j, journal_job *job)
 {
     pthread_mutex_lock(&j->lock);
+    while (!job->wait && j->unwaited >= JOURNAL_UNWAITED_MAX)
+        pthread_cond_wait(&j->done, &j->lock);
+    j->unwaited += !job->wait;
     job->next = NULL;
     if (j->tail != NULL)
         j->tail->next = job;

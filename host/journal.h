@@ -99,8 +99,9 @@ ptx_status journal_begin(journal *j, const exec_result *result, const char *key,
  * An execution that placed nothing, begun and finished in one write (its
  * status result->status, its response `response`). With a key it waits for
  * the commit: PTX_OK, PTX_CONFLICT (key used) or PTX_JOURNAL. Without one it
- * only queues the write and returns PTX_OK (PTX_JOURNAL: no memory); a
- * failure of that commit is logged at error level.
+ * only queues the write (waiting only for room in a full queue) and returns
+ * PTX_OK (PTX_JOURNAL: no memory); a failure of that commit is logged at
+ * error level.
  */
 ptx_status journal_record_noop(journal *j, const exec_result *result, const char *key,
                                const char *request_hash, const char *owner, const char *response,

@@ -900,6 +900,32 @@ START_TEST(test_noop_is_one_row)
 }
 END_TEST
 
+/* More executions without a key than the queue holds unwaited: each one is
+ * stored once. */
+START_TEST(test_many_noops_all_stored)
+{
+    fixture f = fixture_new();
+    journal *j = open_ok(f.path, 30);
+    ptx_error error;
+    exec_result r;
+    make_result(&r, "ex-M0", "a");
+    size_t legs = r.leg_count;
+    r.leg_count = 0;
+    r.status = EXEC_NOOP;
+    for (int i = 0; i < 3000; i++) {
+        snprintf(r.execution_id, sizeof r.execution_id, "ex-M%d", i);
+        ck_assert_int_eq(journal_record_noop(j, &r, "", "", "o", "{}", &error), PTX_OK);
+    }
+    journal_close(j);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(DISTINCT id) FROM executions WHERE status ="
+                                       " 'NOOP'"),
+                     3000);
+    r.leg_count = legs;
+    exec_result_free(&r);
+    fixture_free(&f);
+}
+END_TEST
+
 /* Many threads with runs of their own: every state of every run is stored
  * once, in order, and each execution's finish carries its last states. */
 typedef struct parallel_case {
@@ -1138,6 +1164,7 @@ static Suite *journal_suite(void)
     tcase_add_test(records, test_states_committed_when_reported);
     tcase_add_test(records, test_full_mode_leg_is_synchronous);
     tcase_add_test(records, test_noop_is_one_row);
+    tcase_add_test(records, test_many_noops_all_stored);
     tcase_add_test(records, test_parallel_runs);
     tcase_add_test(records, test_failed_commit_is_reported);
     tcase_add_test(records, test_files_are_0600);
