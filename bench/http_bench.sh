@@ -25,7 +25,7 @@ BUILD_DIR=$(cd "$BUILD" && pwd)
 mode=${1:-bench}
 duration=${DURATION:-10}
 command -v wrk >/dev/null 2>&1 || { echo "http_bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-work=$(mktemp -d /tmp/ptexec-bench-XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/ptexec-bench-XXXXXX")
 chmod 755 "$work"
 server=
 trap '[ -n "$server" ] && kill -TERM "$server" 2>/dev/null; rm -rf "$work"' EXIT
