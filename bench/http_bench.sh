@@ -4,8 +4,11 @@
 #                               POST /execute with 20-symbol portfolios that
 #                               (a) trade nothing and (b) trade 20 legs; req/s,
 #                               p50, p99, ratio to /health, peak RSS.
-#   bench/http_bench.sh trade   the 20-leg trade line alone (bench/journal_http.sh
-#                               compares it across journal modes)
+#   bench/http_bench.sh trade   the 20-leg trade line alone; `notrade` the
+#                               no-trade line alone (bench/journal_http.sh
+#                               compares them across journal modes); with the
+#                               journal on, then also how many bytes the
+#                               journal file grew per execution
 #   bench/http_bench.sh soak    60 s of mixed good and bad /execute bodies:
 #                               fails on connection errors, any 5xx, or RSS
 #                               growth of 10% or more between 10 s and 60 s.
@@ -13,7 +16,8 @@
 # SOAK_SECONDS (default 60), BENCH_JOURNAL (off, the default: issue 3's
 # figures are for the HTTP path and the engine; "on" journals every execution
 # to SQLite in the temporary folder, as a default ptexec.ini would; "full" does
-# so with journal_sync = full).
+# so with journal_sync = full), BENCH_LATENCY_MS (latency_ms of every broker,
+# default 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -21,7 +25,7 @@ BUILD_DIR=$(cd "$BUILD" && pwd)
 mode=${1:-bench}
 duration=${DURATION:-10}
 command -v wrk >/dev/null 2>&1 || { echo "http_bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-work=$(mktemp -d /tmp/ptexec-bench-XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/ptexec-bench-XXXXXX")
 chmod 755 "$work"
 server=
 trap '[ -n "$server" ] && kill -TERM "$server" 2>/dev/null; rm -rf "$work"' EXIT
@@ -40,7 +44,8 @@ esac
     for b in zerodha fyers angelone groww upstox; do
         printf '[broker.%s]\nplugin = %s.so\nmode = simulated\nrate_limit_per_second = 0\n' "$b" "$b"
         printf 'poll_interval_ms = 1\ntransient_failure_rate = 0\nunknown_outcome_rate = 0\n'
-        printf 'reject_rate = 0\npartial_fill_rate = 0\nauth_expiry_rate = 0\n\n'
+        printf 'reject_rate = 0\npartial_fill_rate = 0\nauth_expiry_rate = 0\n'
+        printf 'latency_ms = %s\n\n' "${BENCH_LATENCY_MS:-0}"
     done
 } >"$work/brokers.ini"
 # log_level = warn: the access log of ~100k requests would measure stderr, not the server.
@@ -96,8 +101,24 @@ if [ "$mode" = soak ]; then
     exit "$bad"
 fi
 
-if [ "$mode" = trade ]; then
-    run_wrk trade -s bench/wrk_execute.lua "$url/execute" -- trade
+# journal_growth: after a clean stop (the WAL checkpointed into the file),
+# the journal's bytes per 2xx response of the last run.
+journal_growth() {
+    [ "$journal" = off ] && return 0
+    kill -TERM "$server" 2>/dev/null
+    wait "$server" 2>/dev/null || true
+    server=
+    local bytes executions
+    bytes=$(($(stat -c %s "$journal_path") + $(stat -c %s "$journal_path-wal" 2>/dev/null || echo 0)))
+    executions=$(sqlite3 "$journal_path" 'SELECT count(*) FROM executions' 2>/dev/null || echo 0)
+    [ "$executions" -gt 0 ] && printf 'journal %d bytes for %d executions: %d bytes each\n' \
+        "$bytes" "$executions" $((bytes / executions))
+    return 0
+}
+
+if [ "$mode" = trade ] || [ "$mode" = notrade ]; then
+    run_wrk "$mode" -s bench/wrk_execute.lua "$url/execute" -- "$mode"
+    journal_growth
     exit 0
 fi
 

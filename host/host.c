@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -196,6 +197,7 @@ static bool host_lock_journal(ptexec_host *host, ptx_error *error)
     int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) /* the journal itself will report what is wrong with the folder */
         return true;
+    fchmod(fd, 0600); /* whatever the umask */
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         close(fd);
         ptx_fail(error, PTX_JOURNAL, NULL,

@@ -6,13 +6,6 @@
 
 #include "log.h"
 
-/* The leg status a journal state stands for. */
-static leg_status status_of_journal_state(const char *state)
-{
-    leg_state parsed;
-    return leg_state_parse(state, &parsed) ? leg_status_of_state(parsed) : LEG_FAILED;
-}
-
 /* Writes the hash that identifies a request for its idempotency key: broker,
  * account, dry_run and the normalised targets; never the credentials. */
 void idempotency_request_hash(const exec_request *request, const char *account_hash,
@@ -54,16 +47,17 @@ void idempotency_request_hash(const exec_request *request, const char *account_h
 }
 
 /* Fills *result with the stored outcome of `row` (finished). */
+/* Fills *result with the stored outcome of `row` (finished). */
 static ptx_status idempotency_replay(journal *records, const journal_execution *row,
                                      exec_result *result, ptx_error *error)
 {
-    char(*states)[JOURNAL_STATE_MAX] = NULL;
+    leg_state *states = NULL;
     exec_result stored;
     ptx_status status = journal_load(records, row->id, &stored, &states, error);
     if (status != PTX_OK)
         return status;
     for (size_t i = 0; i < stored.leg_count; i++)
-        stored.legs[i].status = status_of_journal_state(states[i]);
+        stored.legs[i].status = leg_status_of_state(states[i]);
     free(states);
     exec_result_summarize(&stored);
     if (!exec_status_parse(row->status, &stored.status))

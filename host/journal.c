@@ -1,19 +1,16 @@
 /*
- * The write-ahead journal (design §1 step 9, issue 4), in WAL mode.
+ * The write-ahead journal (design §1 step 9), in WAL mode; the design is in
+ * docs/journal-design.md.
  *
- * Writes go through one writer thread per journal and its own connection.
- * Synchronous ops (an execution's intent, its end, a barrier) are pushed on
- * a lock-free stack and their callers wait on a semaphore; leg states are
- * appended to the buffer of their execution's run (journal_run) and never
- * queued one by one. The writer takes every op queued and every run's
- * buffered states and commits them in one BEGIN IMMEDIATE transaction
- * (group commit across concurrent executions); with only states pending it
- * waits JOURNAL_GROUP_DELAY_MS for more first. When an op is committed, so is
- * everything queued or buffered before it. Reads use a second connection
- * under a mutex (WAL lets it read while the writer writes), except for
- * ":memory:" where both share one connection and the writer holds the read
- * mutex while it writes. Every statement is prepared once per connection and
- * cached.
+ * Writes are jobs in one FIFO (the Redis bio.c shape: a job struct, one
+ * mutex, a condition variable for the writer and one for the callers). One
+ * writer thread owns the writing connection; it takes every job queued and
+ * commits them in one BEGIN IMMEDIATE transaction, so concurrent executions
+ * share commits without waiting for each other longer than one commit. Reads
+ * use a second connection under read_lock (WAL lets it read while the writer
+ * writes), except for ":memory:", where both share one connection and the
+ * writer holds read_lock while it writes. Statements are prepared once per
+ * connection and cached.
  *
  * Schema history (PRAGMA user_version):
  *   1  executions (id, broker, account_hash, idempotency_key, status,
@@ -25,24 +22,23 @@
  *      which become views; the key index skips rows without a key.
  *   4  the intent moves onto the execution row (executions.legs and
  *      .positions; no intents table); the created_ms and status indexes give
- *      way to a partial index of running executions.
- * Checkpoints run on a thread and connection of their own (see
- * writer_wal_hook), not on the writer's commit path.
+ *      way to partial indexes of running and unsettled executions.
  * A new file is created at version 1 and migrated like any old file, so the
  * migration path runs every time a journal is made.
  */
 #include "journal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
-#include <semaphore.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sys/prctl.h>
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 
@@ -54,12 +50,12 @@
 #define JOURNAL_DEFAULT_LIMIT 50u
 #define JOURNAL_MAX_LIMIT 10000u
 #define JOURNAL_MESSAGE_MAX 512
-#define JOURNAL_CHECKPOINT_PAGES 4096 /* WAL pages that wake the checkpointer (16 MiB) */
-#define JOURNAL_WAL_MAX_PAGES 32768   /* WAL pages past which the writer checkpoints itself */
-/* After a failed commit, how long kept leg states wait before a commit of
- * their own; the page cache of the reading and checkpointing connections. */
-#define JOURNAL_RETRY_MS 1000
-#define JOURNAL_SMALL_CACHE_KIB "256"
+#define JOURNAL_CHECKPOINT_PAGES 1000 /* WAL pages past which the writer checkpoints */
+#define JOURNAL_SMALL_CACHE_KIB "256" /* the page cache of the reading connection */
+/* Queued jobs nobody waits for (journal_record_noop) past which the next
+ * one waits for room: the queue's memory stays bounded when the disk cannot
+ * keep up. */
+#define JOURNAL_UNWAITED_MAX 1024
 #define JOURNAL_WAL_LIMIT "67108864" /* journal_size_limit: WAL bytes kept after a reset */
 
 static const char journal_schema_v1[] =
@@ -208,6 +204,7 @@ typedef enum journal_stmt {
     STMT_COMMIT,
     STMT_ROLLBACK,
     STMT_INSERT_EXECUTION,
+    STMT_INSERT_NOOP,
     STMT_INSERT_EVENTS,
     STMT_FINISH,
     STMT_SETTLE,
@@ -231,13 +228,16 @@ static const char *const journal_sql[STMT_COUNT] = {
         "INSERT INTO executions(id, broker, account_hash, idempotency_key, request_hash, status,"
         " owner, leg_count, created_ms, updated_ms, legs, positions) VALUES(?1, ?2, ?3, ?4, ?5,"
         " 'RUNNING', ?6, ?7, ?8, ?8, ?9, ?10)",
+    [STMT_INSERT_NOOP] =
+        "INSERT INTO executions(id, broker, account_hash, idempotency_key, request_hash, status,"
+        " owner, leg_count, created_ms, updated_ms, legs, positions, response, finished_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?11, ?6, ?7, ?8, ?13, ?9, ?10, ?12, ?13)",
     [STMT_INSERT_EVENTS] = "INSERT INTO events(execution_id, data) VALUES(?1, ?2)",
     [STMT_SETTLE] = "UPDATE executions SET unsettled = ?2, updated_ms = ?3 WHERE id = ?1",
     [STMT_UNSETTLED] = "SELECT id FROM executions WHERE unsettled > 0 AND status <> 'RUNNING'"
                        " AND broker = ?1 AND account_hash = ?2 ORDER BY rowid",
-    [STMT_FINISH] = "UPDATE executions SET status = ?2, response = ?3, finished_ms = ?4,"
-                    " unsettled = ?5,"
-                    " updated_ms = ?4 WHERE id = ?1",
+    [STMT_FINISH] = "UPDATE executions SET status = ?4, response = ?5, finished_ms = ?3,"
+                    " unsettled = ?2, updated_ms = ?3 WHERE id = ?1",
     [STMT_FIND_KEY] = "SELECT " EXECUTION_COLUMNS " FROM executions WHERE broker = ?1 AND"
                       " account_hash = ?2 AND idempotency_key = ?3 AND idempotency_key IS NOT NULL",
     [STMT_GET] = "SELECT " EXECUTION_COLUMNS " FROM executions WHERE id = ?1",
@@ -264,106 +264,82 @@ static const char *const journal_sql[STMT_COUNT] = {
     [STMT_RUNNING] = "SELECT count(*) FROM executions WHERE status = 'RUNNING'",
 };
 
-/* One synchronous write. It lives on its caller's stack; the caller waits
- * on `done`, which the writer posts once the op is committed or failed. */
-typedef enum journal_op_kind { OP_BEGIN, OP_FINISH, OP_SETTLE, OP_BARRIER } journal_op_kind;
+/* What a job writes. */
+typedef enum job_kind {
+    JOB_BEGIN,  /* an execution's intent: its RUNNING row */
+    JOB_NOOP,   /* an execution that placed nothing: its finished row */
+    JOB_EVENT,  /* one leg state */
+    JOB_FINISH, /* an execution's end */
+    JOB_SETTLE  /* a finished execution's count of unknown legs */
+} job_kind;
 
-/* What the writer is doing, for a caller with an op deciding whether to
- * wake it: busy (it looks at the inbox again before it sleeps) or waiting.
- * Leg states never wake it: while runs exist it looks at them every
- * JOURNAL_GROUP_DELAY_MS on its own. */
-typedef enum writer_state { WRITER_BUSY, WRITER_WAITING } writer_state;
-
-typedef struct journal_op {
-    struct journal_op *next;
-    journal_op_kind kind;
-    sem_t done;
+/*
+ * One write for the writer thread. A job owns its strings. The caller of a
+ * waited job sleeps until the writer sets `done` (both under journal.lock);
+ * a job nobody waits for is freed by the writer.
+ */
+typedef struct journal_job {
+    struct journal_job *next;
+    job_kind kind;
+    bool wait;
+    bool done;
     ptx_status status;
     char message[JOURNAL_MESSAGE_MAX];
     int64_t now;
+    int64_t created_ms;
     char execution_id[IDS_EXECUTION_ID_MAX];
-    const exec_result *result; /* OP_BEGIN (borrowed: the caller waits) */
-    const char *key;
-    const char *request_hash;
-    const char *owner;
-    const char *intent_legs; /* OP_BEGIN: JSON of the legs and positions (borrowed) */
-    const char *intent_positions;
-    const char *status_name; /* OP_FINISH (borrowed) */
-    const char *response;
-    size_t unsettled; /* OP_FINISH, OP_SETTLE: legs whose last state is UNKNOWN */
-} journal_op;
+    char broker[REQUEST_BROKER_MAX];
+    char account_hash[IDS_ACCOUNT_HASH_MAX];
+    char key[REQUEST_IDEMPOTENCY_KEY_MAX];
+    char request_hash[JOURNAL_HASH_MAX];
+    char owner[JOURNAL_OWNER_MAX];
+    size_t leg_count;
+    exec_status exec_status; /* JOB_NOOP, JOB_FINISH */
+    size_t unsettled;        /* JOB_FINISH, JOB_SETTLE: legs whose last state is UNKNOWN */
+    char *legs;              /* JOB_BEGIN, JOB_NOOP: the intent's JSON */
+    char *positions;
+    char *response; /* JOB_NOOP, JOB_FINISH */
+    char *events;   /* JOB_EVENT: [[leg_index, at_ms, state, …]] */
+} journal_job;
 
-/*
- * The leg states of one running execution. Its engine thread appends them
- * to `events` (a JSON array left open) under `lock`; the writer takes them
- * all at each commit, as one events row. Registered in the journal's list
- * of runs (under runs_lock) from journal_begin / journal_resume until
- * journal_run_end.
- */
+/* One running execution: which of its legs were last recorded UNKNOWN,
+ * for the count its end stores. Used by one thread at a time. */
 struct journal_run {
     journal *j;
-    struct journal_run *prev, *next;
-    char execution_id[IDS_EXECUTION_ID_MAX];
-    const exec_result *result; /* borrowed: legs for the log of a lost state */
-    pthread_mutex_t lock;
-    json_writer events;
-    size_t pending;         /* states in `events` not yet taken by the writer */
-    unsigned char *unknown; /* per leg: its last state is UNKNOWN (engine thread) */
-    unsigned taken;         /* commits in flight with states of this run (runs_lock) */
+    const exec_result *result; /* borrowed: outlives the run */
+    unsigned char *unknown;    /* per leg */
 };
 
 struct journal {
-    /* The reading connection (every read, and open-time schema work), under
-     * `lock`. */
-    sqlite3 *db;
     char *path;
-    pthread_mutex_t lock;
+    bool memory; /* ":memory:": one connection for reads and writes */
+    /* The reading connection (every read, and open-time schema work) and
+     * its cached statements, under read_lock. */
+    sqlite3 *db;
+    pthread_mutex_t read_lock;
     sqlite3_stmt *stmts[STMT_COUNT];
-    /* The writing connection, used by the writer thread alone. The same
-     * connection as `db` for ":memory:" (`shared`): the writer then holds
-     * `lock` while it writes. */
+    /* The writing connection, used by the writer thread alone (`db` for
+     * ":memory:", the writer then holding read_lock while it writes). */
     sqlite3 *wdb;
     sqlite3_stmt *wstmts[STMT_COUNT];
-    bool shared;
-    journal_sync_mode sync;
-    /* The queue: a lock-free stack of ops (newest first) that the writer
-     * takes whole and reverses. Queuing takes no lock; only a caller that
-     * must wake the writer (see journal_submit) takes wake_lock. */
-    _Atomic(journal_op *) inbox;
-    _Atomic int64_t states_since; /* 0, or when a run's first untaken state was added */
-    /* The runs (journal_run), under runs_lock. A run whose states are in a
-     * commit in flight is not freed until that commit is over (runs_done). */
-    pthread_mutex_t runs_lock;
-    pthread_cond_t runs_done;
-    journal_run *runs;
-    atomic_size_t run_count;
-    /* Accounts ("broker account_hash") with executions left RUNNING when
-     * the journal was opened, under orphans_lock; orphan_count mirrors its
-     * size so that the usual empty case takes no lock. */
-    pthread_mutex_t orphans_lock;
-    char **orphan_accounts;
-    atomic_size_t orphan_count;
-    uint64_t orphan_generation; /* bumped by every journal_orphans_add (orphans_lock) */
-    _Atomic int writer_state;   /* writer_state */
-    pthread_mutex_t wake_lock;
-    pthread_cond_t work; /* the writer waits for ops, under wake_lock */
-    atomic_bool stop;    /* set under wake_lock */
-    int64_t retry_ns;    /* writer only: no retry of kept leg states alone before this */
-    char batch_error[JOURNAL_MESSAGE_MAX]; /* writer only: why the last batch failed */
-    bool started;
+    int wal_pages; /* writer: the WAL's size after its last commit */
     pthread_t writer;
-    atomic_uint_fast64_t failures; /* write batches that failed */
-    pthread_mutex_t error_lock;    /* last_error */
-    char last_error[JOURNAL_MESSAGE_MAX];
-    /* The checkpointer: its own connection and thread copy the WAL into the
-     * database (and fsync it) off the writer's commit path; under ck_lock. */
-    sqlite3 *cdb;
-    pthread_t checkpointer;
-    bool ck_started;
-    bool ck_wanted;
-    bool ck_stop;
-    pthread_mutex_t ck_lock;
-    pthread_cond_t ck_work;
+    bool started;
+    /* The queue: a FIFO of jobs under `lock`; the writer waits on `work`,
+     * callers of waited jobs on `done`. */
+    pthread_mutex_t lock;
+    pthread_cond_t work;
+    pthread_cond_t done;
+    journal_job *head;
+    journal_job *tail;
+    size_t unwaited; /* queued or being written, nobody waiting for them */
+    bool stop;
+    /* The files opened (journal_check_file): device and inode of the
+     * database and of its WAL (wal_known false when there was none). */
+    dev_t dev, wal_dev;
+    ino_t ino, wal_ino;
+    bool wal_known;
+    bool file_lost; /* under `lock`: the last check found them gone */
 };
 
 static ptx_status journal_ids_query(journal *j, journal_stmt which, const char *const *params,
@@ -444,12 +420,12 @@ int journal_schema_version(journal *j)
 {
     sqlite3_stmt *stmt = NULL;
     int version = -1;
-    pthread_mutex_lock(&j->lock);
+    pthread_mutex_lock(&j->read_lock);
     if (sqlite3_prepare_v2(j->db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK &&
         sqlite3_step(stmt) == SQLITE_ROW)
         version = sqlite3_column_int(stmt, 0);
     sqlite3_finalize(stmt);
-    pthread_mutex_unlock(&j->lock);
+    pthread_mutex_unlock(&j->read_lock);
     return version;
 }
 
@@ -559,212 +535,74 @@ static ptx_status journal_configure(journal *j, sqlite3 *db, const journal_optio
     return PTX_JOURNAL;
 }
 
-static ptx_status journal_open_writer(journal *j, const journal_options *options, ptx_error *error);
+/* ---- files ------------------------------------------------------------------ */
 
-/* The key of an account in orphan_accounts: "broker account_hash". */
-static char *orphan_key(const char *broker, const char *account_hash)
+/* Creates the journal file 0600 whatever the umask, when it does not exist
+ * yet: SQLite then gives its WAL and shared-memory files the same mode. A
+ * path that cannot be created is left for sqlite3_open to report. */
+static void journal_create_file(const char *path)
 {
-    size_t length = strlen(broker) + strlen(account_hash) + 2;
-    char *key = malloc(length);
-    if (key != NULL)
-        snprintf(key, length, "%s %s", broker, account_hash);
-    return key;
-}
-
-/* The index of the account in orphan_accounts, or SIZE_MAX (orphans_lock
- * held). */
-static size_t orphan_find(journal *j, const char *broker, const char *account_hash)
-{
-    size_t length = strlen(broker);
-    for (size_t i = 0; i < atomic_load(&j->orphan_count); i++) {
-        const char *key = j->orphan_accounts[i];
-        if (strncmp(key, broker, length) == 0 && key[length] == ' ' &&
-            strcmp(key + length + 1, account_hash) == 0)
-            return i;
-    }
-    return SIZE_MAX;
-}
-
-/* Remembers the accounts with executions left RUNNING (open time). */
-static ptx_status journal_load_orphans(journal *j, ptx_error *error)
-{
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2(j->db,
-                           "SELECT DISTINCT broker, account_hash FROM executions"
-                           " WHERE status = 'RUNNING' OR unsettled > 0",
-                           -1, &stmt, NULL) != SQLITE_OK)
-        return journal_fail(j, error, "reading interrupted executions");
-    size_t count = 0;
-    int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        char **grown = realloc(j->orphan_accounts, (count + 1) * sizeof *grown);
-        char *key = grown ? orphan_key((const char *)sqlite3_column_text(stmt, 0),
-                                       (const char *)sqlite3_column_text(stmt, 1))
-                          : NULL;
-        if (grown != NULL)
-            j->orphan_accounts = grown;
-        if (key == NULL) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        j->orphan_accounts[count++] = key;
-        atomic_store(&j->orphan_count, count);
-    }
-    sqlite3_finalize(stmt);
-    if (rc != SQLITE_DONE)
-        return journal_fail(j, error, "reading interrupted executions");
-    return PTX_OK;
-}
-
-bool journal_has_orphans(journal *j, const char *broker, const char *account_hash)
-{
-    if (atomic_load(&j->orphan_count) == 0)
-        return false;
-    pthread_mutex_lock(&j->orphans_lock);
-    bool found = orphan_find(j, broker, account_hash) != SIZE_MAX;
-    pthread_mutex_unlock(&j->orphans_lock);
-    return found;
-}
-
-uint64_t journal_orphans_mark(journal *j)
-{
-    pthread_mutex_lock(&j->orphans_lock);
-    uint64_t generation = j->orphan_generation;
-    pthread_mutex_unlock(&j->orphans_lock);
-    return generation;
-}
-
-void journal_orphans_cleared(journal *j, const char *broker, const char *account_hash,
-                             uint64_t mark)
-{
-    if (atomic_load(&j->orphan_count) == 0)
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
         return;
-    pthread_mutex_lock(&j->orphans_lock);
-    size_t count = atomic_load(&j->orphan_count);
-    size_t i = orphan_find(j, broker, account_hash);
-    if (i != SIZE_MAX && j->orphan_generation == mark) {
-        free(j->orphan_accounts[i]);
-        j->orphan_accounts[i] = j->orphan_accounts[count - 1];
-        atomic_store(&j->orphan_count, count - 1);
-    }
-    pthread_mutex_unlock(&j->orphans_lock);
+    if (fchmod(fd, 0600) != 0)
+        log_write(LOG_WARN, "journal", "journal %s: cannot make it 0600: %s", path,
+                  strerror(errno));
+    close(fd);
 }
-static ptx_status journal_start(journal *j, ptx_error *error);
 
-ptx_status journal_open(const char *path, const journal_options *options, journal **out,
-                        ptx_error *error)
+/* Remembers which files the journal opened (see journal_check_file). */
+static void journal_note_files(journal *j)
 {
-    static const journal_options defaults = {JOURNAL_SYNC_NORMAL, 30, 0};
-    ptx_error local_error;
-    error = error ? error : &local_error;
-    options = options ? options : &defaults;
-    *out = NULL;
-    journal *j = calloc(1, sizeof *j);
-    if (j == NULL || (j->path = strdup(path)) == NULL) {
-        free(j);
-        return ptx_fail(error, PTX_NOMEM, NULL, "out of memory opening the journal");
+    struct stat st;
+    char wal[4096];
+    if (stat(j->path, &st) == 0) {
+        j->dev = st.st_dev;
+        j->ino = st.st_ino;
     }
-    pthread_mutex_init(&j->lock, NULL);
-    pthread_mutex_init(&j->wake_lock, NULL);
-    pthread_mutex_init(&j->runs_lock, NULL);
-    pthread_cond_init(&j->runs_done, NULL);
-    pthread_mutex_init(&j->orphans_lock, NULL);
-    pthread_mutex_init(&j->error_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&j->work, &attr);
-    pthread_condattr_destroy(&attr);
-    pthread_mutex_init(&j->ck_lock, NULL);
-    pthread_cond_init(&j->ck_work, NULL);
-    j->sync = options->sync;
-    ptx_status status = PTX_OK;
-    int rc = sqlite3_open_v2(
-        path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
-    if (rc != SQLITE_OK)
-        status = journal_fail(j, error, "opening");
-    if (status == PTX_OK)
-        status = journal_configure(j, j->db, options, error);
-    if (status == PTX_OK)
-        status = journal_migrate(j, error);
-    if (status == PTX_OK)
-        status = journal_prune(j, options->retention_days, error);
-    if (status == PTX_OK)
-        status = journal_load_orphans(j, error);
-    if (status == PTX_OK)
-        status = journal_open_writer(j, options, error);
-    if (status == PTX_OK)
-        status = journal_start(j, error);
-    if (status != PTX_OK) {
-        journal_close(j);
-        return status;
+    snprintf(wal, sizeof wal, "%s-wal", j->path);
+    j->wal_known = stat(wal, &st) == 0;
+    if (j->wal_known) {
+        j->wal_dev = st.st_dev;
+        j->wal_ino = st.st_ino;
     }
-    *out = j;
-    return PTX_OK;
 }
 
-void journal_close(journal *j)
+/* True when `path` is the file `dev`/`ino`. */
+static bool same_file(const char *path, dev_t dev, ino_t ino)
 {
-    if (j == NULL)
-        return;
-    if (j->started) {
-        pthread_mutex_lock(&j->wake_lock);
-        j->stop = true;
-        pthread_cond_signal(&j->work);
-        pthread_mutex_unlock(&j->wake_lock);
-        pthread_join(j->writer, NULL); /* it commits what is queued first */
-    }
-    if (j->ck_started) {
-        pthread_mutex_lock(&j->ck_lock);
-        j->ck_stop = true;
-        pthread_cond_signal(&j->ck_work);
-        pthread_mutex_unlock(&j->ck_lock);
-        pthread_join(j->checkpointer, NULL);
-    }
-    while (j->runs != NULL) { /* not ended by their callers: their states are committed */
-        journal_run *run = j->runs;
-        j->runs = run->next;
-        json_writer_discard(&run->events);
-        pthread_mutex_destroy(&run->lock);
-        free(run->unknown);
-        free(run);
-    }
-    for (size_t i = 0; i < STMT_COUNT; i++) {
-        sqlite3_finalize(j->stmts[i]);
-        sqlite3_finalize(j->wstmts[i]);
-    }
-    if (!j->shared)
-        sqlite3_close(j->wdb);
-    sqlite3_close(j->cdb);
-    sqlite3_close(j->db);
-    pthread_cond_destroy(&j->work);
-    pthread_cond_destroy(&j->ck_work);
-    pthread_mutex_destroy(&j->ck_lock);
-    pthread_mutex_destroy(&j->error_lock);
-    pthread_mutex_destroy(&j->wake_lock);
-    pthread_mutex_destroy(&j->runs_lock);
-    pthread_cond_destroy(&j->runs_done);
-    pthread_mutex_destroy(&j->orphans_lock);
-    for (size_t i = 0; i < atomic_load(&j->orphan_count); i++)
-        free(j->orphan_accounts[i]);
-    free(j->orphan_accounts);
-    pthread_mutex_destroy(&j->lock);
-    free(j->path);
-    free(j);
+    struct stat st;
+    return stat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
-bool journal_parse_sync(const char *text, journal_sync_mode *mode)
+ptx_status journal_check_file(journal *j, ptx_error *error)
 {
-    if (strcmp(text, "normal") == 0)
-        *mode = JOURNAL_SYNC_NORMAL;
-    else if (strcmp(text, "full") == 0)
-        *mode = JOURNAL_SYNC_FULL;
-    else
-        return false;
-    return true;
+    if (j->memory)
+        return PTX_OK;
+    char wal[4096];
+    snprintf(wal, sizeof wal, "%s-wal", j->path);
+    bool present = same_file(j->path, j->dev, j->ino) &&
+                   (!j->wal_known || same_file(wal, j->wal_dev, j->wal_ino));
+    pthread_mutex_lock(&j->lock);
+    bool changed = present == j->file_lost;
+    j->file_lost = !present;
+    pthread_mutex_unlock(&j->lock);
+    if (changed && !present)
+        log_write(LOG_ERROR, "journal",
+                  "journal %s: the file (or its WAL) was deleted or replaced while open; "
+                  "executions are refused until ptexec reopens the journal (restart it)",
+                  j->path);
+    else if (changed)
+        log_write(LOG_WARN, "journal", "journal %s: the file opened is back; executions run again",
+                  j->path);
+    if (present)
+        return PTX_OK;
+    return ptx_fail(error, PTX_JOURNAL, NULL,
+                    "the journal file was deleted or replaced while open; executions are refused "
+                    "until the journal is reopened");
 }
 
-/* ---- the writer's statements (writer thread only) ------------------------- */
+/* ---- the writer (its thread alone) --------------------------------------------- */
 
 static sqlite3_stmt *writer_stmt(journal *j, journal_stmt which)
 {
@@ -786,520 +624,282 @@ static bool writer_simple(journal *j, journal_stmt which)
     return stmt != NULL && journal_step_done(stmt);
 }
 
-/* Records why `op` failed: "journal PATH: WHAT failed: sqlite's message". */
-static void op_fail(journal *j, journal_op *op, ptx_status status, const char *what)
+/* Records why `job` failed: "journal PATH: WHAT failed: sqlite's message". */
+static void job_fail(journal *j, journal_job *job, const char *what)
 {
-    op->status = status;
-    snprintf(op->message, sizeof op->message, "journal %s: %s failed: %s", j->path, what,
+    job->status = PTX_JOURNAL;
+    snprintf(job->message, sizeof job->message, "journal %s: %s failed: %s", j->path, what,
              sqlite3_errmsg(j->wdb));
 }
 
-static bool writer_insert_execution(journal *j, const journal_op *op)
+/* An execution's row: its intent (JOB_BEGIN), or all of it (JOB_NOOP). A
+ * reused key fails this INSERT alone (a statement is atomic), not the rest
+ * of the commit. */
+static void writer_insert(journal *j, journal_job *job)
 {
-    sqlite3_stmt *stmt = writer_stmt(j, STMT_INSERT_EXECUTION);
-    if (stmt == NULL)
-        return false;
-    const exec_result *result = op->result;
-    bind_static(stmt, 1, result->execution_id);
-    bind_static(stmt, 2, result->broker);
-    bind_static(stmt, 3, result->account_hash);
-    bind_text_or_null(stmt, 4, op->key);
-    bind_static(stmt, 5, op->request_hash);
-    bind_static(stmt, 6, op->owner);
-    sqlite3_bind_int64(stmt, 7, (sqlite3_int64)result->leg_count);
-    sqlite3_bind_int64(stmt, 8, op->now);
-    bind_static(stmt, 9, op->intent_legs);
-    bind_static(stmt, 10, op->intent_positions);
-    return journal_step_done(stmt);
-}
-
-/* The intent of an execution: its row, with its legs and positions. A
- * reused key fails this INSERT alone (a statement is atomic), which leaves
- * the rest of the batch alone. */
-static void writer_begin(journal *j, journal_op *op)
-{
-    if (writer_insert_execution(j, op))
+    bool noop = job->kind == JOB_NOOP;
+    sqlite3_stmt *stmt = writer_stmt(j, noop ? STMT_INSERT_NOOP : STMT_INSERT_EXECUTION);
+    if (stmt != NULL) {
+        bind_static(stmt, 1, job->execution_id);
+        bind_static(stmt, 2, job->broker);
+        bind_static(stmt, 3, job->account_hash);
+        bind_text_or_null(stmt, 4, job->key);
+        bind_static(stmt, 5, job->request_hash);
+        bind_static(stmt, 6, job->owner);
+        sqlite3_bind_int64(stmt, 7, (sqlite3_int64)job->leg_count);
+        sqlite3_bind_int64(stmt, 8, job->created_ms);
+        bind_static(stmt, 9, job->legs);
+        bind_static(stmt, 10, job->positions);
+    }
+    if (stmt != NULL && noop) {
+        bind_static(stmt, 11, exec_status_name(job->exec_status));
+        bind_static(stmt, 12, job->response);
+        sqlite3_bind_int64(stmt, 13, job->now);
+    }
+    if (stmt != NULL && journal_step_done(stmt))
         return;
     if (sqlite3_extended_errcode(j->wdb) == SQLITE_CONSTRAINT_UNIQUE) {
-        op->status = PTX_CONFLICT;
-        snprintf(op->message, sizeof op->message,
-                 "idempotency key already used for this %s account", op->result->broker);
+        job->status = PTX_CONFLICT;
+        snprintf(job->message, sizeof job->message,
+                 "idempotency key already used for this %s account", job->broker);
     } else {
-        op_fail(j, op, PTX_JOURNAL, "recording the intent of an execution");
+        job_fail(j, job, "recording the intent of an execution");
     }
 }
 
-/* An execution's end (OP_FINISH), or its count of legs still unknown
- * (OP_SETTLE). */
-static void writer_finish(journal *j, journal_op *op)
-{
-    bool finish = op->kind == OP_FINISH;
-    sqlite3_stmt *stmt = writer_stmt(j, finish ? STMT_FINISH : STMT_SETTLE);
-    bool ok = stmt != NULL;
-    if (ok && finish) {
-        bind_static(stmt, 1, op->execution_id);
-        bind_static(stmt, 2, op->status_name);
-        bind_static(stmt, 3, op->response);
-        sqlite3_bind_int64(stmt, 4, op->now);
-        sqlite3_bind_int64(stmt, 5, (sqlite3_int64)op->unsettled);
-        ok = journal_step_done(stmt);
-    } else if (ok) {
-        bind_static(stmt, 1, op->execution_id);
-        sqlite3_bind_int64(stmt, 2, (sqlite3_int64)op->unsettled);
-        sqlite3_bind_int64(stmt, 3, op->now);
-        ok = journal_step_done(stmt);
-    }
-    if (ok && sqlite3_changes(j->wdb) != 1) {
-        op->status = PTX_JOURNAL;
-        snprintf(op->message, sizeof op->message,
-                 "journal %s: recording the end of an execution failed: no execution %s", j->path,
-                 op->execution_id);
-    } else if (!ok) {
-        op_fail(j, op, PTX_JOURNAL, "recording the end of an execution");
-    }
-}
-
-/* ---- group commit ----------------------------------------------------------- */
-
-static int64_t monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* The states one commit took from the runs: one events row per run. */
-typedef struct taken_states {
-    journal_run *run;
-    char *data; /* the run's JSON array of event arrays (heap) */
-    size_t length;
-    size_t count;
-} taken_states;
-
-typedef struct taken_list {
-    taken_states *items;
-    size_t count;
-    size_t capacity;
-    bool incomplete; /* a run's states could not be taken (no memory) */
-} taken_list;
-
-/* Takes every run's pending states (runs_lock held) into `taken`. A run
- * whose states cannot be copied (no memory) keeps them for the next commit. */
-static void writer_take_states(journal *j, taken_list *taken)
-{
-    atomic_store(&j->states_since, 0); /* before the take: a later state sets it again */
-    for (journal_run *run = j->runs; run != NULL; run = run->next) {
-        pthread_mutex_lock(&run->lock);
-        if (run->pending > 0 && taken->count == taken->capacity) {
-            size_t capacity = taken->capacity ? taken->capacity * 2 : 32;
-            taken_states *items = realloc(taken->items, capacity * sizeof *items);
-            if (items != NULL) {
-                taken->items = items;
-                taken->capacity = capacity;
-            }
-        }
-        char *data = NULL;
-        if (run->pending > 0 && taken->count < taken->capacity)
-            data = malloc(run->events.length + 2);
-        if (data != NULL) {
-            size_t length = run->events.length;
-            memcpy(data, run->events.buffer, length);
-            data[length++] = ']';
-            data[length] = '\0';
-            taken->items[taken->count++] = (taken_states){run, data, length, run->pending};
-            run->taken++;
-            json_writer_clear(&run->events);
-            json_array_begin(&run->events);
-            run->pending = 0;
-        } else if (run->pending > 0) {
-            taken->incomplete = true; /* the batch fails: its ops must not pass these */
-            atomic_store(&j->states_since, monotonic_ns());
-        }
-        pthread_mutex_unlock(&run->lock);
-    }
-}
-
-static bool writer_insert_states(journal *j, const taken_states *states)
+static void writer_event(journal *j, journal_job *job)
 {
     sqlite3_stmt *stmt = writer_stmt(j, STMT_INSERT_EVENTS);
-    if (stmt == NULL)
-        return false;
-    bind_static(stmt, 1, states->run->execution_id);
-    sqlite3_bind_text(stmt, 2, states->data, (int)states->length, SQLITE_STATIC);
-    return journal_step_done(stmt);
+    if (stmt != NULL) {
+        bind_static(stmt, 1, job->execution_id);
+        bind_static(stmt, 2, job->events);
+    }
+    if (stmt == NULL || !journal_step_done(stmt))
+        job_fail(j, job, "recording a leg state");
 }
 
-/* Logs the leg states in `data` (a JSON array of event arrays) of `run` that
- * could not be stored: the orders may be at the broker, so this is never
- * silent. */
-static void log_lost_states(const journal_run *run, const char *data, size_t length, size_t count,
-                            const char *message)
+/* An execution's end (JOB_FINISH) or its count of unknown legs (JOB_SETTLE). */
+static void writer_finish(journal *j, journal_job *job)
 {
-    char why[64];
-    json_value *events = json_parse(data, length, why, sizeof why);
-    const json_value *event = events ? json_first(events) : NULL;
-    for (; event != NULL; event = json_next(event)) {
-        const json_value *field = json_first(event);
-        int64_t index = -1;
-        if (field != NULL)
-            json_integer(field, &index);
-        const char *state = NULL, *order_id = NULL;
-        for (int i = 1; field != NULL && i <= 4; i++) {
-            field = json_next(field);
-            if (i == 2 && field != NULL)
-                state = json_string(field);
-            if (i == 4 && field != NULL)
-                order_id = json_string(field);
-        }
-        const exec_leg *leg =
-            index >= 0 && (size_t)index < run->result->leg_count ? &run->result->legs[index] : NULL;
-        log_write(LOG_ERROR, "journal",
-                  "execution %s: leg %zu %s %s %lld (client order id %s, order id %s): state %s "
-                  "NOT RECORDED in the journal; the order may exist at the broker: %s",
-                  run->execution_id, leg ? leg->sequence : 0, leg ? side_name(leg->side) : "?",
-                  leg ? leg->symbol : "?", leg ? (long long)leg->quantity : 0LL,
-                  leg ? leg->client_order_id : "?", order_id && *order_id ? order_id : "unknown",
-                  state ? state : "?", message);
+    bool finish = job->kind == JOB_FINISH;
+    sqlite3_stmt *stmt = writer_stmt(j, finish ? STMT_FINISH : STMT_SETTLE);
+    if (stmt != NULL) {
+        bind_static(stmt, 1, job->execution_id);
+        sqlite3_bind_int64(stmt, 2, (sqlite3_int64)job->unsettled);
+        sqlite3_bind_int64(stmt, 3, job->now);
     }
-    if (events == NULL)
-        log_write(LOG_ERROR, "journal",
-                  "execution %s: %zu leg states NOT RECORDED in the journal; the orders may exist "
-                  "at the broker: %s",
-                  run->execution_id, count, message);
-    json_free(events);
+    if (stmt != NULL && finish) {
+        bind_static(stmt, 4, exec_status_name(job->exec_status));
+        bind_static(stmt, 5, job->response);
+    }
+    if (stmt == NULL || !journal_step_done(stmt)) {
+        job_fail(j, job, "recording the end of an execution");
+    } else if (sqlite3_changes(j->wdb) != 1) {
+        job->status = PTX_JOURNAL;
+        snprintf(job->message, sizeof job->message,
+                 "journal %s: recording the end of an execution failed: no execution %s", j->path,
+                 job->execution_id);
+    }
 }
 
-/* Puts states a failed commit took back in front of the run's buffer, for
- * the next commit; they are logged as lost only if that is impossible. */
-static void run_requeue(journal *j, const taken_states *states)
+/* Writes one job inside the open transaction; false when its failure rolled
+ * the transaction back. */
+static bool writer_job(journal *j, journal_job *job)
 {
-    journal_run *run = states->run;
-    pthread_mutex_lock(&run->lock);
-    json_writer *w = &run->events;
-    size_t inner = states->length - 2; /* without the brackets */
-    size_t rest = run->pending > 0 ? w->length - 1 : 0;
-    size_t size = 1 + inner + (rest ? 1 + rest : 0) + 1;
-    char *buffer = w->failed ? NULL : malloc(size);
-    if (buffer != NULL) {
-        size_t at = 0;
-        buffer[at++] = '[';
-        memcpy(buffer + at, states->data + 1, inner);
-        at += inner;
-        if (rest) {
-            buffer[at++] = ',';
-            memcpy(buffer + at, w->buffer + 1, rest);
-            at += rest;
-        }
-        buffer[at] = '\0';
-        free(w->buffer);
-        w->buffer = buffer;
-        w->length = at;
-        w->capacity = size;
-        w->need_comma[1] = true;
-        run->pending += states->count;
+    switch (job->kind) {
+    case JOB_BEGIN:
+    case JOB_NOOP:
+        writer_insert(j, job);
+        break;
+    case JOB_EVENT:
+        writer_event(j, job);
+        break;
+    case JOB_FINISH:
+    case JOB_SETTLE:
+        writer_finish(j, job);
+        break;
     }
-    pthread_mutex_unlock(&run->lock);
-    if (buffer == NULL) {
-        log_lost_states(run, states->data, states->length, states->count, j->batch_error);
-        return;
-    }
-    int64_t none = 0;
-    atomic_compare_exchange_strong(&j->states_since, &none, monotonic_ns());
+    return !sqlite3_get_autocommit(j->wdb);
 }
 
-/* Runs one batch in one transaction: every run's new leg states, then the
- * intents and ends in queue order. When the transaction fails (BEGIN,
- * COMMIT, or an error that rolled it back), every op of the batch fails with
- * that message and every state taken is logged as lost: none of it is
- * stored. Returns whether it committed; *failed counts the writes that
- * failed. */
-static bool writer_transaction(journal *j, journal_op *batch, taken_list *taken, size_t *failed)
+/* Commits every job of `batch` in one transaction (group commit). When the
+ * transaction fails nothing of it is stored, and every job of it fails
+ * with that message. */
+static void writer_commit(journal *j, journal_job *batch)
 {
     char message[JOURNAL_MESSAGE_MAX] = "";
-    int code = SQLITE_OK;
-    if (taken->incomplete) {
-        snprintf(message, sizeof message,
-                 "journal %s: out of memory taking the leg states of a commit", j->path);
-        code = SQLITE_NOMEM;
-    } else if (!writer_simple(j, STMT_BEGIN)) {
+    if (j->memory)
+        pthread_mutex_lock(&j->read_lock);
+    if (!writer_simple(j, STMT_BEGIN))
         snprintf(message, sizeof message, "journal %s: beginning a write failed: %s", j->path,
                  sqlite3_errmsg(j->wdb));
-        code = sqlite3_extended_errcode(j->wdb);
-    }
-    for (size_t i = 0; code == SQLITE_OK && i < taken->count; i++)
-        if (!writer_insert_states(j, &taken->items[i])) {
-            snprintf(message, sizeof message, "journal %s: recording leg states failed: %s",
-                     j->path, sqlite3_errmsg(j->wdb));
-            code = sqlite3_extended_errcode(j->wdb);
-        }
-    for (journal_op *op = batch; code == SQLITE_OK && op != NULL; op = op->next) {
-        if (op->kind == OP_BEGIN)
-            writer_begin(j, op);
-        else if (op->kind == OP_FINISH || op->kind == OP_SETTLE)
-            writer_finish(j, op);
-        else
-            continue;
-        if (sqlite3_get_autocommit(j->wdb)) { /* rolled back */
-            snprintf(message, sizeof message, "%s", op->message);
-            code = SQLITE_ABORT;
-        }
-    }
-    if (code == SQLITE_OK && !writer_simple(j, STMT_COMMIT)) {
+    for (journal_job *job = batch; message[0] == '\0' && job != NULL; job = job->next)
+        if (!writer_job(j, job))
+            snprintf(message, sizeof message, "%s", job->message);
+    if (message[0] == '\0' && !writer_simple(j, STMT_COMMIT))
         snprintf(message, sizeof message, "journal %s: committing failed: %s", j->path,
                  sqlite3_errmsg(j->wdb));
-        code = sqlite3_extended_errcode(j->wdb);
-    }
-    *failed = 0;
-    if (code == SQLITE_OK) {
-        for (journal_op *op = batch; op != NULL; op = op->next)
-            *failed += op->status != PTX_OK && op->status != PTX_CONFLICT;
-        return true;
-    }
-    if (!sqlite3_get_autocommit(j->wdb))
+    int code = sqlite3_extended_errcode(j->wdb);
+    if (message[0] != '\0' && !sqlite3_get_autocommit(j->wdb))
         writer_simple(j, STMT_ROLLBACK);
-    size_t states = 0;
-    for (size_t i = 0; i < taken->count; i++)
-        states += taken->items[i].count;
-    snprintf(j->batch_error, sizeof j->batch_error, "%s", message);
+    if (j->memory)
+        pthread_mutex_unlock(&j->read_lock);
+    if (message[0] == '\0')
+        return;
+    size_t count = 0;
+    for (journal_job *job = batch; job != NULL; job = job->next, count++)
+        if (job->status != PTX_CONFLICT) {
+            job->status = PTX_JOURNAL;
+            snprintf(job->message, sizeof job->message, "%s", message);
+        }
     log_write(LOG_ERROR, "journal",
-              "%s (sqlite %d); the writes waiting for this commit failed, %zu leg states are kept "
-              "for the next one",
-              message, code, states);
-    for (journal_op *op = batch; op != NULL; op = op->next)
-        if (op->status != PTX_CONFLICT) {
-            op->status = PTX_JOURNAL;
-            snprintf(op->message, sizeof op->message, "%s", message);
-            (*failed)++;
-        }
-    *failed += states;
-    return false;
+              "%s (sqlite %d); none of the %zu writes of this commit is stored", message, code,
+              count);
 }
 
-/* Commits one batch (a list of ops in queue order) with every run's new leg
- * states; returns how many writes failed. */
-static size_t writer_commit(journal *j, journal_op *batch)
+/* A job nobody waited for failed: its execution is not in the journal. */
+static void log_unrecorded(const journal_job *job)
 {
-    taken_list taken = {0};
-    pthread_mutex_lock(&j->runs_lock);
-    writer_take_states(j, &taken);
-    pthread_mutex_unlock(&j->runs_lock);
-    size_t failed = 0;
-    bool committed = true;
-    bool any_sql = taken.count > 0;
-    for (journal_op *op = batch; op != NULL && !any_sql; op = op->next)
-        any_sql = op->kind != OP_BARRIER;
-    if (any_sql) {
-        if (j->shared)
-            pthread_mutex_lock(&j->lock);
-        committed = writer_transaction(j, batch, &taken, &failed);
-        if (j->shared)
-            pthread_mutex_unlock(&j->lock);
-    }
-    if (!committed) {
-        /* Nothing of the batch is stored: its states go back to their runs,
-         * and a retry of them alone waits a while. At close there is no
-         * next commit: they are lost, loudly. */
-        j->retry_ns = monotonic_ns() + (int64_t)JOURNAL_RETRY_MS * 1000000;
-        for (size_t i = 0; i < taken.count; i++)
-            if (atomic_load(&j->stop))
-                log_lost_states(taken.items[i].run, taken.items[i].data, taken.items[i].length,
-                                taken.items[i].count, j->batch_error);
-            else
-                run_requeue(j, &taken.items[i]);
-    }
-    if (taken.count > 0) {
-        pthread_mutex_lock(&j->runs_lock);
-        for (size_t i = 0; i < taken.count; i++) {
-            taken.items[i].run->taken--;
-            free(taken.items[i].data);
-        }
-        pthread_cond_broadcast(&j->runs_done);
-        pthread_mutex_unlock(&j->runs_lock);
-    }
-    free(taken.items);
-    return failed;
+    log_write(LOG_ERROR, "journal",
+              "execution %s broker=%s account=%s placed nothing and finished %s, but it is NOT "
+              "RECORDED in the journal: %s",
+              job->execution_id, job->broker, job->account_hash, exec_status_name(job->exec_status),
+              job->message);
 }
 
-/* `ns` (CLOCK_MONOTONIC) as a timespec for pthread_cond_timedwait. */
-static struct timespec timespec_of(int64_t ns)
+static void job_free(journal_job *job)
 {
-    return (struct timespec){(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    if (job == NULL)
+        return;
+    free(job->legs);
+    free(job->positions);
+    free(job->response);
+    free(job->events);
+    free(job);
 }
 
-/* Waits (wake_lock held) until an op is queued, the oldest buffered leg
- * state is JOURNAL_GROUP_DELAY_MS old, or the journal closes. Without ops,
- * it looks at the runs' states every JOURNAL_GROUP_DELAY_MS while runs
- * exist, so a state costs its engine thread no wakeup; with no run it sleeps
- * until an op comes. */
-static void writer_wait(journal *j)
+/* Hands a committed (or failed) batch back: waited jobs to their callers,
+ * the others freed. */
+static void writer_complete(journal *j, journal_job *batch)
 {
-    const int64_t delay = (int64_t)JOURNAL_GROUP_DELAY_MS * 1000000;
-    atomic_store(&j->writer_state, WRITER_WAITING);
-    while (atomic_load(&j->inbox) == NULL && !j->stop) {
-        int64_t since = atomic_load(&j->states_since);
-        int64_t now = monotonic_ns();
-        if (since != 0 && since + delay < j->retry_ns)
-            since = j->retry_ns - delay; /* kept states of a failed commit: later */
-        if (since != 0 && now - since >= delay)
-            return;
-        if (since == 0 && atomic_load(&j->run_count) == 0) {
-            pthread_cond_wait(&j->work, &j->wake_lock);
-            continue;
-        }
-        struct timespec until = timespec_of(since != 0 ? since + delay : now + delay);
-        pthread_cond_timedwait(&j->work, &j->wake_lock, &until);
-    }
-}
-
-/* Waits for ops or due leg states; returns the queued ops in queue order
- * (NULL with only states due). *done when the journal closes with nothing
- * left to write. */
-static journal_op *writer_take(journal *j, bool *done)
-{
-    pthread_mutex_lock(&j->wake_lock);
-    writer_wait(j);
-    atomic_store(&j->writer_state, WRITER_BUSY);
-    *done = j->stop && atomic_load(&j->inbox) == NULL && atomic_load(&j->states_since) == 0;
-    pthread_mutex_unlock(&j->wake_lock);
-    journal_op *stack = atomic_exchange(&j->inbox, NULL);
-    journal_op *batch = NULL;
-    while (stack != NULL) { /* newest first: reverse into queue order */
-        journal_op *next = stack->next;
-        stack->next = batch;
-        batch = stack;
-        stack = next;
-    }
-    return batch;
-}
-
-/* Hands the results of a committed batch to its callers. */
-static void writer_complete(journal *j, journal_op *batch, size_t failed)
-{
-    if (failed > 0) {
-        pthread_mutex_lock(&j->error_lock);
-        snprintf(j->last_error, sizeof j->last_error, "%s",
-                 j->batch_error[0] ? j->batch_error : "a journal write failed");
-        for (journal_op *op = batch; op != NULL; op = op->next)
-            if (op->status == PTX_JOURNAL) {
-                snprintf(j->last_error, sizeof j->last_error, "%s", op->message);
-                break;
-            }
-        pthread_mutex_unlock(&j->error_lock);
-        atomic_fetch_add(&j->failures, 1);
-    }
+    journal_job *unwaited = NULL;
+    pthread_mutex_lock(&j->lock);
     while (batch != NULL) {
-        journal_op *next = batch->next;
-        sem_post(&batch->done); /* the caller owns it from here */
-        batch = next;
+        journal_job *job = batch;
+        batch = job->next;
+        if (job->wait) {
+            job->done = true; /* its caller owns it from here */
+        } else {
+            job->next = unwaited;
+            unwaited = job;
+            j->unwaited--;
+        }
     }
+    pthread_mutex_unlock(&j->lock);
+    pthread_cond_broadcast(&j->done); /* unlocked: the callers woken need not wait for it */
+    while (unwaited != NULL) {
+        journal_job *job = unwaited;
+        unwaited = job->next;
+        if (job->status != PTX_OK)
+            log_unrecorded(job);
+        job_free(job);
+    }
+}
+
+/* SQLite's WAL hook on the writing connection, after each commit. */
+static int writer_wal_hook(void *context, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    ((journal *)context)->wal_pages = pages;
+    return SQLITE_OK;
+}
+
+/* Copies the WAL back into the database once it has grown past
+ * JOURNAL_CHECKPOINT_PAGES: between two commits, after the callers of the
+ * last one were answered, so that no caller waits for it. */
+static void writer_checkpoint(journal *j)
+{
+    if (j->wal_pages < JOURNAL_CHECKPOINT_PAGES)
+        return;
+    j->wal_pages = 0;
+    int rc = sqlite3_wal_checkpoint_v2(j->wdb, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        log_write(LOG_WARN, "journal", "journal %s: checkpoint failed: %s (sqlite %d)", j->path,
+                  sqlite3_errmsg(j->wdb), rc);
+}
+
+/* Waits for jobs and takes them all; NULL once the journal closes with
+ * nothing left to write. */
+static journal_job *writer_take(journal *j)
+{
+    pthread_mutex_lock(&j->lock);
+    while (j->head == NULL && !j->stop)
+        pthread_cond_wait(&j->work, &j->lock);
+    journal_job *batch = j->head;
+    j->head = NULL;
+    j->tail = NULL;
+    pthread_mutex_unlock(&j->lock);
+    return batch;
 }
 
 static void *journal_writer_main(void *context)
 {
     journal *j = context;
     prctl(PR_SET_NAME, "ptx-journal");
-    bool done = false;
-    while (!done) {
-        journal_op *batch = writer_take(j, &done);
-        if (done)
-            break;
-        size_t failed = writer_commit(j, batch);
-        writer_complete(j, batch, failed);
+    journal_job *batch;
+    while ((batch = writer_take(j)) != NULL) {
+        writer_commit(j, batch);
+        writer_complete(j, batch);
+        writer_checkpoint(j);
     }
     return NULL;
 }
 
-/* ---- checkpoints ------------------------------------------------------------ */
+/* ---- open and close ------------------------------------------------------------- */
 
-/* SQLite's WAL hook on the writer's connection, after each commit with the
- * WAL's size in pages: past JOURNAL_CHECKPOINT_PAGES the checkpointer is
- * woken; past JOURNAL_WAL_MAX_PAGES (a checkpointer that cannot catch up
- * with a busy writer) the writer checkpoints itself, so that the WAL starts
- * over at its next commit. */
-static int writer_wal_hook(void *context, sqlite3 *db, const char *name, int pages)
+/* Opens the writing connection (the reading one for ":memory:"); the writer
+ * checkpoints between commits (writer_checkpoint), not inside them. */
+static ptx_status journal_open_writer(journal *j, const journal_options *options, ptx_error *error)
 {
-    journal *j = context;
-    if (pages >= JOURNAL_WAL_MAX_PAGES) {
-        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    } else if (pages >= JOURNAL_CHECKPOINT_PAGES) {
-        pthread_mutex_lock(&j->ck_lock);
-        if (!j->ck_wanted) {
-            j->ck_wanted = true;
-            pthread_cond_signal(&j->ck_work);
-        }
-        pthread_mutex_unlock(&j->ck_lock);
+    if (j->memory) {
+        j->wdb = j->db;
+        return PTX_OK;
     }
-    return SQLITE_OK;
-}
-
-static void *journal_checkpointer_main(void *context)
-{
-    journal *j = context;
-    prctl(PR_SET_NAME, "ptx-checkpoint");
-    pthread_mutex_lock(&j->ck_lock);
-    for (;;) {
-        while (!j->ck_wanted && !j->ck_stop)
-            pthread_cond_wait(&j->ck_work, &j->ck_lock);
-        if (j->ck_stop)
-            break;
-        j->ck_wanted = false;
-        pthread_mutex_unlock(&j->ck_lock);
-        int rc = sqlite3_wal_checkpoint_v2(j->cdb, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-            log_write(LOG_WARN, "journal", "journal %s: checkpoint failed: %s (sqlite %d)", j->path,
-                      sqlite3_errmsg(j->cdb), rc);
-        pthread_mutex_lock(&j->ck_lock);
-    }
-    pthread_mutex_unlock(&j->ck_lock);
-    return NULL;
-}
-
-/* Opens a further connection to the file (the writer's, the checkpointer's). */
-static ptx_status journal_connect(journal *j, sqlite3 **db, const char *which,
-                                  const journal_options *options, ptx_error *error)
-{
-    if (sqlite3_open_v2(j->path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+    if (sqlite3_open_v2(j->path, &j->wdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
-        ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: opening the %s failed: %s", j->path, which,
-                 *db ? sqlite3_errmsg(*db) : "out of memory");
+        ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: opening the writer failed: %s", j->path,
+                 j->wdb ? sqlite3_errmsg(j->wdb) : "out of memory");
         log_write(LOG_ERROR, "journal", "%s", error->message);
         return PTX_JOURNAL;
     }
-    return journal_configure(j, *db, options, error);
-}
-
-/* Opens the writer's own connection (the reading one for ":memory:") and,
- * for a file, the checkpointer's; the writer checkpoints no more by itself
- * (see writer_wal_hook). */
-static ptx_status journal_open_writer(journal *j, const journal_options *options, ptx_error *error)
-{
-    if (strcmp(j->path, ":memory:") == 0 || j->path[0] == '\0') {
-        j->wdb = j->db;
-        j->shared = true;
-        return PTX_OK;
-    }
-    ptx_status status = journal_connect(j, &j->wdb, "writer", options, error);
-    if (status == PTX_OK)
-        status = journal_connect(j, &j->cdb, "checkpointer", options, error);
+    ptx_status status = journal_configure(j, j->wdb, options, error);
     if (status != PTX_OK)
         return status;
-    /* The checkpointer copies pages from the WAL and needs no cache of its
-     * own; the reader serves occasional history and key lookups. */
-    sqlite3_exec(j->cdb, "PRAGMA cache_size = -" JOURNAL_SMALL_CACHE_KIB, NULL, NULL, NULL);
     sqlite3_exec(j->db, "PRAGMA cache_size = -" JOURNAL_SMALL_CACHE_KIB, NULL, NULL, NULL);
     sqlite3_wal_autocheckpoint(j->wdb, 0);
     sqlite3_wal_hook(j->wdb, writer_wal_hook, j);
     return PTX_OK;
 }
 
-static ptx_status journal_start(journal *j, ptx_error *error)
+/* Everything journal_open does once `j` is allocated. */
+static ptx_status journal_setup(journal *j, const journal_options *options, ptx_error *error)
 {
-    if (j->cdb != NULL) {
-        if (pthread_create(&j->checkpointer, NULL, journal_checkpointer_main, j) != 0)
-            return ptx_fail(error, PTX_JOURNAL, NULL,
-                            "journal %s: cannot start its checkpointer thread", j->path);
-        j->ck_started = true;
-    }
+    if (!j->memory)
+        journal_create_file(j->path);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(j->path, &j->db, flags, NULL) != SQLITE_OK)
+        return journal_fail(j, error, "opening");
+    ptx_status status = journal_configure(j, j->db, options, error);
+    if (status == PTX_OK)
+        status = journal_migrate(j, error);
+    if (status == PTX_OK)
+        status = journal_prune(j, options->retention_days, error);
+    if (status == PTX_OK)
+        status = journal_open_writer(j, options, error);
+    if (status != PTX_OK)
+        return status;
+    journal_note_files(j);
     if (pthread_create(&j->writer, NULL, journal_writer_main, j) != 0)
         return ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: cannot start its writer thread",
                         j->path);
@@ -1307,42 +907,124 @@ static ptx_status journal_start(journal *j, ptx_error *error)
     return PTX_OK;
 }
 
-/* Wakes the writer (wake_lock taken briefly). */
-static void journal_wake(journal *j)
+ptx_status journal_open(const char *path, const journal_options *options, journal **out,
+                        ptx_error *error)
 {
-    pthread_mutex_lock(&j->wake_lock);
+    static const journal_options defaults = {JOURNAL_SYNC_NORMAL, 30, 0};
+    ptx_error local_error;
+    error = error ? error : &local_error;
+    options = options ? options : &defaults;
+    *out = NULL;
+    journal *j = calloc(1, sizeof *j);
+    if (j == NULL || (j->path = strdup(path)) == NULL) {
+        free(j);
+        return ptx_fail(error, PTX_NOMEM, NULL, "out of memory opening the journal");
+    }
+    j->memory = strcmp(path, ":memory:") == 0 || path[0] == '\0';
+    pthread_mutex_init(&j->read_lock, NULL);
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_cond_init(&j->work, NULL);
+    pthread_cond_init(&j->done, NULL);
+    ptx_status status = journal_setup(j, options, error);
+    if (status != PTX_OK) {
+        journal_close(j);
+        return status;
+    }
+    *out = j;
+    return PTX_OK;
+}
+
+void journal_close(journal *j)
+{
+    if (j == NULL)
+        return;
+    if (j->started) {
+        pthread_mutex_lock(&j->lock);
+        j->stop = true;
+        pthread_cond_signal(&j->work);
+        pthread_mutex_unlock(&j->lock);
+        pthread_join(j->writer, NULL); /* it writes what is queued first */
+    }
+    for (size_t i = 0; i < STMT_COUNT; i++) {
+        sqlite3_finalize(j->stmts[i]);
+        sqlite3_finalize(j->wstmts[i]);
+    }
+    if (!j->memory)
+        sqlite3_close(j->wdb);
+    sqlite3_close(j->db);
+    pthread_cond_destroy(&j->done);
+    pthread_cond_destroy(&j->work);
+    pthread_mutex_destroy(&j->lock);
+    pthread_mutex_destroy(&j->read_lock);
+    free(j->path);
+    free(j);
+}
+
+bool journal_parse_sync(const char *text, journal_sync_mode *mode)
+{
+    if (strcmp(text, "normal") == 0)
+        *mode = JOURNAL_SYNC_NORMAL;
+    else if (strcmp(text, "full") == 0)
+        *mode = JOURNAL_SYNC_FULL;
+    else
+        return false;
+    return true;
+}
+
+/* ---- queuing writes --------------------------------------------------------------- */
+
+/* Queues `job` for the writer; a waited job returns once it is committed
+ * (or failed), another only waits for room in the queue when
+ * JOURNAL_UNWAITED_MAX such jobs are queued already. */
+static void journal_submit(journal *j, journal_job *job)
+{
+    pthread_mutex_lock(&j->lock);
+    while (!job->wait && j->unwaited >= JOURNAL_UNWAITED_MAX)
+        pthread_cond_wait(&j->done, &j->lock);
+    j->unwaited += !job->wait;
+    job->next = NULL;
+    if (j->tail != NULL)
+        j->tail->next = job;
+    else
+        j->head = job;
+    j->tail = job;
     pthread_cond_signal(&j->work);
-    pthread_mutex_unlock(&j->wake_lock);
+    while (job->wait && !job->done)
+        pthread_cond_wait(&j->done, &j->lock);
+    pthread_mutex_unlock(&j->lock);
 }
 
-/* Queues `op` and returns once the writer has committed it (or failed to).
- * Queuing is a compare-and-swap; the writer is woken only when it sleeps.
- * The stores and loads of inbox and writer_state are
- * sequentially consistent, so either the writer sees the op before it
- * sleeps or the caller sees it sleeping and signals under wake_lock. */
-static void journal_submit(journal *j, journal_op *op)
+/* Submits a waited job, frees it and returns its outcome. */
+static ptx_status journal_wait(journal *j, journal_job *job, ptx_error *error)
 {
-    op->status = PTX_OK;
-    op->message[0] = '\0';
-    sem_init(&op->done, 0, 0);
-    journal_op *prev = atomic_load_explicit(&j->inbox, memory_order_relaxed);
-    do
-        op->next = prev;
-    while (!atomic_compare_exchange_weak(&j->inbox, &prev, op));
-    if (atomic_load(&j->writer_state) != WRITER_BUSY)
-        journal_wake(j);
-    while (sem_wait(&op->done) != 0)
-        ; /* EINTR */
-    sem_destroy(&op->done);
+    journal_submit(j, job);
+    ptx_status status = job->status;
+    if (status != PTX_OK)
+        ptx_fail(error, status, status == PTX_CONFLICT ? "idempotency_key" : NULL, "%s",
+                 job->message);
+    job_free(job);
+    return status;
 }
 
-/* The result of a waited op as a ptx_status (and *error). */
-static ptx_status op_result(const journal_op *op, ptx_error *error)
+static ptx_status journal_no_memory(journal *j, ptx_error *error, const char *what)
 {
-    if (op->status == PTX_OK)
-        return PTX_OK;
-    return ptx_fail(error, op->status, op->status == PTX_CONFLICT ? "idempotency_key" : NULL, "%s",
-                    op->message);
+    ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: %s failed: out of memory", j->path, what);
+    log_write(LOG_ERROR, "journal", "%s", error->message);
+    return PTX_JOURNAL;
+}
+
+/* A waited job of `kind` for execution `execution_id`; NULL on no memory. */
+static journal_job *job_new(job_kind kind, const char *execution_id)
+{
+    journal_job *job = calloc(1, sizeof *job);
+    if (job == NULL)
+        return NULL;
+    job->kind = kind;
+    job->wait = true;
+    job->now = retry_wall_ms();
+    job->created_ms = job->now;
+    snprintf(job->execution_id, sizeof job->execution_id, "%s", execution_id);
+    return job;
 }
 
 /* The intent's JSON: legs as [[sequence, symbol, side, quantity,
@@ -1383,40 +1065,53 @@ static char *intent_positions_json(const exec_result *result)
     return json_writer_finish(&w, NULL);
 }
 
-/* A run of execution `result` in the journal's list; NULL on no memory. */
-static journal_run *journal_run_start(journal *j, const exec_result *result,
-                                      const char (*states)[JOURNAL_STATE_MAX], ptx_error *error)
+/* A JOB_BEGIN or JOB_NOOP job for the row of `result`; NULL on no memory. */
+static journal_job *job_intent(job_kind kind, const exec_result *result, const char *key,
+                               const char *request_hash, const char *owner)
 {
-    journal_run *run = calloc(1, sizeof *run);
-    if (run != NULL) {
-        run->unknown = calloc(result->leg_count ? result->leg_count : 1, 1);
-        if (run->unknown == NULL) {
-            free(run);
-            run = NULL;
-        }
-    }
-    for (size_t i = 0; run != NULL && states != NULL && i < result->leg_count; i++)
-        run->unknown[i] = strcmp(states[i], "UNKNOWN") == 0;
-    if (run == NULL) {
-        ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: out of memory", j->path);
+    journal_job *job = job_new(kind, result->execution_id);
+    if (job == NULL)
+        return NULL;
+    snprintf(job->broker, sizeof job->broker, "%s", result->broker);
+    snprintf(job->account_hash, sizeof job->account_hash, "%s", result->account_hash);
+    snprintf(job->key, sizeof job->key, "%s", key);
+    snprintf(job->request_hash, sizeof job->request_hash, "%s", request_hash);
+    snprintf(job->owner, sizeof job->owner, "%s", owner);
+    job->leg_count = result->leg_count;
+    job->exec_status = result->status;
+    job->legs = intent_legs_json(result);
+    job->positions = intent_positions_json(result);
+    if (job->legs == NULL || job->positions == NULL) {
+        job_free(job);
         return NULL;
     }
+    return job;
+}
+
+/* A run of execution `result`; NULL on no memory. */
+static journal_run *run_new(journal *j, const exec_result *result, const leg_state *states)
+{
+    journal_run *run = calloc(1, sizeof *run);
+    unsigned char *unknown = calloc(result->leg_count ? result->leg_count : 1, 1);
+    if (run == NULL || unknown == NULL) {
+        free(run);
+        free(unknown);
+        return NULL;
+    }
+    for (size_t i = 0; states != NULL && i < result->leg_count; i++)
+        unknown[i] = states[i] == LEG_STATE_UNKNOWN;
     run->j = j;
     run->result = result;
-    snprintf(run->execution_id, sizeof run->execution_id, "%s", result->execution_id);
-    pthread_mutex_init(&run->lock, NULL);
-    json_writer_init(&run->events);
-    json_array_begin(&run->events);
-    pthread_mutex_lock(&j->runs_lock);
-    run->next = j->runs;
-    if (j->runs != NULL)
-        j->runs->prev = run;
-    j->runs = run;
-    pthread_mutex_unlock(&j->runs_lock);
-    /* The first run: a writer asleep without runs starts looking at them. */
-    if (atomic_fetch_add(&j->run_count, 1) == 0 && atomic_load(&j->writer_state) != WRITER_BUSY)
-        journal_wake(j);
+    run->unknown = unknown;
     return run;
+}
+
+void journal_run_end(journal_run *run)
+{
+    if (run == NULL)
+        return;
+    free(run->unknown);
+    free(run);
 }
 
 ptx_status journal_begin(journal *j, const exec_result *result, const char *key,
@@ -1424,112 +1119,87 @@ ptx_status journal_begin(journal *j, const exec_result *result, const char *key,
                          ptx_error *error)
 {
     *run = NULL;
-    journal_op op;
-    memset(&op, 0, sizeof op);
-    op.kind = OP_BEGIN;
-    op.now = retry_wall_ms();
-    snprintf(op.execution_id, sizeof op.execution_id, "%s", result->execution_id);
-    op.result = result;
-    op.key = key;
-    op.request_hash = request_hash;
-    op.owner = owner;
-    char *legs = intent_legs_json(result);
-    char *positions = intent_positions_json(result);
-    ptx_status status;
-    if (legs == NULL || positions == NULL) {
-        status = ptx_fail(error, PTX_JOURNAL, NULL,
-                          "journal %s: recording the intent of an execution failed: out of memory",
-                          j->path);
-    } else {
-        op.intent_legs = legs;
-        op.intent_positions = positions;
-        journal_submit(j, &op);
-        status = op_result(&op, error);
+    journal_run *made = run_new(j, result, NULL);
+    journal_job *job = made ? job_intent(JOB_BEGIN, result, key, request_hash, owner) : NULL;
+    if (job == NULL) {
+        journal_run_end(made);
+        return journal_no_memory(j, error, "recording the intent of an execution");
     }
-    free(legs);
-    free(positions);
-    if (status == PTX_OK && (*run = journal_run_start(j, result, NULL, error)) == NULL)
-        status = PTX_JOURNAL;
+    ptx_status status = journal_wait(j, job, error);
+    if (status == PTX_OK)
+        *run = made;
+    else
+        journal_run_end(made);
     return status;
 }
 
-ptx_status journal_resume(journal *j, const exec_result *result,
-                          const char (*states)[JOURNAL_STATE_MAX], journal_run **run,
-                          ptx_error *error)
+ptx_status journal_record_noop(journal *j, const exec_result *result, const char *key,
+                               const char *request_hash, const char *owner, const char *response,
+                               ptx_error *error)
 {
-    *run = journal_run_start(j, result, states, error);
-    return *run ? PTX_OK : PTX_JOURNAL;
-}
-
-/* Appends the event [leg_index, at_ms, state, detail, order_id,
- * filled_quantity, average_price, attempts, reason] of `leg` to the run. */
-static ptx_status run_add_state(journal_run *run, size_t leg_index, const char *state,
-                                const exec_leg *leg, const char *detail, ptx_error *error)
-{
-    journal *j = run->j;
-    if (leg_index >= run->result->leg_count)
-        return ptx_fail(error, PTX_INVALID, NULL,
-                        "journal %s: recording a leg failed: no leg %zu in execution %s", j->path,
-                        leg_index, run->execution_id);
-    pthread_mutex_lock(&run->lock);
-    json_writer *w = &run->events;
-    size_t length = w->length; /* to take a half-written event back */
-    unsigned depth = w->depth;
-    bool comma = w->need_comma[depth];
-    json_array_begin(w);
-    json_write_int(w, (int64_t)leg_index);
-    json_write_int(w, retry_wall_ms());
-    json_write_string(w, state);
-    json_write_text_or_null(w, detail);
-    json_write_text_or_null(w, leg->order_id);
-    json_write_int(w, leg->filled_quantity);
-    json_write_double(w, leg->average_price);
-    json_write_int(w, leg->attempts);
-    json_write_text_or_null(w, leg->reason);
-    json_array_end(w);
-    bool failed = w->failed;
-    bool first = false;
-    if (failed) { /* no memory: the buffer stays as it was */
-        w->length = length;
-        if (w->buffer != NULL)
-            w->buffer[length] = '\0';
-        w->depth = depth;
-        w->need_comma[depth] = comma;
-        w->failed = false;
-    } else {
-        first = run->pending++ == 0;
-        run->unknown[leg_index] = strcmp(state, "UNKNOWN") == 0;
+    journal_job *job = job_intent(JOB_NOOP, result, key, request_hash, owner);
+    if (job != NULL) {
+        job->created_ms = result->started_ms > 0 ? result->started_ms : job->now;
+        job->response = strdup(response);
+        job->wait = key[0] != '\0';
     }
-    pthread_mutex_unlock(&run->lock);
-    if (failed) {
-        ptx_fail(error, PTX_JOURNAL, NULL, "journal %s: recording a leg failed: out of memory",
-                 j->path);
-        log_write(LOG_ERROR, "journal", "%s", error->message);
-        return PTX_JOURNAL;
+    if (job == NULL || job->response == NULL) {
+        job_free(job);
+        return journal_no_memory(j, error, "recording an execution");
     }
-    int64_t none = 0;
-    if (first) /* the writer finds it within JOURNAL_GROUP_DELAY_MS */
-        atomic_compare_exchange_strong(&j->states_since, &none, monotonic_ns());
+    if (job->wait)
+        return journal_wait(j, job, error);
+    journal_submit(j, job); /* the writer frees it */
     return PTX_OK;
 }
 
-ptx_status journal_leg(journal_run *run, size_t leg_index, const char *state, const exec_leg *leg,
-                       const char *detail, ptx_error *error)
+ptx_status journal_resume(journal *j, const exec_result *result, const leg_state *states,
+                          journal_run **run, ptx_error *error)
 {
-    ptx_status status = run_add_state(run, leg_index, state, leg, detail, error);
-    if (status != PTX_OK || run->j->sync != JOURNAL_SYNC_FULL)
-        return status;
-    journal_op op;
-    memset(&op, 0, sizeof op);
-    op.kind = OP_BARRIER;
-    journal_submit(run->j, &op);
-    return op_result(&op, error);
+    *run = run_new(j, result, states);
+    return *run ? PTX_OK : journal_no_memory(j, error, "resuming an execution");
 }
 
-ptx_status journal_leg_queue(journal_run *run, size_t leg_index, const char *state,
-                             const exec_leg *leg, const char *detail, ptx_error *error)
+/* The event [[leg_index, at_ms, state, detail, order_id, filled_quantity,
+ * average_price, attempts, reason]] of `leg`, as an events row holds it. */
+static char *event_json(size_t leg_index, leg_state state, const exec_leg *leg, const char *detail)
 {
-    return run_add_state(run, leg_index, state, leg, detail, error);
+    json_writer w;
+    json_writer_init(&w);
+    json_array_begin(&w);
+    json_array_begin(&w);
+    json_write_int(&w, (int64_t)leg_index);
+    json_write_int(&w, retry_wall_ms());
+    json_write_string(&w, leg_state_name(state));
+    json_write_text_or_null(&w, detail);
+    json_write_text_or_null(&w, leg->order_id);
+    json_write_int(&w, leg->filled_quantity);
+    json_write_double(&w, leg->average_price);
+    json_write_int(&w, leg->attempts);
+    json_write_text_or_null(&w, leg->reason);
+    json_array_end(&w);
+    json_array_end(&w);
+    return json_writer_finish(&w, NULL);
+}
+
+ptx_status journal_leg(journal_run *run, size_t leg_index, leg_state state, const exec_leg *leg,
+                       const char *detail, ptx_error *error)
+{
+    journal *j = run->j;
+    const char *id = run->result->execution_id;
+    if (leg_index >= run->result->leg_count)
+        return ptx_fail(error, PTX_INVALID, NULL,
+                        "journal %s: recording a leg failed: no leg %zu in execution %s", j->path,
+                        leg_index, id);
+    run->unknown[leg_index] = state == LEG_STATE_UNKNOWN;
+    journal_job *job = job_new(JOB_EVENT, id);
+    if (job != NULL && (job->events = event_json(leg_index, state, leg, detail)) == NULL) {
+        job_free(job);
+        job = NULL;
+    }
+    if (job == NULL)
+        return journal_no_memory(j, error, "recording a leg state");
+    return journal_wait(j, job, error);
 }
 
 /* Legs of the run whose last state is UNKNOWN. */
@@ -1541,61 +1211,30 @@ static size_t run_unknown_count(const journal_run *run)
     return count;
 }
 
-/* Remembers that the account has an execution that needs a look (see
- * journal_has_orphans). */
-static void journal_orphans_add(journal *j, const char *broker, const char *account_hash)
-{
-    pthread_mutex_lock(&j->orphans_lock);
-    j->orphan_generation++; /* a clear based on an older look must not drop it */
-    size_t count = atomic_load(&j->orphan_count);
-    bool kept = orphan_find(j, broker, account_hash) != SIZE_MAX;
-    char *key = kept ? NULL : orphan_key(broker, account_hash);
-    char **grown = key ? realloc(j->orphan_accounts, (count + 1) * sizeof *grown) : NULL;
-    if (grown != NULL) {
-        j->orphan_accounts = grown;
-        j->orphan_accounts[count] = key;
-        key = NULL;
-        kept = true;
-        atomic_store(&j->orphan_count, count + 1);
-    }
-    pthread_mutex_unlock(&j->orphans_lock);
-    free(key);
-    if (!kept)
-        log_write(LOG_WARN, "journal",
-                  "journal %s: out of memory noting that account %s has a leg to settle; a "
-                  "restart settles it",
-                  j->path, account_hash);
-}
-
-/* An OP_FINISH or OP_SETTLE of the run, with its count of unknown legs. */
-static ptx_status run_write_end(journal_run *run, journal_op_kind kind, const char *status_name,
-                                const char *response, ptx_error *error)
-{
-    journal_op op;
-    memset(&op, 0, sizeof op);
-    op.kind = kind;
-    op.now = retry_wall_ms();
-    snprintf(op.execution_id, sizeof op.execution_id, "%s", run->execution_id);
-    op.status_name = status_name;
-    op.response = response;
-    op.unsettled = run_unknown_count(run);
-    journal_submit(run->j, &op);
-    ptx_status status = op_result(&op, error);
-    if (status == PTX_OK && op.unsettled > 0)
-        journal_orphans_add(run->j, run->result->broker, run->result->account_hash);
-    return status;
-}
-
-ptx_status journal_finish(journal_run *run, const char *status_name, const char *response,
+ptx_status journal_finish(journal_run *run, exec_status status, const char *response,
                           ptx_error *error)
 {
-    return run_write_end(run, OP_FINISH, status_name, response, error);
+    journal_job *job = job_new(JOB_FINISH, run->result->execution_id);
+    if (job != NULL) {
+        job->exec_status = status;
+        job->unsettled = run_unknown_count(run);
+        job->response = strdup(response);
+    }
+    if (job == NULL || job->response == NULL) {
+        job_free(job);
+        return journal_no_memory(run->j, error, "recording the end of an execution");
+    }
+    return journal_wait(run->j, job, error);
 }
 
 ptx_status journal_settle(journal_run *run, size_t *remaining, ptx_error *error)
 {
     *remaining = run_unknown_count(run);
-    return run_write_end(run, OP_SETTLE, NULL, NULL, error);
+    journal_job *job = job_new(JOB_SETTLE, run->result->execution_id);
+    if (job == NULL)
+        return journal_no_memory(run->j, error, "recording settled legs");
+    job->unsettled = *remaining;
+    return journal_wait(run->j, job, error);
 }
 
 ptx_status journal_unsettled(journal *j, const char *broker, const char *account_hash, char ***ids,
@@ -1606,71 +1245,6 @@ ptx_status journal_unsettled(journal *j, const char *broker, const char *account
                              error);
 }
 
-void journal_flush(journal *j)
-{
-    journal_op op;
-    memset(&op, 0, sizeof op);
-    op.kind = OP_BARRIER;
-    journal_submit(j, &op);
-}
-
-void journal_run_end(journal_run *run)
-{
-    if (run == NULL)
-        return;
-    journal *j = run->j;
-    /* Commit what the run still buffers, or what a commit in flight may give
-     * back to it if it fails; a journal that keeps failing loses them. */
-    for (int tries = 0; tries < 3; tries++) {
-        pthread_mutex_lock(&j->runs_lock);
-        bool in_flight = run->taken > 0;
-        pthread_mutex_unlock(&j->runs_lock);
-        pthread_mutex_lock(&run->lock);
-        bool pending = run->pending > 0;
-        pthread_mutex_unlock(&run->lock);
-        if (!pending && !in_flight)
-            break;
-        journal_flush(j);
-    }
-    pthread_mutex_lock(&j->runs_lock);
-    if (run->prev != NULL)
-        run->prev->next = run->next;
-    else
-        j->runs = run->next;
-    if (run->next != NULL)
-        run->next->prev = run->prev;
-    while (run->taken > 0) /* a commit in flight may still give states back */
-        pthread_cond_wait(&j->runs_done, &j->runs_lock);
-    pthread_mutex_unlock(&j->runs_lock);
-    atomic_fetch_sub(&j->run_count, 1);
-    if (run->pending > 0) {
-        char message[JOURNAL_MESSAGE_MAX];
-        ptx_error error;
-        snprintf(message, sizeof message, "%s",
-                 journal_check(j, 0, &error) == PTX_OK ? "the journal failed" : error.message);
-        json_array_end(&run->events);
-        log_lost_states(run, run->events.buffer, run->events.length, run->pending, message);
-    }
-    json_writer_discard(&run->events);
-    pthread_mutex_destroy(&run->lock);
-    free(run->unknown);
-    free(run);
-}
-
-uint64_t journal_mark(journal *j)
-{
-    return atomic_load(&j->failures);
-}
-
-ptx_status journal_check(journal *j, uint64_t mark, ptx_error *error)
-{
-    if (atomic_load(&j->failures) == mark)
-        return PTX_OK;
-    pthread_mutex_lock(&j->error_lock);
-    ptx_status status = ptx_fail(error, PTX_JOURNAL, NULL, "%s", j->last_error);
-    pthread_mutex_unlock(&j->error_lock);
-    return status;
-}
 /* ---- reads -------------------------------------------------------------- */
 
 static void journal_read_execution(sqlite3_stmt *stmt, journal_execution *out, bool with_response)
@@ -1715,7 +1289,7 @@ ptx_status journal_find_key(journal *j, const char *broker, const char *account_
                             const char *key, journal_execution *out, ptx_error *error)
 {
     memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&j->lock);
+    pthread_mutex_lock(&j->read_lock);
     sqlite3_stmt *stmt = journal_stmt_get(j, STMT_FIND_KEY);
     ptx_status status;
     if (stmt == NULL) {
@@ -1726,7 +1300,7 @@ ptx_status journal_find_key(journal *j, const char *broker, const char *account_
         bind_text(stmt, 3, key);
         status = journal_one_execution(j, stmt, out, error);
     }
-    pthread_mutex_unlock(&j->lock);
+    pthread_mutex_unlock(&j->read_lock);
     return status;
 }
 
@@ -1734,7 +1308,7 @@ ptx_status journal_get(journal *j, const char *execution_id, journal_execution *
                        ptx_error *error)
 {
     memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&j->lock);
+    pthread_mutex_lock(&j->read_lock);
     sqlite3_stmt *stmt = journal_stmt_get(j, STMT_GET);
     ptx_status status;
     if (stmt == NULL) {
@@ -1743,7 +1317,7 @@ ptx_status journal_get(journal *j, const char *execution_id, journal_execution *
         bind_text(stmt, 1, execution_id);
         status = journal_one_execution(j, stmt, out, error);
     }
-    pthread_mutex_unlock(&j->lock);
+    pthread_mutex_unlock(&j->read_lock);
     return status;
 }
 
@@ -1785,7 +1359,7 @@ ptx_status journal_list(journal *j, const journal_filter *filter, journal_execut
     *items = NULL;
     *count = 0;
     ptx_status status = PTX_OK;
-    pthread_mutex_lock(&j->lock);
+    pthread_mutex_lock(&j->read_lock);
     sqlite3_stmt *stmt = journal_list_stmt(j, filter ? filter : &defaults);
     size_t capacity = 0;
     int rc = stmt ? SQLITE_ROW : SQLITE_ERROR;
@@ -1804,7 +1378,7 @@ ptx_status journal_list(journal *j, const journal_filter *filter, journal_execut
     if (status == PTX_OK && rc != SQLITE_DONE)
         status = journal_fail(j, error, "listing executions");
     sqlite3_finalize(stmt);
-    pthread_mutex_unlock(&j->lock);
+    pthread_mutex_unlock(&j->read_lock);
     if (status != PTX_OK) {
         journal_list_free(*items, *count);
         *items = NULL;
@@ -1865,7 +1439,7 @@ static ptx_status journal_ids_query(journal *j, journal_stmt which, const char *
     *ids = NULL;
     *count = 0;
     ptx_status status;
-    pthread_mutex_lock(&j->lock);
+    pthread_mutex_lock(&j->read_lock);
     sqlite3_stmt *stmt = journal_stmt_get(j, which);
     if (stmt == NULL) {
         status = journal_fail(j, error, what);
@@ -1875,7 +1449,7 @@ static ptx_status journal_ids_query(journal *j, journal_stmt which, const char *
         status = journal_collect_ids(j, stmt, ids, count, error);
         sqlite3_reset(stmt);
     }
-    pthread_mutex_unlock(&j->lock);
+    pthread_mutex_unlock(&j->read_lock);
     return status;
 }
 
@@ -1890,19 +1464,19 @@ ptx_status journal_orphans(journal *j, const char *broker, const char *account_h
 long journal_running_count(journal *j)
 {
     long count = -1;
-    pthread_mutex_lock(&j->lock);
+    pthread_mutex_lock(&j->read_lock);
     sqlite3_stmt *stmt = journal_stmt_get(j, STMT_RUNNING);
     if (stmt != NULL && sqlite3_step(stmt) == SQLITE_ROW)
         count = (long)sqlite3_column_int64(stmt, 0);
     if (stmt != NULL)
         sqlite3_reset(stmt);
-    pthread_mutex_unlock(&j->lock);
+    pthread_mutex_unlock(&j->read_lock);
     return count;
 }
 
 /* ---- recovery load -------------------------------------------------------- */
 
-static void journal_read_leg(sqlite3_stmt *stmt, exec_leg *leg, char *state)
+static void journal_read_leg(sqlite3_stmt *stmt, exec_leg *leg, leg_state *state)
 {
     memset(leg, 0, sizeof *leg);
     leg->target_index = 0;
@@ -1913,7 +1487,9 @@ static void journal_read_leg(sqlite3_stmt *stmt, exec_leg *leg, char *state)
         side && strcmp((const char *)side, "SELL") == 0 ? BROKER_SIDE_SELL : BROKER_SIDE_BUY;
     leg->quantity = sqlite3_column_int64(stmt, 4);
     copy_column(stmt, 5, leg->client_order_id, sizeof leg->client_order_id);
-    copy_column(stmt, 6, state, JOURNAL_STATE_MAX);
+    const unsigned char *name = sqlite3_column_text(stmt, 6);
+    if (name == NULL || !leg_state_parse((const char *)name, state))
+        *state = LEG_STATE_UNKNOWN; /* only the broker can tell */
     copy_column(stmt, 7, leg->order_id, sizeof leg->order_id);
     leg->filled_quantity = sqlite3_column_int64(stmt, 8);
     leg->average_price = sqlite3_column_double(stmt, 9);
@@ -1922,8 +1498,7 @@ static void journal_read_leg(sqlite3_stmt *stmt, exec_leg *leg, char *state)
     leg->status = LEG_PLANNED;
 }
 
-static bool journal_load_legs(journal *j, const char *id, exec_result *result,
-                              char (*states)[JOURNAL_STATE_MAX])
+static bool journal_load_legs(journal *j, const char *id, exec_result *result, leg_state *states)
 {
     sqlite3_stmt *stmt = journal_stmt_get(j, STMT_LOAD_LEGS);
     if (stmt == NULL)
@@ -1932,7 +1507,7 @@ static bool journal_load_legs(journal *j, const char *id, exec_result *result,
     size_t n = 0;
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && n < result->leg_count) {
-        journal_read_leg(stmt, &result->legs[n], states[n]);
+        journal_read_leg(stmt, &result->legs[n], &states[n]);
         n++;
     }
     sqlite3_reset(stmt);
@@ -1981,7 +1556,7 @@ static void journal_link_targets(exec_result *result)
 }
 
 ptx_status journal_load(journal *j, const char *execution_id, exec_result *result,
-                        char (**states)[JOURNAL_STATE_MAX], ptx_error *error)
+                        leg_state **states, ptx_error *error)
 {
     memset(result, 0, sizeof *result);
     *states = NULL;
@@ -2002,13 +1577,12 @@ ptx_status journal_load(journal *j, const char *execution_id, exec_result *resul
         status = ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
         goto fail;
     }
-    journal_flush(j); /* leg updates still queued belong in what is read */
-    pthread_mutex_lock(&j->lock);
+    pthread_mutex_lock(&j->read_lock);
     bool ok = journal_load_legs(j, execution_id, result, *states) &&
               journal_load_positions(j, execution_id, result);
     if (!ok)
         status = journal_fail(j, error, "reading an interrupted execution");
-    pthread_mutex_unlock(&j->lock);
+    pthread_mutex_unlock(&j->read_lock);
     if (status != PTX_OK)
         goto fail;
     journal_link_targets(result);
@@ -2165,7 +1739,6 @@ static bool write_show_legs(journal *j, json_writer *w, const char *id)
 ptx_status journal_show_json(journal *j, const char *execution_id, char **json, ptx_error *error)
 {
     *json = NULL;
-    journal_flush(j); /* leg updates still queued belong in what is shown */
     journal_execution row;
     ptx_status status = journal_get(j, execution_id, &row, error);
     if (status == PTX_NOT_FOUND)
@@ -2182,11 +1755,11 @@ ptx_status journal_show_json(journal *j, const char *execution_id, char **json, 
         json_write_raw(&w, row.response);
     else
         json_write_null(&w);
-    pthread_mutex_lock(&j->lock);
+    pthread_mutex_lock(&j->read_lock);
     bool ok = write_show_legs(j, &w, row.id);
     if (!ok)
         status = journal_fail(j, error, "reading the legs of an execution");
-    pthread_mutex_unlock(&j->lock);
+    pthread_mutex_unlock(&j->read_lock);
     json_object_end(&w);
     journal_execution_clear(&row);
     if (status != PTX_OK) {

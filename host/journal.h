@@ -1,70 +1,9 @@
 /*
- * The write-ahead journal of executions (SQLite; the only module that
- * includes sqlite3.h).
- *
- * What is stored: one row per execution (id, broker, account hash — never
- * credentials —, idempotency key, request hash, status, timestamps, the
- * rendered response), one row per leg (client order id, symbol, side,
- * quantity, sequence, journal state, broker order id, fill, attempts,
- * reason, timestamps), one row per target position (symbol, before, target)
- * and a timeline of leg events. Since schema version 3 a leg's intent is
- * written once (since version 4 on its execution's row) and its state
- * changes are appended (the leg's current state is its last event); the
- * views `legs` and `leg_events` show them as rows.
- *
- * Leg states in the journal: PENDING_SEND (intent committed: place_order may
- * be called from now on), SENDING (place_order is being called; queued, not
- * waited for, so a leg whose row still says PENDING_SEND may have been sent
- * too), UNKNOWN (place_order's outcome unknown), ACCEPTED (the broker gave an
- * order id; not terminal yet), then a terminal state: FILLED,
- * PARTIALLY_FILLED, REJECTED, CANCELLED, FAILED, or NOT_SENT (recovery found
- * by client order id that the broker never got the leg; reported as FAILED).
- * Recovery therefore looks every non-terminal leg up by client order id.
- *
- * Execution states: RUNNING while it runs, then COMPLETED, PARTIAL, FAILED,
- * NOOP, or RECOVERED (finished by start-up recovery after a crash).
- *
- * Writing: one writer thread per journal owns the writing connection and
- * commits in group: everything waiting is committed in one transaction.
- *   - journal_begin (the intent), journal_finish (the final status and the
- *     response to replay) and journal_flush are synchronous: queued to the
- *     writer (a compare-and-swap), they return once committed;
- *   - leg states are not queued one by one: each running execution has a
- *     run (journal_run, from journal_begin or journal_resume) whose engine
- *     thread appends its states to a buffer of its own, and at every commit
- *     the writer takes the states of every run, as one events row per run.
- *     With nothing synchronous waiting, states are committed at the latest
- *     JOURNAL_GROUP_DELAY_MS after the first of them was added. Under
- *     journal_sync = full journal_leg also waits for that commit;
- *     journal_leg_queue never waits.
- * A commit that fails stores nothing: the callers waiting for it get the
- * error, the failure is counted (journal_mark / journal_check), and the leg
- * states it held go back to their runs for the next commit (retried alone
- * after JOURNAL_RETRY_MS), so a later synchronous write of the run commits
- * them with it. A state still unstored when its run ends (the journal keeps
- * failing) or when the journal closes is logged at error level with its
- * client order id.
- *
- * Durability (journal_sync):
- *   normal  synchronous=NORMAL: each commit is atomic and survives a crash of
- *           ptexec once made; leg states reach the file up to
- *           JOURNAL_GROUP_DELAY_MS after they happen (sooner under load), so
- *           a crash may lose the last ones (recovery then asks the broker by
- *           client order id). A power loss may also lose the last commits.
- *           Fast: an execution costs two waits for a commit that concurrent
- *           executions share.
- *   full    synchronous=FULL: the WAL is fsynced at every commit and every
- *           leg state is committed before the engine goes on (one fsync per
- *           leg and execution step, shared between concurrent executions),
- *           so everything the engine did survives a power loss too. Slower
- *           by the cost of an fsync per leg.
- * Either way the intent is committed before any order is placed and the
- * outcome before the response is returned.
- *
- * Threading: every function may be called from any thread. Reads use a
- * second connection (WAL: they never wait for the writer). One ptexec
- * process per journal file (the engine treats RUNNING executions written by
- * another process as crashed). Do not fork with a journal open.
+ * The write-ahead journal of executions (SQLite, WAL; the only module that
+ * includes sqlite3.h). What it stores, the leg states, how it writes and
+ * what survives a crash: docs/journal-design.md. Every function may be
+ * called from any thread unless it says otherwise; one ptexec process per
+ * journal file; do not fork with a journal open.
  */
 #ifndef PTEXEC_JOURNAL_H
 #define PTEXEC_JOURNAL_H
@@ -78,10 +17,11 @@
 
 #define JOURNAL_SCHEMA_VERSION 4
 #define JOURNAL_HASH_MAX 65  /* 64 hex chars + NUL */
-#define JOURNAL_STATE_MAX 20 /* longest state name + NUL */
+#define JOURNAL_STATE_MAX 20 /* longest execution status name + NUL */
 #define JOURNAL_OWNER_MAX 40
-#define JOURNAL_GROUP_DELAY_MS 5 /* longest wait of a queued leg state before its commit */
 
+/* normal: SQLite synchronous=NORMAL (a commit survives a crash of ptexec);
+ * full: synchronous=FULL (it survives a power loss too: fsync per commit). */
 typedef enum journal_sync_mode { JOURNAL_SYNC_NORMAL, JOURNAL_SYNC_FULL } journal_sync_mode;
 
 typedef struct journal_options {
@@ -93,7 +33,7 @@ typedef struct journal_options {
 
 typedef struct journal journal;
 
-/* The journal side of one running execution (see "Writing" above). */
+/* The journal side of one running execution: its leg states and its end. */
 typedef struct journal_run journal_run;
 
 /* One execution row, as listed by history and found by idempotency key. */
@@ -103,7 +43,7 @@ typedef struct journal_execution {
     char account_hash[IDS_ACCOUNT_HASH_MAX];
     char idempotency_key[REQUEST_IDEMPOTENCY_KEY_MAX]; /* "" when none */
     char request_hash[JOURNAL_HASH_MAX];
-    char status[JOURNAL_STATE_MAX]; /* RUNNING, COMPLETED, … RECOVERED */
+    char status[JOURNAL_STATE_MAX]; /* exec_status_name: RUNNING, COMPLETED, … RECOVERED */
     char owner[JOURNAL_OWNER_MAX];  /* the engine instance that wrote it */
     size_t leg_count;
     int64_t created_ms;
@@ -119,100 +59,92 @@ typedef struct journal_filter {
 } journal_filter;
 
 /*
- * Opens (creating when missing) the journal at `path`, switches it to WAL,
- * applies the sync mode and busy timeout, migrates an older schema forward
- * (version 1 → 2 → 3 → 4) and prunes finished executions older than retention_days.
- * Returns PTX_OK and sets *out, or PTX_JOURNAL with "journal PATH: reason" in
- * error->message (unwritable file or folder, not a database, newer schema,
- * locked past the busy timeout). Main thread.
+ * Opens (creating it 0600 when missing) the journal at `path`, switches it to
+ * WAL, applies the sync mode and busy timeout, migrates an older schema
+ * (1 → 2 → 3 → 4), prunes finished executions older than retention_days and
+ * starts the writer thread. PTX_OK and *out, or PTX_JOURNAL with "journal
+ * PATH: reason" in error->message. Main thread.
  */
 ptx_status journal_open(const char *path, const journal_options *options, journal **out,
                         ptx_error *error);
 
-/* Commits what is queued, stops the writer and closes the journal; NULL is
- * fine. No other call may be running. */
+/* Commits every queued write, stops the writer and closes the journal; NULL
+ * is fine. No other call may be running. */
 void journal_close(journal *j);
 
-/* The schema version of the open file (PRAGMA user_version). */
+/* The schema version of the open file (PRAGMA user_version); -1 on failure. */
 int journal_schema_version(journal *j);
 
 /*
- * Write-ahead of one execution, in one transaction, committed before it
- * returns: the execution row
- * (status RUNNING, owned by `owner`), every leg of `result` with its client
- * order id in state PENDING_SEND, and every position's symbol, before and
- * target. `key` may be "" (no idempotency key). On PTX_OK *run is the
- * execution's run, for its leg states and its end; `result` must outlive it
- * (journal_run_end). PTX_CONFLICT when the key is already used for this
- * broker account (a concurrent process won the race); PTX_JOURNAL when the
- * write failed (nothing was stored). *run is NULL unless PTX_OK.
+ * PTX_OK while the file at the journal's path is the one it opened (same
+ * device and inode, for the database and its WAL). Deleted or replaced:
+ * PTX_JOURNAL, with a message that names no path, and one ERROR line (with
+ * the path) per change; PTX_OK again if the same file comes back.
+ */
+ptx_status journal_check_file(journal *j, ptx_error *error);
+
+/*
+ * The intent of an execution, committed before it returns: its row (RUNNING,
+ * owned by `owner`, key `key` or "" for none), every leg of `result` with its
+ * client order id (state PENDING_SEND) and every position. On PTX_OK *run
+ * is its run (journal_run_end; `result` must outlive it). PTX_CONFLICT when
+ * the key is already used for the account, PTX_JOURNAL when nothing could
+ * be stored; *run is NULL then.
  */
 ptx_status journal_begin(journal *j, const exec_result *result, const char *key,
                          const char *request_hash, const char *owner, journal_run **run,
                          ptx_error *error);
 
-/* A run for an execution already in the journal (recovery: `result` and
- * `states` from journal_load; `result` must outlive the run; `states` may be
- * NULL when every leg gets a new state). Writes nothing. PTX_OK or
+/*
+ * An execution that placed nothing, begun and finished in one write (its
+ * status result->status, its response `response`). With a key it waits for
+ * the commit: PTX_OK, PTX_CONFLICT (key used) or PTX_JOURNAL. Without one it
+ * only queues the write (waiting only for room in a full queue) and returns
+ * PTX_OK (PTX_JOURNAL: no memory); a failure of that commit is logged at
+ * error level.
+ */
+ptx_status journal_record_noop(journal *j, const exec_result *result, const char *key,
+                               const char *request_hash, const char *owner, const char *response,
+                               ptx_error *error);
+
+/* A run of an execution already in the journal (recovery, settling, a
+ * retried end), writing nothing: `result` and `states` (may be NULL) as
+ * journal_load gave them; `result` must outlive the run. PTX_OK or
  * PTX_JOURNAL (no memory). */
-ptx_status journal_resume(journal *j, const exec_result *result,
-                          const char (*states)[JOURNAL_STATE_MAX], journal_run **run,
-                          ptx_error *error);
+ptx_status journal_resume(journal *j, const exec_result *result, const leg_state *states,
+                          journal_run **run, ptx_error *error);
 
 /*
- * Records the state of leg `leg_index` (its index in result->legs): an
- * event with `state`, `detail` (may be NULL) and the order id, fill,
- * attempts and reason of `leg` (copied) joins the leg's timeline; the leg's
- * current state is its last event. Under journal_sync = full it returns once
- * committed (PTX_JOURNAL on failure); under normal it is buffered and
- * returns PTX_OK (see "Writing"). PTX_INVALID for a leg index the execution
- * does not have.
+ * Appends `state` of leg `leg_index` (its index in result->legs) to the
+ * leg's timeline, with `detail` (may be NULL) and the order id, fill,
+ * attempts and reason of `leg`, and returns once that is committed (fsynced
+ * too under journal_sync = full). PTX_OK, PTX_JOURNAL (not stored) or
+ * PTX_INVALID (no such leg).
  */
-ptx_status journal_leg(journal_run *run, size_t leg_index, const char *state, const exec_leg *leg,
+ptx_status journal_leg(journal_run *run, size_t leg_index, leg_state state, const exec_leg *leg,
                        const char *detail, ptx_error *error);
 
-/* As journal_leg, but never waits, in both sync modes: for a state that the
- * caller follows with a synchronous write before it next talks to the
- * broker, and for SENDING, which recovery does not need. */
-ptx_status journal_leg_queue(journal_run *run, size_t leg_index, const char *state,
-                             const exec_leg *leg, const char *detail, ptx_error *error);
-
-/* Returns once everything queued or buffered so far is committed (or has
- * failed). */
-void journal_flush(journal *j);
-
-/* A mark of the journal's failed writes so far, for journal_check. */
-uint64_t journal_mark(journal *j);
-
-/* PTX_OK when no write has failed since `mark` was taken; otherwise
- * PTX_JOURNAL with the last failure's message in *error. */
-ptx_status journal_check(journal *j, uint64_t mark, ptx_error *error);
-
 /*
- * Finishes the run's execution: its status (`status`, e.g. "COMPLETED" or
- * "RECOVERED"), the finish time and the exact response text to replay, in
- * the commit that also takes every state the run buffered. Returns once
- * committed. PTX_JOURNAL on failure.
+ * Finishes the run's execution with `status`, the finish time, the exact
+ * response text to replay and the count of its legs left UNKNOWN (see
+ * journal_settle); returns once committed. PTX_OK or PTX_JOURNAL.
  */
-ptx_status journal_finish(journal_run *run, const char *status, const char *response,
+ptx_status journal_finish(journal_run *run, exec_status status, const char *response,
                           ptx_error *error);
 
 /*
- * A leg whose last state is UNKNOWN has an outcome nobody knows yet (the
- * order may exist at the broker). journal_finish stores how many legs are so
- * in executions.unsettled, and the account is then reported by
- * journal_has_orphans until its next execution settles them: it lists them
- * (journal_unsettled), records what the broker says now as new leg states of
- * a run from journal_resume, and calls journal_settle, which commits those
- * states with the new count (*remaining). The stored response is never
- * changed: it is what the client was told.
+ * A leg whose last state is UNKNOWN may exist at the broker: a finished
+ * execution with such legs is listed by journal_unsettled (oldest first,
+ * ids as journal_orphans) until the account's next execution asks the broker,
+ * records the answers with journal_leg on a run from journal_resume, and
+ * calls journal_settle, which commits the new count (*remaining). The stored
+ * response is never changed.
  */
 ptx_status journal_settle(journal_run *run, size_t *remaining, ptx_error *error);
 ptx_status journal_unsettled(journal *j, const char *broker, const char *account_hash, char ***ids,
                              size_t *count, ptx_error *error);
 
-/* Ends a run (NULL is fine): commits the states it still buffers (waits),
- * then forgets it. Every run must be ended before journal_close. */
+/* Frees a run (NULL is fine); writes nothing. */
 void journal_run_end(journal_run *run);
 
 /*
@@ -244,36 +176,23 @@ void journal_list_free(journal_execution *items, size_t count);
  * The ids of executions still RUNNING that `owner` did not write (a previous
  * process crashed while running them), of one account when broker and
  * account_hash are given, of every account when both are NULL; oldest first.
- * *ids is a heap array of heap strings (journal_ids_free). PTX_OK or
- * PTX_JOURNAL.
+ * An indexed look-up (only running executions are indexed). *ids is a heap
+ * array of heap strings (journal_ids_free). PTX_OK or PTX_JOURNAL.
  */
 ptx_status journal_orphans(journal *j, const char *broker, const char *account_hash,
                            const char *owner, char ***ids, size_t *count, ptx_error *error);
 void journal_ids_free(char **ids, size_t count);
 
-/* False when the account had no execution left RUNNING when the journal was
- * opened and no finished execution with an unsettled leg (see
- * journal_settle), or journal_orphans_cleared said it has none left: then
- * journal_orphans and journal_unsettled have nothing for it and need not be
- * asked. Any thread. */
-bool journal_has_orphans(journal *j, const char *broker, const char *account_hash);
-/* A mark to take before looking the account's executions up; the clear
- * after that look is ignored when an execution needing a look was recorded
- * since the mark (by another thread). */
-uint64_t journal_orphans_mark(journal *j);
-void journal_orphans_cleared(journal *j, const char *broker, const char *account_hash,
-                             uint64_t mark);
-
 /*
  * Rebuilds an execution for recovery: fills *result (exec_result_free) with
  * id, broker, account hash, started time, legs (request order, with client
  * order id, order id, fill, attempts, reason) and positions (symbol, before,
- * target), and stores each leg's journal state into `states` (a heap array
- * of result->leg_count entries of JOURNAL_STATE_MAX bytes; caller frees).
+ * target), and each leg's last journal state into *states (heap array of
+ * result->leg_count; caller frees; a name it does not know reads UNKNOWN).
  * PTX_OK, PTX_NOT_FOUND or PTX_JOURNAL.
  */
 ptx_status journal_load(journal *j, const char *execution_id, exec_result *result,
-                        char (**states)[JOURNAL_STATE_MAX], ptx_error *error);
+                        leg_state **states, ptx_error *error);
 
 /*
  * JSON for history front-ends (heap strings, caller frees):

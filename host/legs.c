@@ -184,15 +184,12 @@ bool legs_poll(session *s, exec_leg *leg, broker_order *order, int64_t started_m
 }
 
 /* Records that the broker holds `order` for `leg` (ACCEPTED, with `detail`,
- * may be NULL); a final order shares the commit of the state that follows. */
+ * may be NULL). */
 static void legs_note_accepted(record_run *records, exec_leg *leg, const broker_order *order,
                                const char *detail)
 {
     legs_copy_text(leg->order_id, sizeof leg->order_id, order->order_id);
-    if (legs_order_is_final(order))
-        record_leg_then(records, leg, LEG_STATE_ACCEPTED, detail);
-    else
-        record_leg(records, leg, LEG_STATE_ACCEPTED, detail);
+    record_leg(records, leg, LEG_STATE_ACCEPTED, detail);
 }
 
 void legs_accepted(session *s, record_run *records, exec_leg *leg, broker_order *order,

@@ -116,13 +116,14 @@ static bool record_again(record *rec, unrecorded *u)
     ptx_error error;
     if (journal_resume(rec->journal, &u->result, NULL, &jr, &error) != PTX_OK)
         return false;
-    for (size_t i = 0; i < u->result.leg_count; i++) {
+    bool recorded = true;
+    for (size_t i = 0; i < u->result.leg_count && recorded; i++) {
         const exec_leg *leg = &u->result.legs[i];
-        journal_leg_queue(jr, i, leg_state_name(leg_state_of_leg(leg)), leg,
-                          "recorded again after a journal failure", &error);
+        recorded = journal_leg(jr, i, leg_state_of_leg(leg), leg,
+                               "recorded again after a journal failure", &error) == PTX_OK;
     }
     const char *status = exec_status_name(u->status);
-    bool recorded = journal_finish(jr, status, u->result.response, &error) == PTX_OK;
+    recorded = recorded && journal_finish(jr, u->status, u->result.response, &error) == PTX_OK;
     journal_run_end(jr);
     if (recorded)
         log_write(LOG_WARN, "engine",
@@ -176,6 +177,11 @@ ptx_status record_check(record *rec, ptx_error *error)
         return ptx_fail(error, PTX_JOURNAL, NULL,
                         "journal unavailable, execution refused before placing anything: %s",
                         rec->unavailable);
+    ptx_error why;
+    if (rec->journal != NULL && journal_check_file(rec->journal, &why) != PTX_OK)
+        return ptx_fail(error, PTX_JOURNAL, NULL,
+                        "journal unavailable, execution refused before placing anything: %s",
+                        why.message);
     record_retry_unrecorded(rec);
     return PTX_OK;
 }
@@ -206,7 +212,12 @@ ptx_status record_begin(record *rec, exec_result *result, const char *key, const
     record_run_init(rec, result, run);
     if (rec->journal == NULL)
         return PTX_OK;
-    run->mark = journal_mark(rec->journal);
+    if (result->leg_count == 0) { /* recorded whole, in one write, by record_finish */
+        snprintf(run->key, sizeof run->key, "%s", key);
+        snprintf(run->request_hash, sizeof run->request_hash, "%s", request_hash);
+        run->noop = true;
+        return PTX_OK;
+    }
     ptx_status status =
         journal_begin(rec->journal, result, key, request_hash, rec->owner, &run->journal, error);
     if (status == PTX_JOURNAL)
@@ -216,25 +227,22 @@ ptx_status record_begin(record *rec, exec_result *result, const char *key, const
     return status;
 }
 
-ptx_status record_resume(record *rec, exec_result *result, const char (*states)[JOURNAL_STATE_MAX],
-                         record_run *run, ptx_error *error)
+ptx_status record_resume(record *rec, exec_result *result, const leg_state *states, record_run *run,
+                         ptx_error *error)
 {
     record_run_init(rec, result, run);
-    run->mark = journal_mark(rec->journal);
     return journal_resume(rec->journal, result, states, &run->journal, error);
 }
 
-/* Writes `state` of `leg`; queued when `queue` (see journal.h). */
-static bool record_write(record_run *run, exec_leg *leg, leg_state state, const char *detail,
-                         bool queue)
+/* Commits `state` of `leg` before the next broker call for it. */
+static bool record_write(record_run *run, exec_leg *leg, leg_state state, const char *detail)
 {
     if (run->journal == NULL)
         return true;
     ptx_error error;
     size_t index = (size_t)(leg - run->result->legs);
     const char *name = leg_state_name(state);
-    ptx_status status = queue ? journal_leg_queue(run->journal, index, name, leg, detail, &error)
-                              : journal_leg(run->journal, index, name, leg, detail, &error);
+    ptx_status status = journal_leg(run->journal, index, state, leg, detail, &error);
     if (status == PTX_OK)
         return true;
     record_break(run, error.message);
@@ -255,27 +263,12 @@ static bool record_write(record_run *run, exec_leg *leg, leg_state state, const 
 
 bool record_leg(record_run *run, exec_leg *leg, leg_state state, const char *detail)
 {
-    return record_write(run, leg, state, detail, false);
-}
-
-bool record_leg_then(record_run *run, exec_leg *leg, leg_state state, const char *detail)
-{
-    return record_write(run, leg, state, detail, true);
+    return record_write(run, leg, state, detail);
 }
 
 bool record_sending(record_run *run, exec_leg *leg)
 {
-    if (run->journal == NULL)
-        return true;
-    ptx_error error;
-    if (!run->broken && journal_check(run->owner->journal, run->mark, &error) != PTX_OK) {
-        record_break(run, error.message);
-        log_write(LOG_ERROR, "engine",
-                  "execution %s: a journal write failed before placing leg %zu (client order "
-                  "id %s); it is not placed and placing stops: %s",
-                  run->result->execution_id, leg->sequence, leg->client_order_id, error.message);
-    }
-    return !run->broken && record_write(run, leg, LEG_STATE_SENDING, NULL, true);
+    return !atomic_load(&run->broken) && record_write(run, leg, LEG_STATE_SENDING, NULL);
 }
 
 /* Stores the response as the journal's record of the outcome. */
@@ -284,20 +277,18 @@ static void record_finish_journal(record_run *run, exec_status status)
     exec_result *result = run->result;
     const char *status_name = exec_status_name(status);
     ptx_error error;
-    if (journal_check(run->owner->journal, run->mark, &error) != PTX_OK) {
-        /* A queued leg state was lost: write every leg's state again, so
-         * the commit of the finish carries them all. */
-        log_write(LOG_WARN, "engine", "execution %s: recording every leg's state again: %s",
-                  result->execution_id, error.message);
+    if (atomic_load(&run->broken)) {
+        /* a leg state was not stored: record every leg's final state again */
+        log_write(LOG_WARN, "engine", "execution %s: recording every leg's state again",
+                  result->execution_id);
         for (size_t i = 0; i < result->leg_count; i++) {
             exec_leg *leg = &result->legs[i];
-            record_write(run, leg, leg_state_of_leg(leg), "recorded again after a journal failure",
-                         true);
+            record_write(run, leg, leg_state_of_leg(leg), "recorded again after a journal failure");
         }
     }
     if (result->response == NULL)
         ptx_fail(&error, PTX_NOMEM, NULL, "out of memory rendering the response");
-    else if (journal_finish(run->journal, status_name, result->response, &error) == PTX_OK)
+    else if (journal_finish(run->journal, status, result->response, &error) == PTX_OK)
         return;
     log_write(LOG_ERROR, "engine",
               "execution %s finished %s but its outcome is NOT RECORDED in the journal: %s; "
@@ -307,13 +298,31 @@ static void record_finish_journal(record_run *run, exec_status status)
     record_keep_unrecorded(run->owner, result, status);
 }
 
+/* An execution that placed nothing: one write, waited for only with a key. */
+static void record_finish_noop(record_run *run)
+{
+    record *rec = run->owner;
+    exec_result *result = run->result;
+    ptx_error error;
+    if (result->response != NULL &&
+        journal_record_noop(rec->journal, result, run->key, run->request_hash, rec->owner,
+                            result->response, &error) == PTX_OK)
+        return;
+    log_write(LOG_ERROR, "engine", "execution %s (%s, nothing placed) NOT RECORDED: %s",
+              result->execution_id, exec_status_name(result->status),
+              result->response ? error.message : "out of memory rendering the response");
+}
+
 void record_finish(record_run *run, exec_status status)
 {
     exec_result *result = run->result;
-    if (run->journal != NULL) {
+    if (run->journal != NULL || run->noop) {
         free(result->response);
         result->response = render_result(result, NULL);
-        record_finish_journal(run, status);
+        if (run->noop)
+            record_finish_noop(run);
+        else
+            record_finish_journal(run, status);
     }
     if (run->owner->notifier != NULL)
         notify_execution(run->owner->notifier, result);

@@ -19,14 +19,16 @@
 typedef struct record record;
 
 /* One execution's records. Set up by record_begin / record_resume. The leg
- * functions (record_leg, record_leg_then, record_sending) may be called from
+ * functions (record_leg, record_sending) may be called from
  * several threads of the execution at once, each for legs of its own; the
  * others from the execution's thread alone. */
 typedef struct record_run {
     record *owner;
-    journal_run *journal;             /* NULL when the execution is not journaled */
-    exec_result *result;              /* the execution recorded */
-    uint64_t mark;                    /* journal_mark() when the run began */
+    journal_run *journal; /* NULL when the execution is not journaled */
+    exec_result *result;  /* the execution recorded */
+    bool noop;            /* nothing to place: recorded whole at the finish */
+    char key[REQUEST_IDEMPOTENCY_KEY_MAX];
+    char request_hash[IDS_SHA256_HEX_MAX];
     atomic_bool broken;               /* a journal write failed: place nothing more */
     bool finish_failed;               /* its finish could not be recorded */
     pthread_mutex_t lock;             /* guards the first write of `message` */
@@ -68,17 +70,13 @@ ptx_status record_begin(record *rec, exec_result *result, const char *key, const
 
 /* Resumes recording an execution already in the journal (recovery, settling);
  * `states` as journal_load gave them (may be NULL). */
-ptx_status record_resume(record *rec, exec_result *result, const char (*states)[JOURNAL_STATE_MAX],
-                         record_run *run, ptx_error *error);
+ptx_status record_resume(record *rec, exec_result *result, const leg_state *states, record_run *run,
+                         ptx_error *error);
 
-/* Records `state` of `leg` (a leg of run->result). False when it could not
- * be recorded: the run is then broken (logged with the client order id) and
- * nothing more may be placed. */
+/* Records `state` of `leg` (a leg of run->result), committed before it
+ * returns. False when it could not be recorded: the run is then broken (logged with the client
+ * order id) and nothing more may be placed. */
 bool record_leg(record_run *run, exec_leg *leg, leg_state state, const char *detail);
-
-/* As record_leg, for a state that another follows with no broker call in
- * between: it shares the commit of the next one. */
-bool record_leg_then(record_run *run, exec_leg *leg, leg_state state, const char *detail);
 
 /* Before a leg is sent: true when placing is safe (the intent is recorded
  * and no journal write of this run has failed); records SENDING. */

@@ -10,38 +10,24 @@
 #include "positions.h"
 #include "retry.h"
 
-/* The leg status a journal state stands for; *final when it is final. */
-static leg_status status_of_state(const char *state, bool *final)
-{
-    leg_state parsed;
-    if (!leg_state_parse(state, &parsed)) {
-        *final = false;
-        return LEG_FAILED;
-    }
-    *final = leg_state_is_final(parsed);
-    return leg_status_of_state(parsed);
-}
-
 /* Settles one leg of an interrupted execution. A leg still PENDING_SEND may
  * have been sent: only the broker can tell. */
-static void recover_leg(session *s, record_run *records, exec_leg *leg, const char *state)
+static void recover_leg(session *s, record_run *records, exec_leg *leg, leg_state state)
 {
-    bool final = false;
-    leg_status status = status_of_state(state, &final);
-    if (final) {
-        leg->status = status;
+    if (leg_state_is_final(state)) {
+        leg->status = leg_status_of_state(state);
         return;
     }
     broker_order order;
     memset(&order, 0, sizeof order);
-    if (strcmp(state, "ACCEPTED") == 0 && leg->order_id[0] != '\0') {
+    if (state == LEG_STATE_ACCEPTED && leg->order_id[0] != '\0') {
         snprintf(order.order_id, sizeof order.order_id, "%s", leg->order_id);
         order.state = BROKER_ORDER_OPEN;
         legs_follow(s, leg, &order);
     } else {
         legs_lookup_outcome found = legs_lookup(s, leg, &order);
         if (found == LEGS_ABSENT) {
-            if (strcmp(state, "PENDING_SEND") == 0)
+            if (state == LEG_STATE_PENDING_SEND)
                 legs_fail(leg, "%s", RECOVERY_NOT_SENT_REASON);
             else
                 legs_fail(leg,
@@ -85,13 +71,11 @@ static void log_recovered(const exec_result *result)
               sum->partially_filled, sum->rejected, sum->cancelled, sum->failed);
 }
 
-/* Finishes one execution a previous process left RUNNING; *finish_failed
- * when its end could not be recorded. */
-static ptx_status recover_one(session *s, record *rec, const char *id, bool *finish_failed,
-                              ptx_error *error)
+/* Finishes one execution a previous process left RUNNING. */
+static ptx_status recover_one(session *s, record *rec, const char *id, ptx_error *error)
 {
     exec_result recovered;
-    char(*states)[JOURNAL_STATE_MAX] = NULL;
+    leg_state *states = NULL;
     record_run records;
     memset(&records, 0, sizeof records);
     ptx_status status = journal_load(record_journal(rec), id, &recovered, &states, error);
@@ -102,8 +86,7 @@ static ptx_status recover_one(session *s, record *rec, const char *id, bool *fin
         status = ptx_fail(error, PTX_NOMEM, NULL, "out of memory recovering %s", id);
         goto cleanup;
     }
-    status =
-        record_resume(rec, &recovered, (const char(*)[JOURNAL_STATE_MAX])states, &records, error);
+    status = record_resume(rec, &recovered, states, &records, error);
     if (status != PTX_OK)
         goto cleanup;
     legs_by_sequence(&recovered, order);
@@ -114,7 +97,6 @@ static ptx_status recover_one(session *s, record *rec, const char *id, bool *fin
     recovered.status = EXEC_RECOVERED;
     recovered.finished_ms = retry_wall_ms();
     record_finish(&records, EXEC_RECOVERED);
-    *finish_failed |= records.finish_failed;
     log_recovered(&recovered);
 cleanup:
     record_end(&records);
@@ -176,16 +158,15 @@ static ptx_status settle_one(session *s, record *rec, const char *id, size_t *re
                              ptx_error *error)
 {
     exec_result settled;
-    char(*states)[JOURNAL_STATE_MAX] = NULL;
+    leg_state *states = NULL;
     record_run records;
     ptx_status status = journal_load(record_journal(rec), id, &settled, &states, error);
     if (status != PTX_OK)
         return status;
-    status =
-        record_resume(rec, &settled, (const char(*)[JOURNAL_STATE_MAX])states, &records, error);
+    status = record_resume(rec, &settled, states, &records, error);
     if (status == PTX_OK) {
         for (size_t i = 0; i < settled.leg_count; i++)
-            if (strcmp(states[i], "UNKNOWN") == 0)
+            if (states[i] == LEG_STATE_UNKNOWN)
                 settle_leg(s, &records, id, &settled.legs[i]);
         record_settle(&records, remaining);
     }
@@ -209,19 +190,16 @@ ptx_status recovery_account(session *s, record *rec, const char *broker, const c
                             ptx_error *error)
 {
     journal *j = record_journal(rec);
-    if (!journal_has_orphans(j, broker, account_hash))
-        return PTX_OK;
-    uint64_t mark = journal_orphans_mark(j);
     char **ids = NULL, **unsettled = NULL;
     size_t count = 0, unsettled_count = 0, remaining = 0;
-    bool logged_in = false, finish_failed = false;
+    bool logged_in = false;
     ptx_status status =
         journal_orphans(j, broker, account_hash, record_owner(rec), &ids, &count, error);
     for (size_t i = 0; i < count && status == PTX_OK; i++) {
         if ((status = recovery_login(s, &logged_in, error)) != PTX_OK)
             break;
         log_write(LOG_INFO, "engine", "execution %s: recovering the interrupted run", ids[i]);
-        status = recover_one(s, rec, ids[i], &finish_failed, error);
+        status = recover_one(s, rec, ids[i], error);
     }
     /* after recovery, which may itself leave a leg UNKNOWN */
     if (status == PTX_OK)
@@ -233,8 +211,6 @@ ptx_status recovery_account(session *s, record *rec, const char *broker, const c
     }
     journal_ids_free(ids, count);
     journal_ids_free(unsettled, unsettled_count);
-    if (status == PTX_OK && remaining == 0 && !finish_failed)
-        journal_orphans_cleared(j, broker, account_hash, mark);
     return status;
 }
 

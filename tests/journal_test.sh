@@ -3,7 +3,8 @@
 # execute --idempotency-key twice places once and prints the same bytes,
 # a reused key with another body is refused, history lists, show prints the
 # stored response and the leg timeline, a journal that cannot be written
-# refuses before placing, and `journal = off` runs without one.
+# refuses before placing, `journal = off` runs without one, and the journal's
+# files are 0600.
 # Prints PASS/FAIL lines and ends with "N passed, M failed, K skipped".
 set -u
 cd "$(dirname "$0")/.." && . tests/lib.sh
@@ -75,5 +76,13 @@ run off -c "$work/off.ini" execute "$work/request.json" --idempotency-key k3
 check "journal = off: execute runs" '[ $rc -eq 0 ]'
 run off_history -c "$work/off.ini" history
 check "journal = off: history explains" '[ $rc -ne 0 ] && grep -q "journal is off" "$work/off_history.err"'
+
+# The journal, its lock and key files are 0600 whatever the umask.
+mkdir "$work/modes"
+journal_ini "$work/modes/brokers.ini" "$work/modes/journal.db"
+(umask 000 && "$PTEXEC" -c "$work/modes/brokers.ini" execute "$work/request.json" >/dev/null 2>&1)
+check "journal, lock and key files are 0600 under umask 000" \
+    '[ "$(stat -c %a "$work/modes/journal.db")" = 600 ] && [ "$(stat -c %a "$work/modes/journal.db.lock")" = 600 ] && [ "$(stat -c %a "$work/modes/journal.db.key")" = 600 ]' \
+    "modes: $(stat -c '%n %a' "$work"/modes/journal.db* | tr '\n' ' ')"
 
 finish

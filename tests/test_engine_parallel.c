@@ -305,11 +305,11 @@ START_TEST(test_journal_records_every_worker)
     run(&e, make_rebalance(&r, "k", 10, 30), NULL, &result);
     assert_all_filled(&result, 40);
     exec_result loaded;
-    char(*states)[JOURNAL_STATE_MAX] = NULL;
+    leg_state *states = NULL;
     ck_assert_int_eq(journal_load(records, result.execution_id, &loaded, &states, &error), PTX_OK);
     ck_assert_uint_eq(loaded.leg_count, 40);
     for (size_t i = 0; i < loaded.leg_count; i++)
-        ck_assert_str_eq(states[i], "FILLED");
+        ck_assert_str_eq(leg_state_name(states[i]), "FILLED");
     free(states);
     exec_result_free(&loaded);
     exec_result_free(&result);

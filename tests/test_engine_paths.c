@@ -5,6 +5,7 @@
  * PARTIALLY_FILLED reads. The broker is tests/plugins/scripted.c, loaded by
  * the real registry; its call counters are read through get_quote. */
 #include <check.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -671,6 +672,18 @@ START_TEST(test_bad_script_refused)
 }
 END_TEST
 
+/* Finished executions of the scripted account with legs still UNKNOWN. */
+static size_t unsettled_count(journal *records, const char *account_hash)
+{
+    char **ids = NULL;
+    size_t count = 0;
+    ptx_error error;
+    ck_assert_int_eq(journal_unsettled(records, "scripted", account_hash, &ids, &count, &error),
+                     PTX_OK);
+    journal_ids_free(ids, count);
+    return count;
+}
+
 /* With a journal, that leg is journaled UNKNOWN, not FAILED, and the
  * account's next execution settles it: the broker's answer (it did fill)
  * joins the leg's timeline, nothing is placed, and the stored response
@@ -698,7 +711,7 @@ START_TEST(test_unknown_outcome_settled_by_next_execution)
         tu_format("\"client_order_id\":\"%s\",\"state\":\"FILLED\"", lost->client_order_id);
     ck_assert_ptr_nonnull(strstr(json, unknown));
     free(json);
-    ck_assert(journal_has_orphans(records, "scripted", first.account_hash));
+    ck_assert_uint_eq(unsettled_count(records, first.account_hash), 1);
     int64_t places = counter(&e, "place_calls");
     int64_t finds = counter(&e, "find_calls");
 
@@ -707,7 +720,7 @@ START_TEST(test_unknown_outcome_settled_by_next_execution)
     ck_assert_int_eq(second.status, EXEC_NOOP);
     ck_assert_int_eq(counter(&e, "place_calls"), places);
     ck_assert_int_eq(counter(&e, "find_calls"), finds + 1);
-    ck_assert(!journal_has_orphans(records, "scripted", first.account_hash));
+    ck_assert_uint_eq(unsettled_count(records, first.account_hash), 0);
     ck_assert_int_eq(journal_show_json(records, first.execution_id, &json, &error), PTX_OK);
     ck_assert_ptr_nonnull(strstr(json, filled));
     ck_assert_ptr_nonnull(strstr(json, "settled after the execution finished: order "));
@@ -733,6 +746,62 @@ START_TEST(test_unknown_outcome_settled_by_next_execution)
 }
 END_TEST
 
+/* A crash inside the broker call that follows a leg state (the plugin
+ * SIGKILLs the process on entering it) finds that state in the journal:
+ * SENDING before place_order, ACCEPTED before get_order, UNKNOWN before
+ * find_order. */
+START_TEST(test_leg_state_committed_before_next_broker_call)
+{
+    static const struct {
+        const char *extra;
+        leg_state state;
+    } cases[] = {{"die_in = place\n", LEG_STATE_SENDING},
+                 {"die_in = get\n", LEG_STATE_ACCEPTED},
+                 {"script = unknown_lost\ndie_in = find\n", LEG_STATE_UNKNOWN}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        env e;
+        env_open(&e, 0, cases[i].extra);
+        char *path = tu_format("%s/journal.db", e.root);
+        pid_t child = fork();
+        ck_assert_int_ge(child, 0);
+        if (child == 0) {
+            journal *records = NULL;
+            ptx_error error;
+            if (journal_open(path, NULL, &records, &error) != PTX_OK)
+                _exit(2);
+            engine_set_journal(e.eng, records);
+            test_request t;
+            exec_result result;
+            engine_execute(e.eng, make_request(&t, "RELIANCE:20"), NULL, &result, &error);
+            _exit(3); /* the broker call should not have returned */
+        }
+        int status = 0;
+        ck_assert_int_eq(waitpid(child, &status, 0), child);
+        ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "case %zu: child %d", i,
+                      status);
+        journal *records = NULL;
+        ptx_error error;
+        ck_assert_int_eq(journal_open(path, NULL, &records, &error), PTX_OK);
+        char **ids = NULL;
+        size_t count = 0;
+        ck_assert_int_eq(journal_orphans(records, NULL, NULL, "x", &ids, &count, &error), PTX_OK);
+        ck_assert_uint_eq(count, 1);
+        exec_result loaded;
+        leg_state *states = NULL;
+        ck_assert_int_eq(journal_load(records, ids[0], &loaded, &states, &error), PTX_OK);
+        ck_assert_uint_eq(loaded.leg_count, 1);
+        ck_assert_msg(states[0] == cases[i].state, "case %zu: %s found, %s expected", i,
+                      leg_state_name(states[0]), leg_state_name(cases[i].state));
+        free(states);
+        exec_result_free(&loaded);
+        journal_ids_free(ids, count);
+        journal_close(records);
+        free(path);
+        env_close(&e);
+    }
+}
+END_TEST
+
 static Suite *engine_paths_suite(void)
 {
     Suite *suite = suite_create("engine_paths");
@@ -754,6 +823,7 @@ static Suite *engine_paths_suite(void)
     tcase_add_test(unknown, test_unknown_foreign_not_adopted);
     tcase_add_loop_test(unknown, test_unknown_lookup_failing_never_resent, 0, 2);
     tcase_add_test(unknown, test_unknown_outcome_settled_by_next_execution);
+    tcase_add_test(unknown, test_leg_state_committed_before_next_broker_call);
     suite_add_tcase(suite, unknown);
 
     TCase *terminal = tcase_create("terminal_states");

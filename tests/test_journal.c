@@ -1,10 +1,13 @@
 /* Check suite for host/journal.c: schema and migration, write/read round
- * trip, idempotency lookups, orphans, retention, failures of the file. The
+ * trip, idempotency lookups, orphans, retention, failures of the file,
+ * durability of each leg state across SIGKILL, file modes, a journal file
+ * deleted or replaced under an open journal. The
  * test reaches into the file with sqlite3 itself to build a version-1
  * journal and to age rows; host code other than journal.c never does. */
 #include <check.h>
 #include <sqlite3.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,13 +271,13 @@ START_TEST(test_migrates_version_2)
     ck_assert_str_eq(ids[0], "ex-HALF");
     journal_ids_free(ids, count);
     exec_result r;
-    char(*states)[JOURNAL_STATE_MAX] = NULL;
+    leg_state *states = NULL;
     ck_assert_int_eq(journal_load(j, "ex-HALF", &r, &states, &error), PTX_OK);
     ck_assert_uint_eq(r.leg_count, 2);
-    ck_assert_str_eq(states[0], "PENDING_SEND");
+    ck_assert_int_eq(states[0], LEG_STATE_PENDING_SEND);
     ck_assert_str_eq(r.legs[0].client_order_id, "HALF0");
     ck_assert_uint_eq(r.legs[0].sequence, 2);
-    ck_assert_str_eq(states[1], "ACCEPTED");
+    ck_assert_int_eq(states[1], LEG_STATE_ACCEPTED);
     ck_assert_str_eq(r.legs[1].order_id, "O-2");
     ck_assert_uint_eq(r.legs[1].attempts, 1);
     ck_assert_int_eq(r.legs[1].side, BROKER_SIDE_SELL);
@@ -344,15 +347,20 @@ START_TEST(test_migrates_version_3)
     ck_assert_ptr_nonnull(strstr(json, "\"state\":\"FILLED\""));
     ck_assert_ptr_nonnull(strstr(json, "\"average_price\":101.25"));
     free(json);
-    ck_assert(journal_has_orphans(j, "zerodha", "acct"));
-    ck_assert(!journal_has_orphans(j, "zerodha", "other"));
+    char **ids = NULL;
+    size_t count = 0;
+    ck_assert_int_eq(journal_orphans(j, "zerodha", "acct", "new", &ids, &count, &error), PTX_OK);
+    ck_assert_uint_eq(count, 1);
+    journal_ids_free(ids, count);
+    ck_assert_int_eq(journal_orphans(j, "zerodha", "other", "new", &ids, &count, &error), PTX_OK);
+    ck_assert_uint_eq(count, 0);
     exec_result r;
-    char(*states)[JOURNAL_STATE_MAX] = NULL;
+    leg_state *states = NULL;
     ck_assert_int_eq(journal_load(j, "ex-HALF", &r, &states, &error), PTX_OK);
     ck_assert_uint_eq(r.leg_count, 2);
-    ck_assert_str_eq(states[0], "PENDING_SEND");
+    ck_assert_int_eq(states[0], LEG_STATE_PENDING_SEND);
     ck_assert_str_eq(r.legs[0].client_order_id, "HALF0");
-    ck_assert_str_eq(states[1], "ACCEPTED");
+    ck_assert_int_eq(states[1], LEG_STATE_ACCEPTED);
     ck_assert_str_eq(r.legs[1].order_id, "O-2");
     ck_assert_uint_eq(r.position_count, 2);
     ck_assert_int_eq(r.positions[1].before, 7);
@@ -363,6 +371,128 @@ START_TEST(test_migrates_version_3)
                      0);
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-HALF'"
                                        " AND client_order_id = 'HALF1' AND status = 'ACCEPTED'"),
+                     1);
+    fixture_free(&f);
+}
+END_TEST
+
+/* The version-4 schema as ptexec wrote it before the journal became plain
+ * (its .schema, views without their column comments). */
+static const char schema_v4[] =
+    "CREATE TABLE executions( id TEXT PRIMARY KEY, broker TEXT NOT NULL, account_hash TEXT NOT"
+    " NULL, idempotency_key TEXT, status TEXT NOT NULL, created_ms INTEGER NOT NULL, finished_ms"
+    " INTEGER, response TEXT, request_hash TEXT NOT NULL DEFAULT '', owner TEXT NOT NULL DEFAULT"
+    " '', leg_count INTEGER NOT NULL DEFAULT 0, updated_ms INTEGER NOT NULL DEFAULT 0, legs TEXT"
+    " NOT NULL DEFAULT '[]', positions TEXT NOT NULL DEFAULT '[]', unsettled INTEGER NOT NULL"
+    " DEFAULT 0);"
+    "CREATE TABLE events(seq INTEGER PRIMARY KEY, execution_id TEXT NOT NULL, data TEXT NOT"
+    " NULL);"
+    "CREATE INDEX events_execution ON events(execution_id);"
+    "CREATE UNIQUE INDEX executions_key ON executions(broker, account_hash, idempotency_key)"
+    " WHERE idempotency_key IS NOT NULL;"
+    "CREATE VIEW leg_events AS SELECT e.execution_id AS execution_id, j.value ->> 0 AS"
+    " leg_index, j.value ->> 1 AS at_ms, j.value ->> 2 AS state, j.value ->> 3 AS detail,"
+    " e.seq * 65536 + j.key AS seq FROM events e, json_each(e.data) j WHERE coalesce(j.value"
+    " ->> 9, 0) = 0;"
+    "CREATE INDEX executions_running ON executions(broker, account_hash) WHERE status ="
+    " 'RUNNING';"
+    "CREATE INDEX executions_unsettled ON executions(broker, account_hash) WHERE unsettled > 0;"
+    "CREATE VIEW legs AS WITH ev AS (SELECT e.execution_id AS x, j.value ->> 0 AS leg_index,"
+    " j.value AS v, e.seq * 65536 + j.key AS o FROM events e, json_each(e.data) j), last AS"
+    " (SELECT x, leg_index, v, max(o) FROM ev GROUP BY x, leg_index) SELECT i.id AS"
+    " execution_id, l.key AS leg_index, l.value ->> 0 AS sequence, l.value ->> 1 AS symbol,"
+    " l.value ->> 2 AS side, l.value ->> 3 AS quantity, l.value ->> 4 AS client_order_id,"
+    " coalesce(last.v ->> 2, 'PENDING_SEND') AS status, last.v ->> 4 AS order_id,"
+    " coalesce(last.v ->> 5, 0) AS filled_quantity, coalesce(last.v ->> 6, 0.0) AS"
+    " average_price, coalesce(last.v ->> 7, 0) AS attempts, last.v ->> 8 AS reason FROM"
+    " executions i, json_each(i.legs) l LEFT JOIN last ON last.x = i.id AND last.leg_index ="
+    " l.key;"
+    "PRAGMA user_version = 4;";
+
+/* A version-4 journal written by the group-commit writer (several events of
+ * a commit in one row) opens as it is: a finished keyed execution replays,
+ * an interrupted one loads for recovery, an unsettled one is listed, and new
+ * executions are written beside them. */
+START_TEST(test_opens_version_4)
+{
+    fixture f = fixture_new();
+    char *sql =
+        tu_format("%s"
+                  "INSERT INTO executions VALUES('ex-DONE', 'zerodha', 'acct', 'k1', 'COMPLETED',"
+                  " 4102444800000, 4102444800100, '{\"done\":1}', 'h1', 'old', 2, 4102444800100,"
+                  " '[[1,\"TCS\",\"SELL\",2,\"DONE0\"],[2,\"INFY\",\"BUY\",1,\"DONE1\"]]',"
+                  " '[[\"TCS\",5,3],[\"INFY\",8,9]]', 1);"
+                  "INSERT INTO executions VALUES('ex-HALF', 'zerodha', 'acct', NULL, 'RUNNING',"
+                  " 4102444800200, NULL, NULL, '', 'old', 2, 4102444800200,"
+                  " '[[2,\"INFY\",\"BUY\",3,\"HALF0\"],[1,\"TCS\",\"SELL\",2,\"HALF1\"]]',"
+                  " '[[\"INFY\",0,3],[\"TCS\",7,5]]', 0);"
+                  "INSERT INTO events(execution_id, data) VALUES('ex-DONE',"
+                  " '[[0,4102444800010,\"SENDING\",null,null,0,0,1,null],"
+                  "[0,4102444800020,\"ACCEPTED\",null,\"O-1\",0,0,1,null],"
+                  "[0,4102444800030,\"FILLED\",null,\"O-1\",2,101.25,1,null],"
+                  "[1,4102444800040,\"SENDING\",null,null,0,0,1,null]]');"
+                  "INSERT INTO events(execution_id, data) VALUES('ex-DONE',"
+                  " '[[1,4102444800050,\"UNKNOWN\",\"timeout\",null,0,0,1,\"lost\"]]');"
+                  "INSERT INTO events(execution_id, data) VALUES('ex-HALF',"
+                  " '[[1,4102444800210,\"SENDING\",null,null,0,0,1,null],"
+                  "[1,4102444800220,\"ACCEPTED\",null,\"O-2\",0,0,1,null]]');",
+                  schema_v4);
+    raw_sql(f.path, sql);
+    free(sql);
+    journal *j = open_ok(f.path, 0);
+    ck_assert_int_eq(journal_schema_version(j), JOURNAL_SCHEMA_VERSION);
+    ptx_error error;
+    journal_execution row;
+    ck_assert_int_eq(journal_find_key(j, "zerodha", "acct", "k1", &row, &error), PTX_OK);
+    ck_assert_str_eq(row.response, "{\"done\":1}");
+    journal_execution_clear(&row);
+    char **ids = NULL;
+    size_t count = 0;
+    ck_assert_int_eq(journal_orphans(j, "zerodha", "acct", "new", &ids, &count, &error), PTX_OK);
+    ck_assert_uint_eq(count, 1);
+    ck_assert_str_eq(ids[0], "ex-HALF");
+    journal_ids_free(ids, count);
+    ck_assert_int_eq(journal_unsettled(j, "zerodha", "acct", &ids, &count, &error), PTX_OK);
+    ck_assert_uint_eq(count, 1);
+    ck_assert_str_eq(ids[0], "ex-DONE");
+    journal_ids_free(ids, count);
+    exec_result r;
+    leg_state *states = NULL;
+    ck_assert_int_eq(journal_load(j, "ex-DONE", &r, &states, &error), PTX_OK);
+    ck_assert_int_eq(states[0], LEG_STATE_FILLED);
+    ck_assert_int_eq(states[1], LEG_STATE_UNKNOWN);
+    ck_assert_str_eq(r.legs[1].reason, "lost");
+    free(states);
+    exec_result_free(&r);
+    ck_assert_int_eq(journal_load(j, "ex-HALF", &r, &states, &error), PTX_OK);
+    ck_assert_int_eq(states[0], LEG_STATE_PENDING_SEND);
+    ck_assert_int_eq(states[1], LEG_STATE_ACCEPTED);
+    ck_assert_str_eq(r.legs[1].order_id, "O-2");
+    journal_run *run = NULL;
+    ck_assert_int_eq(journal_resume(j, &r, states, &run, &error), PTX_OK);
+    ck_assert_int_eq(journal_leg(run, 1, LEG_STATE_FILLED, &r.legs[1], "recovery", &error), PTX_OK);
+    ck_assert_int_eq(journal_leg(run, 0, LEG_STATE_NOT_SENT, &r.legs[0], NULL, &error), PTX_OK);
+    ck_assert_int_eq(journal_finish(run, EXEC_RECOVERED, "{}", &error), PTX_OK);
+    journal_run_end(run);
+    free(states);
+    exec_result_free(&r);
+    make_result(&r, "ex-NEW", "acct");
+    ck_assert_int_eq(begin_only(j, &r, "k2", "h2", "new", &error), PTX_OK);
+    exec_result_free(&r);
+    char *json = NULL;
+    ck_assert_int_eq(journal_show_json(j, "ex-DONE", &json, &error), PTX_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"state\":\"UNKNOWN\",\"detail\":\"timeout\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"average_price\":101.25"));
+    free(json);
+    journal_close(j);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-HALF'"
+                                       " AND status IN ('FILLED', 'NOT_SENT')"),
+                     2);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM leg_events WHERE execution_id ="
+                                       " 'ex-DONE'"),
+                     5);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM executions WHERE status ="
+                                       " 'RECOVERED'"),
                      1);
     fixture_free(&f);
 }
@@ -395,20 +525,20 @@ START_TEST(test_round_trip)
 
     exec_leg *sell = &r.legs[1];
     sell->attempts = 1;
-    ck_assert_int_eq(journal_leg(run, 1, "SENDING", sell, NULL, &error), PTX_OK);
+    ck_assert_int_eq(journal_leg(run, 1, LEG_STATE_SENDING, sell, NULL, &error), PTX_OK);
     snprintf(sell->order_id, sizeof sell->order_id, "ORD-7");
-    ck_assert_int_eq(journal_leg(run, 1, "ACCEPTED", sell, NULL, &error), PTX_OK);
+    ck_assert_int_eq(journal_leg(run, 1, LEG_STATE_ACCEPTED, sell, NULL, &error), PTX_OK);
     sell->filled_quantity = 5;
     sell->average_price = 3960.25;
-    ck_assert_int_eq(journal_leg(run, 1, "FILLED", sell, NULL, &error), PTX_OK);
+    ck_assert_int_eq(journal_leg(run, 1, LEG_STATE_FILLED, sell, NULL, &error), PTX_OK);
 
     exec_result loaded;
-    char(*states)[JOURNAL_STATE_MAX] = NULL;
+    leg_state *states = NULL;
     ck_assert_int_eq(journal_load(j, "ex-A1", &loaded, &states, &error), PTX_OK);
     ck_assert_uint_eq(loaded.leg_count, 2);
     ck_assert_uint_eq(loaded.position_count, 3);
-    ck_assert_str_eq(states[0], "PENDING_SEND");
-    ck_assert_str_eq(states[1], "FILLED");
+    ck_assert_int_eq(states[0], LEG_STATE_PENDING_SEND);
+    ck_assert_int_eq(states[1], LEG_STATE_FILLED);
     ck_assert_str_eq(loaded.legs[1].order_id, "ORD-7");
     ck_assert_int_eq(loaded.legs[1].filled_quantity, 5);
     ck_assert_int_eq(loaded.legs[1].side, BROKER_SIDE_SELL);
@@ -421,7 +551,7 @@ START_TEST(test_round_trip)
     exec_result_free(&loaded);
 
     const char *response = "{\"execution_id\":\"ex-A1\",\"x\":[1,2.50,\"\\u00e9\"]}";
-    ck_assert_int_eq(journal_finish(run, "PARTIAL", response, &error), PTX_OK);
+    ck_assert_int_eq(journal_finish(run, EXEC_PARTIAL, response, &error), PTX_OK);
     journal_run_end(run);
     ck_assert_int_eq(journal_running_count(j), 0);
     journal_execution row;
@@ -517,7 +647,7 @@ START_TEST(test_orphans_and_list)
     make_result(&o1, "ex-O1", "a1");
     journal_run *run = NULL;
     ck_assert_int_eq(journal_resume(j, &o1, NULL, &run, &error), PTX_OK);
-    ck_assert_int_eq(journal_finish(run, "RECOVERED", "{}", &error), PTX_OK);
+    ck_assert_int_eq(journal_finish(run, EXEC_RECOVERED, "{}", &error), PTX_OK);
     journal_run_end(run);
     exec_result_free(&o1);
     ck_assert_int_eq(journal_orphans(j, NULL, NULL, "alive", &found, &count, &error), PTX_OK);
@@ -562,10 +692,11 @@ START_TEST(test_retention)
     for (size_t i = 0; i < 3; i++) {
         make_result(&r[i], ids[i], "a");
         ck_assert_int_eq(journal_begin(j, &r[i], "", "h", "o", &runs[i], &error), PTX_OK);
-        ck_assert_int_eq(journal_leg(runs[i], 0, "SENDING", &r[i].legs[0], NULL, &error), PTX_OK);
+        ck_assert_int_eq(journal_leg(runs[i], 0, LEG_STATE_SENDING, &r[i].legs[0], NULL, &error),
+                         PTX_OK);
     }
-    ck_assert_int_eq(journal_finish(runs[0], "COMPLETED", "{}", &error), PTX_OK);
-    ck_assert_int_eq(journal_finish(runs[1], "COMPLETED", "{}", &error), PTX_OK);
+    ck_assert_int_eq(journal_finish(runs[0], EXEC_COMPLETED, "{}", &error), PTX_OK);
+    ck_assert_int_eq(journal_finish(runs[1], EXEC_COMPLETED, "{}", &error), PTX_OK);
     for (size_t i = 0; i < 3; i++) {
         journal_run_end(runs[i]);
         exec_result_free(&r[i]);
@@ -642,52 +773,60 @@ START_TEST(test_sync_modes)
 }
 END_TEST
 
-/* Leg states are queued under journal_sync = normal: journal_finish (and
- * journal_flush) commit them; a queued write that fails shows in
- * journal_check. */
-START_TEST(test_queued_legs_committed_by_finish)
+/* Every leg state is in the file when journal_leg returns, in both sync
+ * modes (read by another connection while the journal is open). */
+static void check_states_committed_when_reported(journal_sync_mode sync)
 {
     fixture f = fixture_new();
-    journal *j = open_ok(f.path, 30);
+    journal_options options = {.sync = sync};
+    journal *j = NULL;
     ptx_error error;
+    ck_assert_int_eq(journal_open(f.path, &options, &j, &error), PTX_OK);
     exec_result r;
     make_result(&r, "ex-Q1", "a");
-    uint64_t mark = journal_mark(j);
     journal_run *run = NULL;
     ck_assert_int_eq(journal_begin(j, &r, "", "h", "o", &run, &error), PTX_OK);
-    /* The intent is in the file as soon as journal_begin returns. */
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-Q1'"
                                        " AND status = 'PENDING_SEND'"),
                      2);
     for (size_t i = 0; i < 2; i++) {
         exec_leg *leg = &r.legs[i];
-        ck_assert_int_eq(journal_leg_queue(run, i, "SENDING", leg, NULL, &error), PTX_OK);
+        ck_assert_int_eq(journal_leg(run, i, LEG_STATE_SENDING, leg, NULL, &error), PTX_OK);
+        ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id ="
+                                           " 'ex-Q1' AND status = 'SENDING'"),
+                         1);
         snprintf(leg->order_id, sizeof leg->order_id, "ORD-%zu", i);
-        ck_assert_int_eq(journal_leg(run, i, "ACCEPTED", leg, "accepted", &error), PTX_OK);
+        ck_assert_int_eq(journal_leg(run, i, LEG_STATE_ACCEPTED, leg, "accepted", &error), PTX_OK);
+        ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id ="
+                                           " 'ex-Q1' AND status = 'ACCEPTED' AND order_id LIKE"
+                                           " 'ORD-%'"),
+                         1);
         leg->filled_quantity = leg->quantity;
-        ck_assert_int_eq(journal_leg(run, i, "FILLED", leg, NULL, &error), PTX_OK);
+        ck_assert_int_eq(journal_leg(run, i, LEG_STATE_FILLED, leg, NULL, &error), PTX_OK);
     }
-    ck_assert_int_eq(journal_finish(run, "COMPLETED", "{}", &error), PTX_OK);
-    /* Read by another connection while the journal is still open. */
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-Q1'"
                                        " AND status = 'FILLED' AND filled_quantity = quantity"),
                      2);
+    ck_assert_int_eq(journal_finish(run, EXEC_COMPLETED, "{}", &error), PTX_OK);
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM leg_events WHERE execution_id ="
                                        " 'ex-Q1'"),
                      6);
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM leg_events WHERE execution_id ="
                                        " 'ex-Q1' AND state = 'ACCEPTED' AND detail = 'accepted'"),
                      2);
-    ck_assert_int_eq(journal_check(j, mark, &error), PTX_OK);
     /* A state of a leg the execution does not have is refused at once. */
-    ck_assert_int_eq(journal_leg_queue(run, 7, "FILLED", &r.legs[0], NULL, &error), PTX_INVALID);
+    ck_assert_int_eq(journal_leg(run, 7, LEG_STATE_FILLED, &r.legs[0], NULL, &error), PTX_INVALID);
     ck_assert_ptr_nonnull(strstr(error.message, "no leg 7"));
-    journal_flush(j);
-    ck_assert_int_eq(journal_check(j, mark, &error), PTX_OK);
     journal_run_end(run);
     exec_result_free(&r);
     journal_close(j);
     fixture_free(&f);
+}
+
+START_TEST(test_states_committed_when_reported)
+{
+    check_states_committed_when_reported(JOURNAL_SYNC_NORMAL);
+    check_states_committed_when_reported(JOURNAL_SYNC_FULL);
 }
 END_TEST
 
@@ -705,7 +844,7 @@ START_TEST(test_full_mode_leg_is_synchronous)
     journal_run *run = NULL;
     ck_assert_int_eq(journal_begin(j, &r, "k", "h", "o", &run, &error), PTX_OK);
     snprintf(r.legs[1].order_id, sizeof r.legs[1].order_id, "ORD-1");
-    ck_assert_int_eq(journal_leg(run, 1, "ACCEPTED", &r.legs[1], NULL, &error), PTX_OK);
+    ck_assert_int_eq(journal_leg(run, 1, LEG_STATE_ACCEPTED, &r.legs[1], NULL, &error), PTX_OK);
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-F1'"
                                        " AND status = 'ACCEPTED' AND order_id = 'ORD-1'"),
                      1);
@@ -723,31 +862,65 @@ START_TEST(test_full_mode_leg_is_synchronous)
 }
 END_TEST
 
-/* With nothing synchronous to write, a run's buffered states still reach
- * the file on their own (within JOURNAL_GROUP_DELAY_MS), and closing the
- * journal commits the states of a run nobody ended. */
-START_TEST(test_buffered_states_reach_the_file)
+/* An execution that placed nothing is one row. Without a key nobody waits
+ * for it, and closing the journal writes it; with a key the caller waits,
+ * and a key already used is refused. */
+START_TEST(test_noop_is_one_row)
 {
     fixture f = fixture_new();
     journal *j = open_ok(f.path, 30);
     ptx_error error;
     exec_result r;
-    make_result(&r, "ex-T1", "a");
-    journal_run *run = NULL;
-    ck_assert_int_eq(journal_begin(j, &r, "", "h", "o", &run, &error), PTX_OK);
-    ck_assert_int_eq(journal_leg_queue(run, 0, "SENDING", &r.legs[0], NULL, &error), PTX_OK);
-    long seen = 0;
-    for (int i = 0; i < 400 && seen == 0; i++) { /* up to 2 s, usually one wait */
-        retry_sleep_ms(5);
-        seen = raw_count(f.path, "SELECT count(*) FROM leg_events WHERE execution_id = 'ex-T1'"
-                                 " AND state = 'SENDING'");
+    make_result(&r, "ex-N1", "a");
+    r.leg_count = 0;
+    r.status = EXEC_NOOP;
+    r.started_ms = 1000000000000;
+    ck_assert_int_eq(journal_record_noop(j, &r, "", "", "o", "{\"n\":1}", &error), PTX_OK);
+    snprintf(r.execution_id, sizeof r.execution_id, "ex-N2");
+    ck_assert_int_eq(journal_record_noop(j, &r, "nk", "h", "o", "{\"n\":2}", &error), PTX_OK);
+    journal_execution row;
+    ck_assert_int_eq(journal_find_key(j, "zerodha", "a", "nk", &row, &error), PTX_OK);
+    ck_assert_str_eq(row.status, "NOOP");
+    ck_assert_str_eq(row.response, "{\"n\":2}");
+    ck_assert_int_eq(row.created_ms, 1000000000000);
+    ck_assert_int_ge(row.finished_ms, row.created_ms);
+    journal_execution_clear(&row);
+    snprintf(r.execution_id, sizeof r.execution_id, "ex-N3");
+    ck_assert_int_eq(journal_record_noop(j, &r, "nk", "h", "o", "{}", &error), PTX_CONFLICT);
+    ck_assert_str_eq(error.field, "idempotency_key");
+    journal_close(j);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM executions WHERE id = 'ex-N1' AND"
+                                       " status = 'NOOP' AND response = '{\"n\":1}' AND"
+                                       " finished_ms IS NOT NULL AND idempotency_key IS NULL"),
+                     1);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM executions"), 2);
+    r.leg_count = 2;
+    exec_result_free(&r);
+    fixture_free(&f);
+}
+END_TEST
+
+/* More executions without a key than the queue holds unwaited: each one is
+ * stored once. */
+START_TEST(test_many_noops_all_stored)
+{
+    fixture f = fixture_new();
+    journal *j = open_ok(f.path, 30);
+    ptx_error error;
+    exec_result r;
+    make_result(&r, "ex-M0", "a");
+    size_t legs = r.leg_count;
+    r.leg_count = 0;
+    r.status = EXEC_NOOP;
+    for (int i = 0; i < 3000; i++) {
+        snprintf(r.execution_id, sizeof r.execution_id, "ex-M%d", i);
+        ck_assert_int_eq(journal_record_noop(j, &r, "", "", "o", "{}", &error), PTX_OK);
     }
-    ck_assert_int_eq(seen, 1);
-    ck_assert_int_eq(journal_leg_queue(run, 1, "SENDING", &r.legs[1], NULL, &error), PTX_OK);
-    journal_close(j); /* the run is not ended: its last state is committed anyway */
-    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM leg_events WHERE execution_id ="
-                                       " 'ex-T1' AND state = 'SENDING'"),
-                     2);
+    journal_close(j);
+    ck_assert_int_eq(raw_count(f.path, "SELECT count(DISTINCT id) FROM executions WHERE status ="
+                                       " 'NOOP'"),
+                     3000);
+    r.leg_count = legs;
     exec_result_free(&r);
     fixture_free(&f);
 }
@@ -775,10 +948,10 @@ static void *parallel_execution(void *context)
         for (size_t leg = 0; leg < r.leg_count; leg++) {
             r.legs[leg].attempts = (unsigned)round + 1;
             c->failures +=
-                journal_leg_queue(run, leg, "SENDING", &r.legs[leg], NULL, &error) != PTX_OK;
+                journal_leg(run, leg, LEG_STATE_SENDING, &r.legs[leg], NULL, &error) != PTX_OK;
         }
     if (run != NULL)
-        c->failures += journal_finish(run, "COMPLETED", "{}", &error) != PTX_OK;
+        c->failures += journal_finish(run, EXEC_COMPLETED, "{}", &error) != PTX_OK;
     journal_run_end(run);
     exec_result_free(&r);
     return NULL;
@@ -811,11 +984,10 @@ START_TEST(test_parallel_runs)
 }
 END_TEST
 
-/* A commit that fails (the database is locked past the busy timeout) fails
- * the writes waiting for it and is counted, but the leg states it held go
- * back to their run: the next commit stores them, once each, with the
- * execution's end. */
-START_TEST(test_failed_commit_keeps_leg_states)
+/* A commit that fails (the database is locked past the busy timeout) is
+ * reported to the caller that waits for it, stores nothing, and leaves the
+ * journal usable once the lock is gone. */
+START_TEST(test_failed_commit_is_reported)
 {
     fixture f = fixture_new();
     journal_options options = {.retention_days = 30, .busy_timeout_ms = 50};
@@ -826,25 +998,18 @@ START_TEST(test_failed_commit_keeps_leg_states)
     make_result(&r, "ex-L1", "a");
     journal_run *run = NULL;
     ck_assert_int_eq(journal_begin(j, &r, "", "h", "o", &run, &error), PTX_OK);
-    uint64_t mark = journal_mark(j);
     sqlite3 *db = NULL;
     ck_assert_int_eq(sqlite3_open(f.path, &db), SQLITE_OK);
     ck_assert_int_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
-    ck_assert_int_eq(journal_leg_queue(run, 0, "SENDING", &r.legs[0], NULL, &error), PTX_OK);
-    ck_assert_int_eq(journal_leg_queue(run, 1, "SENDING", &r.legs[1], NULL, &error), PTX_OK);
-    journal_flush(j); /* this commit fails: the file is locked */
-    ck_assert_int_eq(journal_check(j, mark, &error), PTX_JOURNAL);
+    ck_assert_int_eq(journal_leg(run, 0, LEG_STATE_SENDING, &r.legs[0], NULL, &error), PTX_JOURNAL);
     ck_assert_ptr_nonnull(strstr(error.message, "locked"));
     ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    ck_assert_int_eq(journal_leg_queue(run, 0, "FILLED", &r.legs[0], NULL, &error), PTX_OK);
-    ck_assert_int_eq(journal_finish(run, "COMPLETED", "{}", &error), PTX_OK);
+    ck_assert_int_eq(journal_leg(run, 1, LEG_STATE_SENDING, &r.legs[1], NULL, &error), PTX_OK);
+    ck_assert_int_eq(journal_finish(run, EXEC_COMPLETED, "{}", &error), PTX_OK);
     journal_run_end(run);
-    ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM leg_events WHERE execution_id ="
-                                       " 'ex-L1' AND state = 'SENDING'"),
-                     2);
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-L1'"
-                                       " AND leg_index = 0 AND status = 'FILLED'"),
+                                       " AND leg_index = 0 AND status = 'PENDING_SEND'"),
                      1);
     ck_assert_int_eq(raw_count(f.path, "SELECT count(*) FROM legs WHERE execution_id = 'ex-L1'"
                                        " AND leg_index = 1 AND status = 'SENDING'"),
@@ -852,6 +1017,127 @@ START_TEST(test_failed_commit_keeps_leg_states)
     exec_result_free(&r);
     journal_close(j);
     fixture_free(&f);
+}
+END_TEST
+
+/* The journal, its WAL and its shared-memory file are 0600 whatever the
+ * umask. */
+START_TEST(test_files_are_0600)
+{
+    fixture f = fixture_new();
+    mode_t old = umask(0);
+    journal *j = open_ok(f.path, 30);
+    umask(old);
+    exec_result r;
+    make_result(&r, "ex-M1", "a");
+    ptx_error error;
+    ck_assert_int_eq(begin_only(j, &r, "", "h", "o", &error), PTX_OK);
+    exec_result_free(&r);
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char *path = tu_format("%s%s", f.path, suffixes[i]);
+        struct stat st;
+        ck_assert_msg(stat(path, &st) == 0, "%s: %s", path, strerror(errno));
+        ck_assert_msg((st.st_mode & 0777) == 0600, "%s is %o", path, st.st_mode & 0777);
+        free(path);
+    }
+    journal_close(j);
+    fixture_free(&f);
+}
+END_TEST
+
+/* Deleting the journal's files, or putting another file at its path, makes
+ * journal_check_file fail (without naming the path) until the file opened is
+ * back. */
+START_TEST(test_deleted_or_replaced_file_detected)
+{
+    fixture f = fixture_new();
+    journal *j = open_ok(f.path, 30);
+    ptx_error error;
+    ck_assert_int_eq(journal_check_file(j, &error), PTX_OK);
+    char *moved = tu_format("%s/moved.db", f.dir);
+    ck_assert_int_eq(rename(f.path, moved), 0);
+    ck_assert_int_eq(journal_check_file(j, &error), PTX_JOURNAL);
+    ck_assert_ptr_null(strstr(error.message, f.dir));
+    ck_assert_ptr_nonnull(strstr(error.message, "deleted or replaced"));
+    ck_assert_int_eq(journal_check_file(j, &error), PTX_JOURNAL); /* stays so */
+    tu_write_file(f.path, "");                                    /* another file at the path */
+    ck_assert_int_eq(journal_check_file(j, &error), PTX_JOURNAL);
+    ck_assert_int_eq(rename(moved, f.path), 0); /* the same file is back */
+    ck_assert_int_eq(journal_check_file(j, &error), PTX_OK);
+    char *wal = tu_format("%s-wal", f.path);
+    ck_assert_int_eq(unlink(wal), 0); /* its WAL deleted */
+    ck_assert_int_eq(journal_check_file(j, &error), PTX_JOURNAL);
+    journal_close(j);
+    free(wal);
+    free(moved);
+    fixture_free(&f);
+}
+END_TEST
+
+/* In a child: opens the journal with `sync`, journals execution ex-D1 up to
+ * leg state `state` of leg 0 (nothing past the intent for PENDING_SEND) and
+ * SIGKILLs itself right after the call that recorded it returned. */
+static void durable_child(const char *path, journal_sync_mode sync, leg_state state)
+{
+    journal_options options = {.sync = sync};
+    journal *j = NULL;
+    ptx_error error;
+    if (journal_open(path, &options, &j, &error) != PTX_OK)
+        _exit(2);
+    exec_result r;
+    make_result(&r, "ex-D1", "a");
+    journal_run *run = NULL;
+    if (journal_begin(j, &r, "", "h", "dead", &run, &error) != PTX_OK)
+        _exit(3);
+    snprintf(r.legs[0].order_id, sizeof r.legs[0].order_id, "O-%d", (int)state);
+    r.legs[0].attempts = 1;
+    if (state != LEG_STATE_PENDING_SEND &&
+        journal_leg(run, 0, state, &r.legs[0], "reported", &error) != PTX_OK)
+        _exit(4);
+    kill(getpid(), SIGKILL);
+    _exit(5);
+}
+
+/* Each leg state is in the file once journal_leg (journal_begin for
+ * PENDING_SEND) has returned, though the process is killed at once after,
+ * in both sync modes. */
+START_TEST(test_states_survive_sigkill)
+{
+    const leg_state states[] = {LEG_STATE_PENDING_SEND, LEG_STATE_SENDING, LEG_STATE_ACCEPTED,
+                                LEG_STATE_FILLED, LEG_STATE_UNKNOWN};
+    const journal_sync_mode modes[] = {JOURNAL_SYNC_NORMAL, JOURNAL_SYNC_FULL};
+    for (size_t m = 0; m < 2; m++)
+        for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
+            fixture f = fixture_new();
+            pid_t child = fork();
+            ck_assert_int_ge(child, 0);
+            if (child == 0)
+                durable_child(f.path, modes[m], states[i]);
+            int status = 0;
+            ck_assert_int_eq(waitpid(child, &status, 0), child);
+            ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child: %d", status);
+            journal *j = open_ok(f.path, 30);
+            exec_result r;
+            leg_state *loaded = NULL;
+            ptx_error error;
+            ck_assert_int_eq(journal_load(j, "ex-D1", &r, &loaded, &error), PTX_OK);
+            ck_assert_msg(loaded[0] == states[i], "%s journaled, %s found",
+                          leg_state_name(states[i]), leg_state_name(loaded[0]));
+            ck_assert_int_eq(loaded[1], LEG_STATE_PENDING_SEND);
+            if (states[i] != LEG_STATE_PENDING_SEND)
+                ck_assert_int_eq(r.legs[0].attempts, 1);
+            char **ids = NULL;
+            size_t count = 0;
+            ck_assert_int_eq(journal_orphans(j, "zerodha", "a", "alive", &ids, &count, &error),
+                             PTX_OK);
+            ck_assert_uint_eq(count, 1);
+            journal_ids_free(ids, count);
+            free(loaded);
+            exec_result_free(&r);
+            journal_close(j);
+            fixture_free(&f);
+        }
 }
 END_TEST
 
@@ -864,6 +1150,7 @@ static Suite *journal_suite(void)
     tcase_add_test(schema, test_migrates_version_1);
     tcase_add_test(schema, test_migrates_version_2);
     tcase_add_test(schema, test_migrates_version_3);
+    tcase_add_test(schema, test_opens_version_4);
     tcase_add_test(schema, test_newer_schema_refused);
     tcase_add_test(schema, test_sync_modes);
     suite_add_tcase(suite, schema);
@@ -874,11 +1161,15 @@ static Suite *journal_suite(void)
     tcase_add_test(records, test_orphans_and_list);
     tcase_add_test(records, test_retention);
     tcase_add_test(records, test_unusable_paths);
-    tcase_add_test(records, test_queued_legs_committed_by_finish);
+    tcase_add_test(records, test_states_committed_when_reported);
     tcase_add_test(records, test_full_mode_leg_is_synchronous);
-    tcase_add_test(records, test_buffered_states_reach_the_file);
+    tcase_add_test(records, test_noop_is_one_row);
+    tcase_add_test(records, test_many_noops_all_stored);
     tcase_add_test(records, test_parallel_runs);
-    tcase_add_test(records, test_failed_commit_keeps_leg_states);
+    tcase_add_test(records, test_failed_commit_is_reported);
+    tcase_add_test(records, test_files_are_0600);
+    tcase_add_test(records, test_deleted_or_replaced_file_detected);
+    tcase_add_test(records, test_states_survive_sigkill);
     suite_add_tcase(suite, records);
     return suite;
 }

@@ -453,7 +453,7 @@ START_TEST(test_crash_recovery_random_kills)
 }
 END_TEST
 
-/* ---- asynchronous leg states ---------------------------------------------- */
+/* ---- leg states in the file ------------------------------------------------ */
 
 static void journal_sql(const char *path, const char *sql)
 {
@@ -467,8 +467,8 @@ static void journal_sql(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
-/* Leg states are queued, but once engine_execute returns every one of them
- * is in the file (read by a connection of our own, journal still open). */
+/* Once engine_execute returns every leg state is in the file (read by a
+ * connection of our own, journal still open). */
 START_TEST(test_clean_finish_is_durable)
 {
     env e;
@@ -501,9 +501,10 @@ START_TEST(test_clean_finish_is_durable)
 }
 END_TEST
 
-/* A crash can lose queued leg states: the journal then shows legs that were
- * sent as PENDING_SEND. Recovery must ask the broker (and adopt them), never
- * take them for unsent nor send them again. */
+/* A journal of an older ptexec (which queued leg states) could lose them in
+ * a crash: it then shows legs that were sent as PENDING_SEND. Recovery must
+ * ask the broker (and adopt them), never take them for unsent nor send them
+ * again. */
 START_TEST(test_pending_legs_that_were_sent_are_adopted)
 {
     env e;
@@ -590,6 +591,36 @@ START_TEST(test_read_only_journal_refused)
     waitpid(child, &status, 0);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", status);
     env_close(&e);
+}
+END_TEST
+
+/* The journal's files deleted, or another journal put at its path, under a
+ * running engine: the next execution is refused before any order, with a
+ * message that names no path. */
+START_TEST(test_deleted_or_replaced_journal_refused)
+{
+    for (int replace = 0; replace < 2; replace++) {
+        env e;
+        env_open(&e, "");
+        char *command =
+            replace ? tu_format("cd '%s' && sqlite3 other.db 'CREATE TABLE t(x)' && mv other.db "
+                                "journal.db && rm -f journal.db-wal journal.db-shm",
+                                e.dir)
+                    : tu_format("rm -f '%s' '%s-wal' '%s-shm'", e.journal_path, e.journal_path,
+                                e.journal_path);
+        ck_assert_int_eq(system(command), 0);
+        free(command);
+        expect_refused(&e, replace ? "replaced" : "deleted");
+        test_request t;
+        exec_result result;
+        ptx_error error;
+        ck_assert_int_eq(engine_execute(e.eng, make_request(&t, "acct", "RELIANCE:55", NULL), NULL,
+                                        &result, &error),
+                         PTX_JOURNAL);
+        ck_assert_ptr_null(strstr(error.message, e.dir));
+        ck_assert_ptr_nonnull(strstr(error.message, "deleted or replaced"));
+        env_close(&e);
+    }
 }
 END_TEST
 
@@ -768,6 +799,7 @@ static Suite *recovery_suite(void)
     tcase_set_timeout(faults, 60);
     tcase_add_test(faults, test_read_only_journal_refused);
     tcase_add_test(faults, test_locked_journal_refused);
+    tcase_add_test(faults, test_deleted_or_replaced_journal_refused);
     tcase_add_test(faults, test_full_disk_refused);
     tcase_add_test(faults, test_unrecorded_finish_is_retried);
     suite_add_tcase(suite, faults);

@@ -29,6 +29,10 @@
  *   cancel_fill_percent = 0   with cancel = reject: the share the order has filled by
  *                             the time the cancel is refused (it stays OPEN)
  *   no_cancel         = 1     the descriptor's cancel_order is NULL
+ *   die_in            = place the process SIGKILLs itself on entering that call
+ *                             (place, get or find): a crash inside a broker call,
+ *                             for the journal's durability tests. A real plugin
+ *                             never does this.
  *
  * no_cancel is applied by create() to the static descriptor, which the host
  * reads at call time. That is sound only because the descriptor's name must
@@ -46,6 +50,7 @@
  * Fixed capacities keep it simple; past them a call returns BROKER_INTERNAL.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -76,6 +81,9 @@ static const char *const scripted_script_names[] = {
     "unknown_absent", "unknown_present", "unknown_lost", "unknown_foreign"};
 
 typedef enum scripted_cancel { CANCEL_OK, CANCEL_FILL, CANCEL_REJECT } scripted_cancel;
+
+/* The call that die_in names. */
+typedef enum scripted_call { CALL_NONE, CALL_PLACE, CALL_GET, CALL_FIND } scripted_call;
 
 typedef struct scripted_holding {
     char symbol[BROKER_SYMBOL_MAX];
@@ -119,6 +127,7 @@ struct broker_instance {
     int64_t open_fill_percent;
     int64_t cancel_fill_percent;
     scripted_cancel cancel;
+    scripted_call die_in;
 
     scripted_holding holdings[SCRIPTED_MAX_HOLDINGS];
     size_t holding_count;
@@ -137,12 +146,19 @@ static broker_plugin scripted_descriptor;
 static broker_status scripted_cancel_order(broker_instance *instance, broker_session *session,
                                            const char *order_id, broker_order *order);
 
-static const char *const scripted_config_keys[] = {"holdings",       "script",
-                                                   "symbol_scripts", "unknown_times",
-                                                   "lost_finds",     "partial_percent",
-                                                   "open_forever",   "open_fill_percent",
-                                                   "cancel",         "cancel_fill_percent",
-                                                   "no_cancel",      NULL};
+static const char *const scripted_config_keys[] = {"holdings",
+                                                   "script",
+                                                   "symbol_scripts",
+                                                   "unknown_times",
+                                                   "lost_finds",
+                                                   "partial_percent",
+                                                   "open_forever",
+                                                   "open_fill_percent",
+                                                   "cancel",
+                                                   "cancel_fill_percent",
+                                                   "no_cancel",
+                                                   "die_in",
+                                                   NULL};
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -264,10 +280,33 @@ static bool scripted_read_cancel(broker_instance *in, broker_text *error)
     return false;
 }
 
+static bool scripted_read_die_in(broker_instance *in, broker_text *error)
+{
+    static const char *const names[] = {"", "place", "get", "find"};
+    const char *text = in->services->config_get(in->host, "die_in");
+    in->die_in = CALL_NONE;
+    for (size_t i = 1; text != NULL && i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(text, names[i]) == 0)
+            in->die_in = (scripted_call)i;
+    if (text == NULL || in->die_in != CALL_NONE)
+        return true;
+    snprintf(error->text, sizeof error->text, "die_in = '%.64s' is not one of place, get, find",
+             text);
+    return false;
+}
+
+/* die_in: a crash of the whole process inside broker call `call`. */
+static void scripted_maybe_die(const broker_instance *in, scripted_call call)
+{
+    if (in->die_in == call)
+        raise(SIGKILL);
+}
+
 static bool scripted_configure(broker_instance *in, broker_text *error)
 {
     int64_t open_forever = 0, no_cancel = 0;
     if (!scripted_read_script(in, error) || !scripted_read_cancel(in, error) ||
+        !scripted_read_die_in(in, error) ||
         !scripted_config_int(in, "unknown_times", 1, 1000000, &in->unknown_times, error) ||
         !scripted_config_int(in, "lost_finds", -1, 1000000, &in->lost_finds, error) ||
         !scripted_config_int(in, "partial_percent", 40, 100, &in->partial_percent, error) ||
@@ -543,6 +582,7 @@ static broker_status scripted_place_locked(broker_instance *in, broker_session *
 static broker_status scripted_place_order(broker_instance *instance, broker_session *session,
                                           const broker_order_request *request, broker_order *order)
 {
+    scripted_maybe_die(instance, CALL_PLACE);
     pthread_mutex_lock(&instance->lock);
     instance->place_calls++;
     scripted_id *id = scripted_id_slot(instance, request->client_order_id);
@@ -560,6 +600,7 @@ static broker_status scripted_place_order(broker_instance *instance, broker_sess
 static broker_status scripted_get_order(broker_instance *instance, broker_session *session,
                                         const char *order_id, broker_order *order)
 {
+    scripted_maybe_die(instance, CALL_GET);
     pthread_mutex_lock(&instance->lock);
     instance->get_calls++;
     scripted_order *entry = scripted_by_order_id(instance, order_id);
@@ -578,6 +619,7 @@ static broker_status scripted_get_order(broker_instance *instance, broker_sessio
 static broker_status scripted_find_order(broker_instance *instance, broker_session *session,
                                          const char *client_order_id, broker_order *order)
 {
+    scripted_maybe_die(instance, CALL_FIND);
     pthread_mutex_lock(&instance->lock);
     instance->find_calls++;
     scripted_order *entry = scripted_by_client_id(instance, client_order_id);
