@@ -1,7 +1,7 @@
 /*
  * The write-ahead journal of executions (SQLite, WAL; the only module that
  * includes sqlite3.h). What it stores, the leg states, how it writes and
- * what survives a crash: docs/journal-design.md. Every function may be
+ * what survives a crash: README.md, "The journal". Every function may be
  * called from any thread unless it says otherwise; one ptexec process per
  * journal file; do not fork with a journal open.
  */
