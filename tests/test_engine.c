@@ -611,6 +611,32 @@ START_TEST(test_fault_invariants)
 }
 END_TEST
 
+/* The same invariants with the market on (issue 11): orders that fill in
+ * slices over later reads, spread and slippage, cash with the delivery
+ * charges and T+1 settlement, across the five brokers. 5 × 60 executions.
+ * (Concurrency and rate limits: test_engine_parallel.c, test_limiter.c.) */
+START_TEST(test_fault_invariants_with_the_market_on)
+{
+    const char *broker = brokers[_i];
+    char extra[768];
+    snprintf(extra, sizeof extra,
+             "seed = %d\ntransient_failure_rate = 0.10\nunknown_outcome_rate = 0.05\n"
+             "reject_rate = 0.05\nauth_expiry_rate = 0.01\npartial_fill_rate = 0\n"
+             "max_in_flight = 1\n" /* legs in sequence: the invariants read time from it */
+             "initial_cash = 100000000\nsettlement = t1\nfill_latency_ms = 3\nliquidity = 7\n"
+             "spread_bps = 5\nslippage_bps = 2\norder_timeout_ms = 20000\n",
+             2000 + _i);
+    env e;
+    env_open(&e, extra);
+    fault_stats stats = {0};
+    run_fault_executions(&e, broker, 60, 177u + (unsigned)_i, &stats);
+    ck_assert_uint_lt(stats.refused, stats.executions / 2);
+    ck_assert_uint_gt(stats.filled, stats.legs / 2);
+    ck_assert_uint_gt(stats.retried + stats.rejected, 0);
+    env_close(&e);
+}
+END_TEST
+
 /* Partial fills: the leg says how much filled and why the rest did not. */
 START_TEST(test_partial_fills)
 {
@@ -901,6 +927,7 @@ static Suite *engine_suite(void)
     TCase *faults = tcase_create("faults");
     tcase_set_timeout(faults, 120);
     tcase_add_loop_test(faults, test_fault_invariants, 0, (int)BROKER_COUNT);
+    tcase_add_loop_test(faults, test_fault_invariants_with_the_market_on, 0, (int)BROKER_COUNT);
     tcase_add_test(faults, test_partial_fills);
     tcase_add_test(faults, test_auth_storm);
     tcase_add_test(faults, test_metrics_from_real_executions);
