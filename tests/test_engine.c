@@ -646,12 +646,14 @@ START_TEST(test_partial_fills)
     fault_stats stats = {0};
     run_fault_executions(&e, "upstox", 60, 5u, &stats);
     ck_assert_uint_gt(stats.partial, 0);
-    test_request t;
-    exec_request *request = make_request(&t, "upstox", "partial", "demo", "RELIANCE:1000");
     exec_result result;
     ptx_error error;
     bool saw_partial = false;
-    for (int i = 0; i < 20 && !saw_partial; i++) {
+    for (int i = 0; i < 20 && !saw_partial; i++) { /* a new account each time: one leg */
+        test_request t;
+        char account[32];
+        snprintf(account, sizeof account, "partial%d", i);
+        exec_request *request = make_request(&t, "upstox", account, "demo", "RELIANCE:1000");
         ck_assert_int_eq(engine_execute(e.eng, request, NULL, &result, &error), PTX_OK);
         if (result.leg_count == 1 && result.legs[0].status == LEG_PARTIALLY_FILLED) {
             saw_partial = true;
