@@ -86,7 +86,8 @@ if cc -o "$work/private" "$work/private.c" -L"$BUILD_DIR" -lptexec >"$work/priva
 else
     pass "a private symbol (engine_execute) does not link against the library"
 fi
-if ldd "$BUILD_DIR/ptexec" | grep -q "libptexec.so.1 => $BUILD_DIR/libptexec.so.1"; then
+found=$(ldd "$BUILD_DIR/ptexec" | awk '$1 == "libptexec.so.1" {print $3}')
+if [ -n "$found" ] && [ "$(readlink -f "$found")" = "$(readlink -f "$BUILD_DIR/libptexec.so.1")" ]; then
     pass "build/ptexec finds the library beside it (rpath \$ORIGIN)"
 else
     fail "build/ptexec rpath" "$(ldd "$BUILD_DIR/ptexec" | grep ptexec)"
