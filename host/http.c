@@ -32,7 +32,7 @@
 #define HTTP_DEFAULT_MAX_PER_IP 256
 #define HTTP_DEFAULT_HEADER_TIMEOUT_S 10
 #define HTTP_DEFAULT_MAX_EXECUTIONS 256
-#define HTTP_DEFAULT_ENGINE_WORKERS 64
+#define HTTP_WORKERS_PER_CORE 8 /* default engine_workers: 8 per core */
 #define HTTP_DEFAULT_GRACE_MS 10000
 #define HTTP_DEFAULT_TIMEOUT_S 30
 #define HTTP_DEFAULT_BODY_LIMIT (1024 * 1024)
@@ -138,7 +138,7 @@ typedef struct http_server {
      * the FIFO the engine workers take jobs from. */
     pthread_mutex_t lock;
     pthread_cond_t job_ready;
-    size_t in_flight; /* executions and holdings reads admitted, queued or running */
+    atomic_size_t in_flight; /* admitted, queued or running; raised under `lock` */
     size_t queued;
     http_request *job_head;
     http_request *job_tail;
@@ -593,41 +593,24 @@ static bool check_headers(http_server *server, struct MHD_Connection *connection
 
 /* ---- engine workers: executions off the MHD threads ---------------------- */
 
-/* Admits one execution: false with *reply set (503 shutting_down, or 503
- * busy with Retry-After once max_executions are admitted). */
-static bool flight_begin(http_server *server, http_reply *reply)
+/* The refusal of an execution that cannot be admitted now: 503
+ * shutting_down, or 503 busy with Retry-After once max_executions are
+ * admitted. */
+static http_reply reply_not_admitted(http_server *server, bool stopping)
 {
-    pthread_mutex_lock(&server->lock);
-    bool stopping = atomic_load(&server->stopping);
-    bool full = server->in_flight >= server->max_executions;
-    if (!stopping && !full)
-        server->in_flight++;
-    pthread_mutex_unlock(&server->lock);
     if (stopping)
-        *reply = reply_error(503, "shutting_down", NULL, "the server is shutting down");
-    else if (full) {
-        *reply = reply_error(503, "busy", NULL,
-                             "%zu executions are already running or waiting (max_executions); "
-                             "retry shortly",
-                             server->max_executions);
-        reply->retry_after = HTTP_RETRY_AFTER_S;
-    }
-    return !stopping && !full;
-}
-
-static void flight_end(http_server *server)
-{
-    pthread_mutex_lock(&server->lock);
-    server->in_flight--;
-    pthread_mutex_unlock(&server->lock);
+        return reply_error(503, "shutting_down", NULL, "the server is shutting down");
+    http_reply reply = reply_error(503, "busy", NULL,
+                                   "%zu executions are already running or waiting "
+                                   "(max_executions); retry shortly",
+                                   server->max_executions);
+    reply.retry_after = HTTP_RETRY_AFTER_S;
+    return reply;
 }
 
 static size_t flight_count(http_server *server)
 {
-    pthread_mutex_lock(&server->lock);
-    size_t count = server->in_flight;
-    pthread_mutex_unlock(&server->lock);
-    return count;
+    return atomic_load(&server->in_flight);
 }
 
 /* Runs one job on the calling engine worker, into request->reply. */
@@ -668,33 +651,43 @@ static void *worker_main(void *context)
         struct MHD_Connection *connection = request->connection;
         atomic_store(&request->job_done, true);
         MHD_resume_connection(connection); /* `request` may be freed from here on */
-        flight_end(server);
+        atomic_fetch_sub(&server->in_flight, 1);
     }
 }
 
-/* Hands an admitted request to the workers and suspends its connection
- * until one has answered it. */
+/* Admits a request to the workers (unless stopping, or max_executions are
+ * admitted) and suspends its connection until it is answered; a refusal is
+ * answered at once. The admission and `stopping` are decided under one lock
+ * so that shutdown waits for every admitted execution. */
 static enum MHD_Result submit_job(http_server *server, struct MHD_Connection *connection,
                                   http_request *request)
 {
     const char *key =
         MHD_lookup_connection_value(connection, MHD_HEADER_KIND, HTTP_IDEMPOTENCY_HEADER);
-    if (key != NULL && (request->idempotency_key = strdup(key)) == NULL) {
-        flight_end(server);
+    if (key != NULL && (request->idempotency_key = strdup(key)) == NULL)
         return MHD_NO;
-    }
     request->connection = connection;
     request->submitted = true;
     MHD_suspend_connection(connection);
     pthread_mutex_lock(&server->lock);
-    if (server->job_tail != NULL)
-        server->job_tail->next_job = request;
-    else
-        server->job_head = request;
-    server->job_tail = request;
-    server->queued++;
-    pthread_cond_signal(&server->job_ready);
+    bool stopping = atomic_load(&server->stopping);
+    bool admitted = !stopping && atomic_load(&server->in_flight) < server->max_executions;
+    if (admitted) {
+        atomic_fetch_add(&server->in_flight, 1);
+        if (server->job_tail != NULL)
+            server->job_tail->next_job = request;
+        else
+            server->job_head = request;
+        server->job_tail = request;
+        server->queued++;
+        pthread_cond_signal(&server->job_ready);
+    }
     pthread_mutex_unlock(&server->lock);
+    if (!admitted) {
+        request->reply = reply_not_admitted(server, stopping);
+        atomic_store(&request->job_done, true);
+        MHD_resume_connection(connection);
+    }
     return MHD_YES;
 }
 
@@ -1248,13 +1241,9 @@ static enum MHD_Result finish_request(http_server *server, struct MHD_Connection
         request->submitted = false;
         return send_reply(server, connection, request, &request->reply);
     }
-    http_reply reply;
-    if (runs_on_worker(request->route) && !request->too_large) {
-        if (flight_begin(server, &reply))
-            return submit_job(server, connection, request);
-        return send_reply(server, connection, request, &reply);
-    }
-    reply = dispatch(server, connection, request, url);
+    if (runs_on_worker(request->route) && !request->too_large)
+        return submit_job(server, connection, request);
+    http_reply reply = dispatch(server, connection, request, url);
     return send_reply(server, connection, request, &reply);
 }
 
@@ -1339,6 +1328,13 @@ typedef struct http_settings {
     unsigned long body_limit;
 } http_settings;
 
+/* Threads of libmicrohttpd's pool: one per core. */
+static unsigned int pool_size(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores < 1 ? 1 : cores > 64 ? 64 : (unsigned int)cores;
+}
+
 static ptexec_status read_settings(ptexec_host *host, http_settings *settings, ptexec_error *error)
 {
     const struct {
@@ -1351,7 +1347,7 @@ static ptexec_status read_settings(ptexec_host *host, http_settings *settings, p
         {"header_timeout_s", 1, 3600, HTTP_DEFAULT_HEADER_TIMEOUT_S, &settings->header_timeout_s},
         {"connection_timeout_s", 1, 3600, HTTP_DEFAULT_TIMEOUT_S, &settings->timeout_s},
         {"max_executions", 1, 100000, HTTP_DEFAULT_MAX_EXECUTIONS, &settings->max_executions},
-        {"engine_workers", 1, 4096, HTTP_DEFAULT_ENGINE_WORKERS, &settings->workers},
+        {"engine_workers", 1, 4096, HTTP_WORKERS_PER_CORE * pool_size(), &settings->workers},
         {"shutdown_grace_ms", 0, 3600000, HTTP_DEFAULT_GRACE_MS, &settings->grace_ms},
         {"body_limit", 1, 1UL << 30, HTTP_DEFAULT_BODY_LIMIT, &settings->body_limit},
     };
@@ -1561,12 +1557,6 @@ static void raise_file_limit(unsigned long connections)
                    (unsigned long long)limit.rlim_cur);
 }
 
-static unsigned int pool_size(void)
-{
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    return cores < 1 ? 1 : cores > 64 ? 64 : (unsigned int)cores;
-}
-
 static struct MHD_Daemon *start_daemon(http_server *server, int listen_fd,
                                        const http_settings *settings)
 {
@@ -1611,7 +1601,7 @@ static void shut_down(http_server *server, const sigset_t *signals, unsigned lon
 {
     pthread_mutex_lock(&server->lock);
     atomic_store(&server->stopping, true);
-    size_t count = server->in_flight;
+    size_t count = atomic_load(&server->in_flight);
     pthread_mutex_unlock(&server->lock);
     MHD_socket listener = MHD_quiesce_daemon(server->daemon);
     if (listener != MHD_INVALID_SOCKET)
@@ -1724,6 +1714,7 @@ ptexec_status http_serve(ptexec_host *host, const char *listen, ptexec_error *er
     pthread_mutex_init(&server->peers_lock, NULL);
     atomic_init(&server->stopping, false);
     atomic_init(&server->dropped_total, 0);
+    atomic_init(&server->in_flight, 0);
     if (listen == NULL)
         listen = ptexec_config_string(host, "host", "listen");
     status = serve_until_signal(server, &settings, listen, error);

@@ -20,7 +20,7 @@ static const char source[] =
     "header_timeout_s (10 s) of the connection opening, or the connection is closed; an idle "
     "kept-alive connection is closed after connection_timeout_s (30 s); at most "
     "max_executions (256) executions and holdings reads admitted at once (503 busy with "
-    "Retry-After beyond), run by engine_workers (64) threads; bodies up to body_limit (1 MiB). "
+    "Retry-After beyond), run by engine_workers (8 per core) threads; bodies up to body_limit (1 MiB). "
     "A request with two Content-Length headers, Content-Length together with "
     "Transfer-Encoding, or a transfer coding other than chunked is refused (400 bad_request, "
     "501 not_implemented). With no api_token on a loopback address, only the Host names "
