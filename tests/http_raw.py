@@ -66,18 +66,18 @@ def read_response(sock, timeout, buffered=b""):
     return r, rest
 
 
-def exchange(port, raw, timeout=5, host="127.0.0.1"):
+def exchange(port, raw, timeout=5, host="127.0.0.1", wait_close=1.0):
     """Sends `raw` on a new connection and reads one response; then waits (at
-    most 1 s) to see whether the server closes the connection."""
+    most `wait_close` s) to see whether the server closes the connection."""
     sock = socket.create_connection((host, port), timeout=timeout)
     try:
         sock.sendall(raw)
     except OSError:
         pass
     r, _ = read_response(sock, timeout)
-    if not r.closed and r.status:
+    if not r.closed and r.status and wait_close > 0:
         try:
-            sock.settimeout(1)
+            sock.settimeout(wait_close)
             r.closed = sock.recv(65536) == b""
         except socket.timeout:
             pass
