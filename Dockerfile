@@ -1,8 +1,11 @@
 # ptexec HTTP API in a container: multi-stage on debian:bookworm-slim.
-#   docker build -t ptexec .        (or: podman build -t ptexec .)
-#   docker run -p 8000:8000 ptexec  then: curl localhost:8000/health
-# The build stage has the -dev packages; the runtime stage only the shared
-# libraries, runs as a non-root user and checks /health.
+#   make && podman build --format docker -t ptexec .   (or: docker build -t ptexec .)
+#   podman run -p 8000:8000 ptexec  then: curl localhost:8000/ready
+# `make` first fetches the Swagger UI into build/share/swagger-ui, which
+# .dockerignore lets into the build context; the build stage reuses it (no
+# npm in the image). --format docker keeps the HEALTHCHECK (OCI images drop
+# it). The build stage has the -dev packages; the runtime stage only the
+# shared libraries, runs as a non-root user and checks /ready.
 
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
@@ -42,7 +45,8 @@ USER ptexec
 WORKDIR /var/lib/ptexec
 VOLUME ["/var/lib/ptexec"]
 EXPOSE 8000
+# /ready: healthy only while executions can run (journal usable, a broker loaded).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-  CMD curl -fsS "http://127.0.0.1:${PTEXEC_LISTEN##*:}/health" >/dev/null || exit 1
+  CMD curl -fsS "http://127.0.0.1:${PTEXEC_LISTEN##*:}/ready" >/dev/null || exit 1
 STOPSIGNAL SIGTERM
 CMD ["ptexec", "serve"]

@@ -79,13 +79,16 @@ $(DOCS_DIR)/VERSION: scripts/fetch-swagger-ui.sh web/docs/index.html web/docs/do
 deps:
 	@scripts/deps.sh
 
-# libFuzzer on the request parser/validator (clang, ASan+UBSan), FUZZ_TIME seconds.
+# libFuzzer on the request parser/validator (clang, ASan+UBSan), FUZZ_TIME seconds;
+# then raw HTTP requests to $(BUILD)/ptexec serve over loopback (fuzz/fuzz_http.py),
+# FUZZ_TIME seconds too (with BUILD=build-asan the server runs under ASan+UBSan).
 FUZZ_CC   ?= clang
 FUZZ_TIME ?= 60
-fuzz: $(BUILD)/fuzz/fuzz_request
+fuzz: $(BUILD)/fuzz/fuzz_request $(BUILD)/ptexec $(PLUGIN_SO)
 	@mkdir -p $(BUILD)/fuzz/corpus
 	$(BUILD)/fuzz/fuzz_request -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
 		$(BUILD)/fuzz/corpus fuzz/corpus/request
+	python3 fuzz/fuzz_http.py --build $(BUILD) --seconds $(FUZZ_TIME)
 
 $(BUILD)/fuzz/fuzz_request: fuzz/fuzz_request.c host/request.c host/json.c host/status.c $(wildcard host/*.h)
 	@mkdir -p $(dir $@)

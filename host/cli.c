@@ -529,6 +529,25 @@ static int cmd_plugin(int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+/* A server with no broker could answer nothing but refusals: says why on
+ * stderr and returns false. */
+static bool has_brokers(ptexec_host *host)
+{
+    ptexec_health health;
+    ptexec_health_get(host, &health);
+    if (health.brokers > 0)
+        return true;
+    if (health.refused_brokers > 0)
+        fprintf(stderr,
+                "ptexec: serve: no broker plugin loaded (%zu configured, all refused; see the "
+                "lines above): nothing to serve\n",
+                health.refused_brokers);
+    else
+        fprintf(stderr, "ptexec: serve: the configuration has no [broker.NAME] section: nothing "
+                        "to serve\n");
+    return false;
+}
+
 static int cmd_serve(const char *config_file, int argc, char **argv)
 {
     const char *listen = NULL;
@@ -542,6 +561,10 @@ static int cmd_serve(const char *config_file, int argc, char **argv)
     ptexec_host *host = open_host(config_file, 0, &code);
     if (host == NULL)
         return code;
+    if (!has_brokers(host)) {
+        ptexec_close(host);
+        return CLI_EXIT_USAGE;
+    }
     ptexec_error error;
     if (http_serve(host, listen, &error) != PTEXEC_OK)
         code = report_error(&error, NULL);

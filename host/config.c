@@ -37,6 +37,11 @@ static const char *const config_host_keys[] = {"plugin_dir",
                                                "journal_sync",
                                                "journal_retention_days",
                                                "account_hash_key",
+                                               "allowed_hosts",
+                                               "max_connections_per_ip",
+                                               "header_timeout_s",
+                                               "max_executions",
+                                               "engine_workers",
                                                NULL};
 
 /* Where the keys of the section being parsed go. */
@@ -365,6 +370,14 @@ static int parser_handle(void *user, const char *section_name, const char *key, 
     char *expanded = parser_expand(parser, key, value);
     if (expanded == NULL)
         return 0;
+    if (section == &parser->cfg->host && strcmp(key, "api_token") == 0 &&
+        strstr(value, "${") != NULL && expanded[0] == '\0') {
+        free(expanded);
+        return parser_fail(parser, parser->line,
+                           "api_token = %s expands to an empty token (the variable is set but "
+                           "empty); set it, or remove the api_token line to serve without one",
+                           value);
+    }
     return section_add_entry(parser, section, key, expanded);
 }
 

@@ -122,10 +122,18 @@ static void host_request_error(ptx_error *error)
 }
 
 /* The error body a front-end answers `error` with: a 5xx that is not a
- * known refusal says only "internal error" (the detail is logged). */
+ * known refusal says only "internal error", and a journal failure only that
+ * the journal is unavailable (its detail names files: the log has it). */
 static char *host_error_body(const ptx_error *error, size_t *length)
 {
     unsigned http = ptexec_http_status((ptexec_status)error->status);
+    if (error->status == PTX_JOURNAL) {
+        log_write(LOG_ERROR, "host", "execution refused: %s", error->message);
+        char *json = NULL;
+        ptexec_error_json("journal_unavailable", "journal unavailable: see the server log", NULL,
+                          &json, length);
+        return json;
+    }
     if (http == 500) {
         log_write(LOG_ERROR, "host", "internal error (%s): %s", ptx_strerror(error->status),
                   error->message);
@@ -150,6 +158,12 @@ const char *ptexec_version(void)
 ptexec_status ptexec_error_json(const char *code, const char *message, const char *field,
                                 char **json, size_t *length)
 {
+    char safe_message[PTEXEC_ERROR_MESSAGE_MAX * 4];
+    char safe_field[PTEXEC_ERROR_FIELD_MAX * 4];
+    json_safe_text(message ? message : "", safe_message, sizeof safe_message);
+    json_safe_text(field ? field : "", safe_field, sizeof safe_field);
+    message = safe_message;
+    field = safe_field;
     json_writer writer;
     json_writer_init(&writer);
     json_object_begin(&writer);

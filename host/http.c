@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -27,23 +28,33 @@
 
 #include "openapi.h"
 
-#define HTTP_DEFAULT_MAX_CONNECTIONS 64
+#define HTTP_DEFAULT_MAX_CONNECTIONS 4096
+#define HTTP_DEFAULT_MAX_PER_IP 256
+#define HTTP_DEFAULT_HEADER_TIMEOUT_S 10
+#define HTTP_DEFAULT_MAX_EXECUTIONS 256
+#define HTTP_WORKERS_PER_CORE 8 /* default engine_workers: 8 per core */
 #define HTTP_DEFAULT_GRACE_MS 10000
 #define HTTP_DEFAULT_TIMEOUT_S 30
 #define HTTP_DEFAULT_BODY_LIMIT (1024 * 1024)
+#define HTTP_TICK_MS 250            /* how often the main thread sweeps slow clients */
+#define HTTP_DROP_LOG_INTERVAL_S 10 /* at most one "dropped slow clients" line per interval */
+#define HTTP_RETRY_AFTER_S "1"
 #define HTTP_PATH_LOG_MAX 128
 #define HTTP_DOCS_FILE_MAX 64
 #define HTTP_STATUS_NAME_MAX 16 /* longest execution state + NUL */
 #define HTTP_HISTORY_DEFAULT_LIMIT 50
 #define HTTP_HISTORY_MAX_LIMIT 1000
 #define HTTP_IDEMPOTENCY_HEADER "Idempotency-Key"
+#define HTTP_CODINGS_MAX 128 /* Transfer-Encoding text kept for the framing check */
+#define HTTP_HOSTS_MAX 32    /* entries of allowed_hosts */
+#define HTTP_HOST_NAME_MAX 256
 /* Per-connection memory pool: request line, headers, the read buffer (bodies
  * are streamed through it in pieces) and the response headers. libmicrohttpd
  * zeroes the pool between keep-alive requests, so its size is paid on every
  * request; 16 KiB leaves room for ~8 KiB of request headers. */
 #define HTTP_CONNECTION_MEMORY (16 * 1024)
-/* Connection threads run the engine, SQLite and the plugins; 512 KiB is ample
- * and keeps 64 threads' reservations far below the 8 MiB default each. */
+/* Engine workers run the engine, SQLite and the plugins; 512 KiB is ample
+ * and keeps their reservations far below the 8 MiB default each. */
 #define HTTP_THREAD_STACK (512 * 1024)
 
 /* Files of the Swagger UI folder that GET /docs/NAME may serve; nothing else. */
@@ -68,6 +79,7 @@ typedef enum http_route {
     ROUTE_EXECUTIONS,
     ROUTE_EXECUTION,
     ROUTE_HEALTH,
+    ROUTE_READY,
     ROUTE_METRICS,
     ROUTE_OPENAPI,
     ROUTE_DOCS,
@@ -88,10 +100,23 @@ static const route_def routes[] = {
     [ROUTE_EXECUTIONS] = {"/executions", false, true},
     [ROUTE_EXECUTION] = {"/executions/{id}", false, true},
     [ROUTE_HEALTH] = {"/health", false, false},
+    [ROUTE_READY] = {"/ready", false, false},
     [ROUTE_METRICS] = {"/metrics", false, true},
     [ROUTE_OPENAPI] = {"/openapi.json", false, false},
     [ROUTE_DOCS] = {"/docs", false, false},
 };
+
+/* One client connection, from accept to close: the header deadline the main
+ * thread enforces (libmicrohttpd has one inactivity timeout, which a client
+ * trickling a byte at a time never trips). */
+typedef struct http_peer {
+    struct http_peer *prev;
+    struct http_peer *next;
+    int fd;
+    _Atomic int64_t deadline_ns; /* headers due by then; 0 while a request is served */
+} http_peer;
+
+typedef struct http_request http_request;
 
 typedef struct http_server {
     ptexec_host *host;
@@ -99,26 +124,36 @@ typedef struct http_server {
     size_t body_limit;
     const char *api_token; /* NULL when none is configured */
     char docs_dir[PATH_MAX];
+    /* Host header check (DNS rebinding): off when host_count is 0. */
+    char hosts[HTTP_HOSTS_MAX][HTTP_HOST_NAME_MAX];
+    size_t host_count;
+    bool any_host;
+    /* Limits. */
+    int64_t header_timeout_ns;
+    int64_t idle_timeout_ns;
+    size_t max_executions;
+    size_t max_connections;
     atomic_bool stopping;
-    pthread_mutex_t flight_lock; /* orders `stopping` against in_flight */
-    size_t in_flight;            /* executions and holdings reads running */
+    /* Executions: one mutex orders `stopping` against in_flight and guards
+     * the FIFO the engine workers take jobs from. */
+    pthread_mutex_t lock;
+    pthread_cond_t job_ready;
+    atomic_size_t in_flight; /* admitted, queued or running; raised under `lock` */
+    size_t queued;
+    http_request *job_head;
+    http_request *job_tail;
+    bool workers_quit;
+    pthread_t *workers;
+    size_t worker_count;
+    /* Open connections, for the header deadline. */
+    pthread_mutex_t peers_lock;
+    http_peer *peers;
+    size_t peer_count;
+    unsigned long refused_total; /* connections over max_connections (peers_lock) */
+    atomic_ulong dropped_total;  /* connections cut at the header deadline */
+    unsigned long dropped_unlogged;
+    int64_t dropped_logged_ns;
 } http_server;
-
-/* One request: created on the first callback, freed when MHD completes it. */
-typedef struct http_request {
-    int64_t started_ns;
-    http_route route;
-    char method[16];
-    char path[HTTP_PATH_LOG_MAX];
-    char *body;
-    size_t length;
-    size_t capacity;
-    size_t discarded; /* bytes read and dropped after the body went over the limit */
-    bool too_large;
-    unsigned status; /* 0 until a response is queued */
-    char execution_id[PTEXEC_EXECUTION_ID_MAX];
-    bool replayed; /* the response is a stored one (idempotency key reused) */
-} http_request;
 
 /* What a handler answers. `body` is released with `release` once sent:
  * ptexec_free for the library's text (the default), free for the server's
@@ -132,8 +167,35 @@ typedef struct http_reply {
     int fd; /* a file to send instead of `body` when >= 0 */
     size_t file_size;
     const char *allow;
+    const char *retry_after;
     bool cacheable;
+    bool close; /* the request's framing is in doubt: close after answering */
 } http_reply;
+
+/* One request: created on the first callback, freed when MHD completes it. */
+struct http_request {
+    int64_t started_ns;
+    http_route route;
+    char method[16];
+    char path[HTTP_PATH_LOG_MAX];
+    char *body;
+    size_t length;
+    size_t capacity;
+    size_t discarded; /* bytes read and dropped after the body went over the limit */
+    bool too_large;
+    unsigned status; /* 0 until a response is queued */
+    char execution_id[PTEXEC_EXECUTION_ID_MAX];
+    bool replayed; /* the response is a stored one (idempotency key reused) */
+    /* An execution job, run by an engine worker while the connection is
+     * suspended: `reply` is written by the worker before it resumes the
+     * connection, and read by the MHD thread after. */
+    struct MHD_Connection *connection;
+    http_request *next_job;
+    char *idempotency_key; /* the header, copied; NULL when absent */
+    bool submitted;
+    atomic_bool job_done;
+    http_reply reply;
+};
 
 static int64_t monotonic_ns(void)
 {
@@ -193,6 +255,77 @@ static http_reply reply_json(char *body, size_t length)
     reply.status = 200;
     reply.body = body;
     reply.length = length;
+    return reply;
+}
+
+/* ---- text the server builds itself (health, ready, metrics) ------------ */
+
+/* A growing heap string; `failed` once memory ran out. */
+typedef struct http_text {
+    char *data;
+    size_t length;
+    size_t capacity;
+    bool failed;
+} http_text;
+
+static void text_add(http_text *text, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+static void text_add(http_text *text, const char *format, ...)
+{
+    for (int attempt = 0; attempt < 2 && !text->failed; attempt++) {
+        size_t room = text->capacity - text->length;
+        va_list args;
+        va_start(args, format);
+        int written = vsnprintf(text->data ? text->data + text->length : NULL, room, format, args);
+        va_end(args);
+        if (written < 0) {
+            text->failed = true;
+        } else if ((size_t)written < room) {
+            text->length += (size_t)written;
+            return;
+        } else {
+            size_t capacity = text->capacity * 2 + (size_t)written + 256;
+            char *grown = realloc(text->data, capacity);
+            if (grown == NULL)
+                text->failed = true;
+            else
+                text->data = grown, text->capacity = capacity;
+        }
+    }
+}
+
+/* Appends `value` as a JSON string (NULL as null); bytes outside printable
+ * ASCII become \u00XX or '?', so the document stays valid UTF-8. */
+static void text_add_json_string(http_text *text, const char *value)
+{
+    if (value == NULL) {
+        text_add(text, "null");
+        return;
+    }
+    text_add(text, "\"");
+    for (const unsigned char *at = (const unsigned char *)value; *at; at++) {
+        if (*at == '"' || *at == '\\')
+            text_add(text, "\\%c", *at);
+        else if (*at < 0x20)
+            text_add(text, "\\u%04x", *at);
+        else
+            text_add(text, "%c", *at < 0x7F ? *at : '?');
+    }
+    text_add(text, "\"");
+}
+
+/* The reply of a finished text (taken over), or 500 when memory ran out. */
+static http_reply reply_text(http_text *text, unsigned status, const char *content_type)
+{
+    if (text->failed || text->data == NULL) {
+        free(text->data);
+        return reply_error(500, "internal_error", NULL, "out of memory");
+    }
+    http_reply reply = reply_json(text->data, text->length);
+    reply.status = status;
+    reply.release = free;
+    if (content_type != NULL)
+        reply.content_type = content_type;
     return reply;
 }
 
@@ -274,12 +407,155 @@ static long long announced_length(struct MHD_Connection *connection)
     return length;
 }
 
-/* Checks everything that can be decided from the request line and headers.
- * Returns true with *reply set when the request is answered already. */
+/* ---- framing: how the body is delimited ---------------------------------- */
+
+typedef struct http_framing {
+    unsigned content_lengths;
+    unsigned transfer_encodings;
+    char codings[HTTP_CODINGS_MAX]; /* every Transfer-Encoding value, comma-joined */
+    bool codings_cut;
+} http_framing;
+
+static enum MHD_Result count_framing(void *context, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    http_framing *framing = context;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        framing->content_lengths++;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        size_t used = strlen(framing->codings);
+        int added = snprintf(framing->codings + used, sizeof framing->codings - used, "%s%s",
+                             framing->transfer_encodings ? "," : "", value ? value : "");
+        if (added < 0 || (size_t)added >= sizeof framing->codings - used)
+            framing->codings_cut = true;
+        framing->transfer_encodings++;
+    }
+    return MHD_YES;
+}
+
+/* The next comma-separated coding of *list, trimmed, into `out`; false at
+ * the end. */
+static bool next_coding(const char **list, char *out, size_t size)
+{
+    const char *at = *list;
+    if (*at == '\0')
+        return false;
+    const char *comma = strchr(at, ',');
+    size_t length = comma ? (size_t)(comma - at) : strlen(at);
+    *list = comma ? comma + 1 : at + length;
+    while (length > 0 && (*at == ' ' || *at == '\t'))
+        at++, length--;
+    while (length > 0 && (at[length - 1] == ' ' || at[length - 1] == '\t'))
+        length--;
+    snprintf(out, size, "%.*s", (int)length, at);
+    return true;
+}
+
+/* Refuses a request whose body length is ambiguous (RFC 9112 §6.3): two
+ * Content-Length headers, Content-Length with Transfer-Encoding, or codings
+ * other than a final "chunked" (400; 501 for a coding the server does not
+ * decode). Returns true with *reply set (closing the connection). */
+static bool check_framing(struct MHD_Connection *connection, http_reply *reply)
+{
+    http_framing framing = {0};
+    MHD_get_connection_values(connection, MHD_HEADER_KIND, count_framing, &framing);
+    if (framing.content_lengths > 1)
+        *reply = reply_error(400, "bad_request", NULL,
+                             "the request has %u Content-Length headers; send exactly one",
+                             framing.content_lengths);
+    else if (framing.transfer_encodings > 0 && framing.content_lengths > 0)
+        *reply = reply_error(400, "bad_request", NULL,
+                             "the request has both Content-Length and Transfer-Encoding; send one");
+    if (framing.content_lengths > 1 || (framing.transfer_encodings && framing.content_lengths)) {
+        reply->close = true;
+        return true;
+    }
+    if (framing.transfer_encodings == 0)
+        return false;
+    const char *list = framing.codings;
+    char coding[HTTP_CODINGS_MAX];
+    char unknown[HTTP_CODINGS_MAX] = "";
+    unsigned codings = 0;
+    bool chunked_last = false;
+    while (next_coding(&list, coding, sizeof coding)) {
+        codings++;
+        chunked_last = strcasecmp(coding, "chunked") == 0;
+        if (!chunked_last && unknown[0] == '\0')
+            snprintf(unknown, sizeof unknown, "%.60s", coding[0] ? coding : "(empty)");
+    }
+    if (codings == 1 && chunked_last && !framing.codings_cut)
+        return false;
+    if (!chunked_last || framing.codings_cut || unknown[0] == '\0' ||
+        strcasecmp(unknown, "(empty)") == 0)
+        *reply = reply_error(400, "bad_request", NULL,
+                             "Transfer-Encoding must be exactly \"chunked\" (got \"%.60s\")",
+                             framing.codings);
+    else
+        *reply = reply_error(501, "not_implemented", NULL,
+                             "transfer coding '%s' is not supported; send the body as it is, "
+                             "with Content-Length or Transfer-Encoding: chunked",
+                             unknown);
+    reply->close = true;
+    return true;
+}
+
+/* ---- Host header (DNS rebinding) ------------------------------------------ */
+
+/* The name part of a Host header value: "[::1]" of "[::1]:8000", "example"
+ * of "Example.:80" (lower-cased, without a trailing dot). */
+static void host_name_of(const char *value, char *out, size_t size)
+{
+    size_t length;
+    if (value[0] == '[') {
+        const char *close = strchr(value, ']');
+        length = close ? (size_t)(close - value) + 1 : strlen(value);
+    } else {
+        const char *colon = strchr(value, ':');
+        length = colon ? (size_t)(colon - value) : strlen(value);
+    }
+    if (length >= size)
+        length = size - 1;
+    for (size_t i = 0; i < length; i++)
+        out[i] = (char)((value[i] >= 'A' && value[i] <= 'Z') ? value[i] + 32 : value[i]);
+    while (length > 0 && out[length - 1] == '.')
+        length--;
+    out[length] = '\0';
+}
+
+/* True when the Host header names one of the allowed hosts (or the check is
+ * off, or there is no Host header: HTTP/1.0 clients that are not browsers). */
+static bool host_allowed(const http_server *server, const char *value)
+{
+    if (server->any_host || server->host_count == 0 || value == NULL)
+        return true;
+    char name[HTTP_HOST_NAME_MAX];
+    host_name_of(value, name, sizeof name);
+    for (size_t i = 0; i < server->host_count; i++)
+        if (strcmp(name, server->hosts[i]) == 0 || strcasecmp(value, server->hosts[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Checks everything that can be decided from the request line and headers,
+ * before any of the body is read. Returns true with *reply set when the
+ * request is answered already. */
 static bool check_headers(http_server *server, struct MHD_Connection *connection,
                           http_request *request, http_reply *reply)
 {
-    if (atomic_load(&server->stopping)) {
+    if (check_framing(connection, reply))
+        return true;
+    const char *host =
+        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (!host_allowed(server, host) && !(server->api_token && authorized(server, connection))) {
+        *reply = reply_error(421, "host_not_allowed", NULL,
+                             "this server does not answer for Host '%.100s': list it in "
+                             "allowed_hosts in [host], or send the API token",
+                             host);
+        return true;
+    }
+    bool probe = request->route == ROUTE_HEALTH || request->route == ROUTE_READY;
+    if (atomic_load(&server->stopping) && !probe) {
         *reply = reply_error(503, "shutting_down", NULL, "the server is shutting down");
         return true;
     }
@@ -315,63 +591,138 @@ static bool check_headers(http_server *server, struct MHD_Connection *connection
     return false;
 }
 
-/* ---- in-flight accounting for graceful shutdown ------------------------- */
+/* ---- engine workers: executions off the MHD threads ---------------------- */
 
-/* Registers one engine call; false when the server is stopping. */
-static bool flight_begin(http_server *server)
+/* The refusal of an execution that cannot be admitted now: 503
+ * shutting_down, or 503 busy with Retry-After once max_executions are
+ * admitted. */
+static http_reply reply_not_admitted(http_server *server, bool stopping)
 {
-    pthread_mutex_lock(&server->flight_lock);
-    bool admitted = !atomic_load(&server->stopping);
-    if (admitted)
-        server->in_flight++;
-    pthread_mutex_unlock(&server->flight_lock);
-    return admitted;
-}
-
-static void flight_end(http_server *server)
-{
-    pthread_mutex_lock(&server->flight_lock);
-    server->in_flight--;
-    pthread_mutex_unlock(&server->flight_lock);
+    if (stopping)
+        return reply_error(503, "shutting_down", NULL, "the server is shutting down");
+    http_reply reply = reply_error(503, "busy", NULL,
+                                   "%zu executions are already running or waiting "
+                                   "(max_executions); retry shortly",
+                                   server->max_executions);
+    reply.retry_after = HTTP_RETRY_AFTER_S;
+    return reply;
 }
 
 static size_t flight_count(http_server *server)
 {
-    pthread_mutex_lock(&server->flight_lock);
-    size_t count = server->in_flight;
-    pthread_mutex_unlock(&server->flight_lock);
-    return count;
+    return atomic_load(&server->in_flight);
+}
+
+/* Runs one job on the calling engine worker, into request->reply. */
+static void run_job(http_server *server, http_request *request)
+{
+    ptexec_result result;
+    const char *body = request->body ? request->body : "";
+    if (request->route == ROUTE_HOLDINGS) {
+        ptexec_holdings(server->host, body, request->length, &result, NULL);
+    } else {
+        ptexec_execute_options options = {
+            .idempotency_key = request->idempotency_key,
+            .dry_run = request->route == ROUTE_PLAN,
+        };
+        ptexec_execute(server->host, body, request->length, &options, &result, NULL);
+    }
+    request->reply = reply_result(request, &result);
+}
+
+static void *worker_main(void *context)
+{
+    http_server *server = context;
+    for (;;) {
+        pthread_mutex_lock(&server->lock);
+        while (server->job_head == NULL && !server->workers_quit)
+            pthread_cond_wait(&server->job_ready, &server->lock);
+        http_request *request = server->job_head;
+        if (request != NULL) {
+            server->job_head = request->next_job;
+            if (server->job_head == NULL)
+                server->job_tail = NULL;
+            server->queued--;
+        }
+        pthread_mutex_unlock(&server->lock);
+        if (request == NULL)
+            return NULL;
+        run_job(server, request);
+        struct MHD_Connection *connection = request->connection;
+        atomic_store(&request->job_done, true);
+        MHD_resume_connection(connection); /* `request` may be freed from here on */
+        atomic_fetch_sub(&server->in_flight, 1);
+    }
+}
+
+/* Admits a request to the workers (unless stopping, or max_executions are
+ * admitted) and suspends its connection until it is answered; a refusal is
+ * answered at once. The admission and `stopping` are decided under one lock
+ * so that shutdown waits for every admitted execution. */
+static enum MHD_Result submit_job(http_server *server, struct MHD_Connection *connection,
+                                  http_request *request)
+{
+    const char *key =
+        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, HTTP_IDEMPOTENCY_HEADER);
+    if (key != NULL && (request->idempotency_key = strdup(key)) == NULL)
+        return MHD_NO;
+    request->connection = connection;
+    request->submitted = true;
+    MHD_suspend_connection(connection);
+    pthread_mutex_lock(&server->lock);
+    bool stopping = atomic_load(&server->stopping);
+    bool admitted = !stopping && atomic_load(&server->in_flight) < server->max_executions;
+    if (admitted) {
+        atomic_fetch_add(&server->in_flight, 1);
+        if (server->job_tail != NULL)
+            server->job_tail->next_job = request;
+        else
+            server->job_head = request;
+        server->job_tail = request;
+        server->queued++;
+        pthread_cond_signal(&server->job_ready);
+    }
+    pthread_mutex_unlock(&server->lock);
+    if (!admitted) {
+        request->reply = reply_not_admitted(server, stopping);
+        atomic_store(&request->job_done, true);
+        MHD_resume_connection(connection);
+    }
+    return MHD_YES;
+}
+
+/* Starts `count` engine workers; false (none left running) on failure. */
+static bool workers_start(http_server *server, size_t count)
+{
+    server->workers = calloc(count, sizeof *server->workers);
+    if (server->workers == NULL)
+        return false;
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setstacksize(&attributes, HTTP_THREAD_STACK);
+    for (; server->worker_count < count; server->worker_count++)
+        if (pthread_create(&server->workers[server->worker_count], &attributes, worker_main,
+                           server) != 0)
+            break;
+    pthread_attr_destroy(&attributes);
+    return server->worker_count == count;
+}
+
+/* Stops the workers once the queue is empty and joins them. */
+static void workers_stop(http_server *server)
+{
+    pthread_mutex_lock(&server->lock);
+    server->workers_quit = true;
+    pthread_cond_broadcast(&server->job_ready);
+    pthread_mutex_unlock(&server->lock);
+    for (size_t i = 0; i < server->worker_count; i++)
+        pthread_join(server->workers[i], NULL);
+    free(server->workers);
+    server->workers = NULL;
+    server->worker_count = 0;
 }
 
 /* ---- endpoint handlers --------------------------------------------------- */
-
-static http_reply handle_execute(http_server *server, struct MHD_Connection *connection,
-                                 http_request *request, bool dry_run)
-{
-    if (!flight_begin(server))
-        return reply_error(503, "shutting_down", NULL, "the server is shutting down");
-    ptexec_execute_options options = {
-        .idempotency_key =
-            MHD_lookup_connection_value(connection, MHD_HEADER_KIND, HTTP_IDEMPOTENCY_HEADER),
-        .dry_run = dry_run,
-    };
-    ptexec_result result;
-    ptexec_execute(server->host, request->body ? request->body : "", request->length, &options,
-                   &result, NULL);
-    flight_end(server);
-    return reply_result(request, &result);
-}
-
-static http_reply handle_holdings(http_server *server, http_request *request)
-{
-    if (!flight_begin(server))
-        return reply_error(503, "shutting_down", NULL, "the server is shutting down");
-    ptexec_result result;
-    ptexec_holdings(server->host, request->body ? request->body : "", request->length, &result,
-                    NULL);
-    flight_end(server);
-    return reply_result(request, &result);
-}
 
 static http_reply handle_brokers(http_server *server)
 {
@@ -479,35 +830,105 @@ static http_reply handle_execution(http_server *server, http_request *request, c
     return reply_document(json, length, status, &error);
 }
 
+/* Why executions would be refused now, or NULL when they can run; `code`
+ * receives the error code of the refusal. */
+static const char *refusal_reason(http_server *server, ptexec_error *error)
+{
+    if (atomic_load(&server->stopping)) {
+        snprintf(error->code, sizeof error->code, "shutting_down");
+        snprintf(error->message, sizeof error->message, "the server is shutting down");
+        return error->message;
+    }
+    if (ptexec_ready(server->host, error) != PTEXEC_OK)
+        return error->message;
+    return NULL;
+}
+
 static http_reply handle_health(http_server *server)
 {
     ptexec_health health;
     ptexec_health_get(server->host, &health);
-    http_reply reply = reply_empty();
-    reply.length = 512;
-    reply.body = malloc(reply.length);
-    reply.release = free;
-    if (reply.body == NULL)
-        return reply_error(500, "internal_error", NULL, "out of memory");
-    int length = snprintf(reply.body, reply.length,
-                          "{\"status\":\"ok\",\"version\":\"%s\",\"brokers\":%zu,"
-                          "\"refused_brokers\":%zu,\"executions_in_flight\":%zu,"
-                          "\"journal\":\"%s\"}",
-                          ptexec_version(), health.brokers, health.refused_brokers,
-                          health.executions_in_flight, health.journal);
-    reply.length = length > 0 && (size_t)length < reply.length ? (size_t)length : 0;
-    reply.status = 200;
+    ptexec_error error;
+    const char *reason = refusal_reason(server, &error);
+    http_text text = {0};
+    text_add(&text,
+             "{\"status\":\"%s\",\"version\":\"%s\",\"brokers\":%zu,\"refused_brokers\":%zu,"
+             "\"executions_in_flight\":%zu,\"journal\":\"%s\",\"reason\":",
+             reason ? "degraded" : "ok", ptexec_version(), health.brokers, health.refused_brokers,
+             health.executions_in_flight, health.journal);
+    text_add_json_string(&text, reason);
+    text_add(&text, "}");
+    return reply_text(&text, 200, NULL);
+}
+
+/* GET /ready: 200 when an execution could run now, else 503 with the
+ * reason; both list the brokers whose plugin was refused. */
+static http_reply handle_ready(http_server *server)
+{
+    ptexec_health health;
+    ptexec_health_get(server->host, &health);
+    ptexec_error error;
+    const char *reason = refusal_reason(server, &error);
+    http_text text = {0};
+    text_add(&text, "{\"status\":\"%s\",\"code\":", reason ? "not_ready" : "ready");
+    text_add_json_string(&text, reason ? error.code : NULL);
+    text_add(&text, ",\"reason\":");
+    text_add_json_string(&text, reason);
+    text_add(&text, ",\"brokers\":%zu,\"journal\":\"%s\",\"refused_brokers\":[", health.brokers,
+             health.journal);
+    for (size_t i = 0; i < health.refused_brokers; i++) {
+        const char *name = NULL;
+        const char *message = NULL;
+        ptexec_refused(server->host, i, &name, &message);
+        const char *why = message ? strstr(message, "refused at ") : NULL; /* not the file path */
+        text_add(&text, "%s{\"name\":", i ? "," : "");
+        text_add_json_string(&text, name);
+        text_add(&text, ",\"reason\":");
+        text_add_json_string(&text, why ? why : "refused");
+        text_add(&text, "}");
+    }
+    text_add(&text, "]}");
+    http_reply reply = reply_text(&text, reason ? 503 : 200, NULL);
+    if (reason != NULL && reply.status == 503)
+        reply.retry_after = HTTP_RETRY_AFTER_S;
     return reply;
 }
 
+/* The library's metrics followed by the front-end's own: open connections,
+ * queued executions, and connections cut at the header deadline. */
 static http_reply handle_metrics(http_server *server)
 {
-    http_reply reply = reply_empty();
-    if (ptexec_metrics_text(server->host, &reply.body, &reply.length) != PTEXEC_OK)
+    char *library = NULL;
+    size_t length = 0;
+    if (ptexec_metrics_text(server->host, &library, &length) != PTEXEC_OK)
         return reply_error(500, "internal_error", NULL, "out of memory");
-    reply.status = 200;
-    reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    return reply;
+    pthread_mutex_lock(&server->peers_lock);
+    size_t open = server->peer_count;
+    unsigned long refused = server->refused_total;
+    pthread_mutex_unlock(&server->peers_lock);
+    pthread_mutex_lock(&server->lock);
+    size_t queued = server->queued;
+    pthread_mutex_unlock(&server->lock);
+    http_text text = {0};
+    text_add(&text, "%.*s", (int)length, library);
+    ptexec_free(library);
+    text_add(&text,
+             "# HELP ptexec_http_connections_open Client connections open now.\n"
+             "# TYPE ptexec_http_connections_open gauge\n"
+             "ptexec_http_connections_open %zu\n"
+             "# HELP ptexec_http_executions_queued Executions waiting for an engine worker.\n"
+             "# TYPE ptexec_http_executions_queued gauge\n"
+             "ptexec_http_executions_queued %zu\n"
+             "# HELP ptexec_http_slow_clients_dropped_total Connections closed because their "
+             "request headers were not complete within header_timeout_s.\n"
+             "# TYPE ptexec_http_slow_clients_dropped_total counter\n"
+             "ptexec_http_slow_clients_dropped_total %lu\n"
+             "# HELP ptexec_http_connections_refused_total Connections closed at once because "
+             "max_connections were open.\n"
+             "# TYPE ptexec_http_connections_refused_total counter\n"
+             "ptexec_http_connections_refused_total %lu\n",
+             open, queued, atomic_load(&server->dropped_total), refused);
+    return reply_text(&text, 200, "text/plain; version=0.0.4; charset=utf-8");
 }
 
 static http_reply handle_openapi(void)
@@ -566,11 +987,9 @@ static http_reply dispatch(http_server *server, struct MHD_Connection *connectio
                            "the request body is over the limit of %zu bytes", server->body_limit);
     switch (request->route) {
     case ROUTE_EXECUTE:
-        return handle_execute(server, connection, request, false);
     case ROUTE_PLAN:
-        return handle_execute(server, connection, request, true);
     case ROUTE_HOLDINGS:
-        return handle_holdings(server, request);
+        break; /* run by the engine workers (submit_job) */
     case ROUTE_BROKERS:
         return handle_brokers(server);
     case ROUTE_EXECUTIONS:
@@ -579,6 +998,8 @@ static http_reply dispatch(http_server *server, struct MHD_Connection *connectio
         return handle_execution(server, request, url);
     case ROUTE_HEALTH:
         return handle_health(server);
+    case ROUTE_READY:
+        return handle_ready(server);
     case ROUTE_METRICS:
         return handle_metrics(server);
     case ROUTE_OPENAPI:
@@ -642,7 +1063,9 @@ static enum MHD_Result send_reply(http_server *server, struct MHD_Connection *co
         MHD_add_response_header(response, "X-Execution-Id", request->execution_id);
     if (request->replayed)
         MHD_add_response_header(response, "Idempotent-Replayed", "true");
-    if (reply->status == 503 || atomic_load(&server->stopping))
+    if (reply->retry_after)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, reply->retry_after);
+    if (reply->close || reply->status == 503 || atomic_load(&server->stopping))
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result queued = MHD_queue_response(connection, reply->status, response);
     MHD_destroy_response(response);
@@ -696,6 +1119,134 @@ static enum MHD_Result take_upload(http_server *server, http_request *request, c
     return MHD_YES;
 }
 
+/* ---- connections: the header deadline ------------------------------------ */
+
+static http_peer *peer_of(struct MHD_Connection *connection)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info != NULL ? info->socket_context : NULL;
+}
+
+/* Starts (now + `delay_ns`) or stops (0) the header deadline of `connection`. */
+static void peer_set_deadline(struct MHD_Connection *connection, int64_t delay_ns)
+{
+    http_peer *peer = peer_of(connection);
+    if (peer != NULL)
+        atomic_store(&peer->deadline_ns, delay_ns ? monotonic_ns() + delay_ns : 0);
+}
+
+static void on_connection(void *context, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server *server = context;
+    http_peer *peer = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        peer = calloc(1, sizeof *peer);
+        if (peer == NULL) /* no deadline for this one: the idle timeout still applies */
+            return;
+        peer->fd = info != NULL ? info->connect_fd : -1;
+        atomic_init(&peer->deadline_ns, monotonic_ns() + server->header_timeout_ns);
+        pthread_mutex_lock(&server->peers_lock);
+        if (server->peer_count >= server->max_connections && peer->fd >= 0) {
+            /* libmicrohttpd splits its limit between the pool's threads;
+             * the server-wide limit is kept here. */
+            shutdown(peer->fd, SHUT_RDWR);
+            atomic_store(&peer->deadline_ns, 0);
+            server->refused_total++;
+        }
+        peer->next = server->peers;
+        if (server->peers != NULL)
+            server->peers->prev = peer;
+        server->peers = peer;
+        server->peer_count++;
+        pthread_mutex_unlock(&server->peers_lock);
+        *socket_context = peer;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && peer != NULL) {
+        /* Called before libmicrohttpd closes the socket: once unlinked under
+         * the lock, the sweep can no longer touch this descriptor. */
+        pthread_mutex_lock(&server->peers_lock);
+        if (peer->prev != NULL)
+            peer->prev->next = peer->next;
+        else
+            server->peers = peer->next;
+        if (peer->next != NULL)
+            peer->next->prev = peer->prev;
+        server->peer_count--;
+        pthread_mutex_unlock(&server->peers_lock);
+        free(peer);
+        *socket_context = NULL;
+    }
+}
+
+/* Cuts every connection whose request headers are overdue (shutdown(2)
+ * makes libmicrohttpd see the end of the stream and close it on its own
+ * thread). Returns how many. Main thread. */
+static unsigned long sweep_slow_clients(http_server *server)
+{
+    int64_t now = monotonic_ns();
+    unsigned long dropped = 0;
+    pthread_mutex_lock(&server->peers_lock);
+    for (http_peer *peer = server->peers; peer != NULL; peer = peer->next) {
+        int64_t deadline = atomic_load(&peer->deadline_ns);
+        if (deadline == 0 || now < deadline || peer->fd < 0)
+            continue;
+        if (atomic_compare_exchange_strong(&peer->deadline_ns, &deadline, 0)) {
+            shutdown(peer->fd, SHUT_RDWR);
+            dropped++;
+        }
+    }
+    pthread_mutex_unlock(&server->peers_lock);
+    return dropped;
+}
+
+/* Counts dropped slow clients and logs them at most once per interval. */
+static void report_slow_clients(http_server *server, unsigned long dropped)
+{
+    atomic_fetch_add(&server->dropped_total, dropped);
+    server->dropped_unlogged += dropped;
+    int64_t now = monotonic_ns();
+    if (server->dropped_unlogged == 0 ||
+        (server->dropped_logged_ns != 0 &&
+         now - server->dropped_logged_ns < (int64_t)HTTP_DROP_LOG_INTERVAL_S * 1000000000))
+        return;
+    ptexec_log(PTEXEC_LOG_WARN, "http",
+               "dropped %lu slow client connection(s) whose request headers were not complete "
+               "within header_timeout_s = %lld s (%lu in all)",
+               server->dropped_unlogged, (long long)(server->header_timeout_ns / 1000000000),
+               atomic_load(&server->dropped_total));
+    server->dropped_unlogged = 0;
+    server->dropped_logged_ns = now;
+}
+
+/* ---- the access handler ---------------------------------------------------- */
+
+static bool runs_on_worker(http_route route)
+{
+    return route == ROUTE_EXECUTE || route == ROUTE_PLAN || route == ROUTE_HOLDINGS;
+}
+
+/* The last call of a request (its body is in): answers it, or hands it to
+ * an engine worker, or sends what the worker answered. */
+static enum MHD_Result finish_request(http_server *server, struct MHD_Connection *connection,
+                                      http_request *request, const char *url)
+{
+    if (request->status != 0)
+        return MHD_YES;
+    if (request->submitted) {
+        if (!atomic_load(&request->job_done))
+            return MHD_YES;
+        request->submitted = false;
+        return send_reply(server, connection, request, &request->reply);
+    }
+    if (runs_on_worker(request->route) && !request->too_large)
+        return submit_job(server, connection, request);
+    http_reply reply = dispatch(server, connection, request, url);
+    return send_reply(server, connection, request, &reply);
+}
+
 static enum MHD_Result on_request(void *context, struct MHD_Connection *connection, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **request_context)
@@ -704,6 +1255,7 @@ static enum MHD_Result on_request(void *context, struct MHD_Connection *connecti
     http_server *server = context;
     http_request *request = *request_context;
     if (request == NULL) {
+        peer_set_deadline(connection, 0); /* the headers are in */
         request = request_begin(url, method);
         if (request == NULL)
             return MHD_NO;
@@ -718,20 +1270,19 @@ static enum MHD_Result on_request(void *context, struct MHD_Connection *connecti
         *upload_data_size = 0;
         return taken;
     }
-    if (request->status != 0)
-        return MHD_YES;
-    http_reply reply = dispatch(server, connection, request, url);
-    return send_reply(server, connection, request, &reply);
+    return finish_request(server, connection, request, url);
 }
 
 static void on_completed(void *context, struct MHD_Connection *connection, void **request_context,
                          enum MHD_RequestTerminationCode termination)
 {
-    (void)connection;
     http_server *server = context;
     http_request *request = *request_context;
     if (request == NULL)
         return;
+    /* A kept-alive connection may idle for connection_timeout_s; the headers
+     * of its next request are due header_timeout_s after that. */
+    peer_set_deadline(connection, server->idle_timeout_ns + server->header_timeout_ns);
     double duration_ms = (double)(monotonic_ns() - request->started_ns) / 1e6;
     const char *route = request->route == ROUTE_NONE ? "other" : routes[request->route].path;
     if (request->status != 0)
@@ -743,6 +1294,9 @@ static void on_completed(void *context, struct MHD_Connection *connection, void 
     else
         ptexec_log(PTEXEC_LOG_INFO, "http", "%s %s aborted (termination %d) %.1fms",
                    request->method, request->path, (int)termination, duration_ms);
+    if (request->submitted && request->reply.release != NULL) /* answered, never sent */
+        request->reply.release(request->reply.body);
+    free(request->idempotency_key);
     free(request->body);
     free(request);
     *request_context = NULL;
@@ -765,26 +1319,48 @@ static void on_mhd_log(void *context, const char *format, va_list args)
 
 typedef struct http_settings {
     unsigned long max_connections;
-    unsigned long grace_ms;
+    unsigned long max_per_ip;
+    unsigned long header_timeout_s;
     unsigned long timeout_s;
+    unsigned long max_executions;
+    unsigned long workers;
+    unsigned long grace_ms;
     unsigned long body_limit;
 } http_settings;
 
+/* Threads of libmicrohttpd's pool: one per core. */
+static unsigned int pool_size(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores < 1 ? 1 : cores > 64 ? 64 : (unsigned int)cores;
+}
+
 static ptexec_status read_settings(ptexec_host *host, http_settings *settings, ptexec_error *error)
 {
-    ptexec_status status =
-        ptexec_config_uint(host, "host", "max_connections", 1, 100000, HTTP_DEFAULT_MAX_CONNECTIONS,
-                           &settings->max_connections, error);
-    if (status == PTEXEC_OK)
-        status = ptexec_config_uint(host, "host", "shutdown_grace_ms", 0, 3600000,
-                                    HTTP_DEFAULT_GRACE_MS, &settings->grace_ms, error);
-    if (status == PTEXEC_OK)
-        status = ptexec_config_uint(host, "host", "connection_timeout_s", 1, 3600,
-                                    HTTP_DEFAULT_TIMEOUT_S, &settings->timeout_s, error);
-    if (status == PTEXEC_OK)
-        status = ptexec_config_uint(host, "host", "body_limit", 1, 1UL << 30,
-                                    HTTP_DEFAULT_BODY_LIMIT, &settings->body_limit, error);
-    return status;
+    const struct {
+        const char *key;
+        unsigned long minimum, maximum, fallback;
+        unsigned long *value;
+    } keys[] = {
+        {"max_connections", 1, 100000, HTTP_DEFAULT_MAX_CONNECTIONS, &settings->max_connections},
+        {"max_connections_per_ip", 0, 100000, HTTP_DEFAULT_MAX_PER_IP, &settings->max_per_ip},
+        {"header_timeout_s", 1, 3600, HTTP_DEFAULT_HEADER_TIMEOUT_S, &settings->header_timeout_s},
+        {"connection_timeout_s", 1, 3600, HTTP_DEFAULT_TIMEOUT_S, &settings->timeout_s},
+        {"max_executions", 1, 100000, HTTP_DEFAULT_MAX_EXECUTIONS, &settings->max_executions},
+        {"engine_workers", 1, 4096, HTTP_WORKERS_PER_CORE * pool_size(), &settings->workers},
+        {"shutdown_grace_ms", 0, 3600000, HTTP_DEFAULT_GRACE_MS, &settings->grace_ms},
+        {"body_limit", 1, 1UL << 30, HTTP_DEFAULT_BODY_LIMIT, &settings->body_limit},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        ptexec_status status =
+            ptexec_config_uint(host, "host", keys[i].key, keys[i].minimum, keys[i].maximum,
+                               keys[i].fallback, keys[i].value, error);
+        if (status != PTEXEC_OK)
+            return status;
+    }
+    if (settings->workers > settings->max_executions)
+        settings->workers = settings->max_executions;
+    return PTEXEC_OK;
 }
 
 /* Fills `error` (may be NULL) with a failure of the server itself and
@@ -831,11 +1407,12 @@ static ptexec_status open_listener(const char *listen_address, int *out, ptexec_
     if (rc != 0)
         return http_fail(error, PTEXEC_CONFIG, "listen", "cannot resolve listen address '%s': %s",
                          listen_address, gai_strerror(rc));
-    int fd = socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol);
+    int fd = socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                    found->ai_protocol);
     int one = 1;
     int saved = 0;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(fd, found->ai_addr, found->ai_addrlen) != 0 || listen(fd, 128) != 0) {
+        bind(fd, found->ai_addr, found->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
         saved = errno;
         if (fd >= 0)
             close(fd);
@@ -906,23 +1483,98 @@ static void find_docs_dir(char out[PATH_MAX])
     }
 }
 
+/* True when the socket listens on a loopback address (127/8, ::1). */
+static bool listens_on_loopback(int fd)
+{
+    struct sockaddr_storage address;
+    socklen_t size = sizeof address;
+    if (getsockname(fd, (struct sockaddr *)&address, &size) != 0)
+        return false;
+    if (address.ss_family == AF_INET)
+        return (ntohl(((struct sockaddr_in *)&address)->sin_addr.s_addr) >> 24) == 127;
+    if (address.ss_family == AF_INET6) {
+        const struct in6_addr *v6 = &((struct sockaddr_in6 *)&address)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(v6) || (IN6_IS_ADDR_V4MAPPED(v6) && v6->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+/* Adds one allowed_hosts entry (lower-cased, without a trailing dot). */
+static void add_allowed_host(http_server *server, const char *name, size_t length)
+{
+    if (length == 1 && name[0] == '*') {
+        server->any_host = true;
+        return;
+    }
+    if (server->host_count == HTTP_HOSTS_MAX || length == 0 || length >= HTTP_HOST_NAME_MAX)
+        return;
+    char entry[HTTP_HOST_NAME_MAX];
+    snprintf(entry, sizeof entry, "%.*s", (int)length, name);
+    host_name_of(entry, server->hosts[server->host_count], HTTP_HOST_NAME_MAX);
+    if (strchr(entry, ':') != NULL && entry[0] != '[') /* "name:port": matched whole */
+        snprintf(server->hosts[server->host_count], HTTP_HOST_NAME_MAX, "%s", entry);
+    server->host_count++;
+}
+
+/* The Host check: `allowed_hosts` (names separated by commas or spaces, "*"
+ * for any) or, on a loopback address without an API token, localhost,
+ * 127.0.0.1 and [::1]; otherwise none. Warns about an open server. */
+static void configure_hosts(http_server *server, int listen_fd)
+{
+    const char *list = ptexec_config_string(server->host, "host", "allowed_hosts");
+    bool loopback = listens_on_loopback(listen_fd);
+    if (list != NULL && list[strspn(list, " ,\t")] != '\0') {
+        while (*list != '\0') {
+            list += strspn(list, " ,\t");
+            size_t length = strcspn(list, " ,\t");
+            add_allowed_host(server, list, length);
+            list += length;
+        }
+    } else if (loopback && server->api_token == NULL) {
+        add_allowed_host(server, "localhost", 9);
+        add_allowed_host(server, "127.0.0.1", 9);
+        add_allowed_host(server, "[::1]", 5);
+    }
+    if (!loopback && server->api_token == NULL)
+        ptexec_log(PTEXEC_LOG_WARN, "http",
+                   "listening on a non-loopback address without api_token: anyone who can reach "
+                   "it can trade; set api_token in [host]");
+}
+
+/* Raises the soft limit of open files toward what `connections` need. */
+static void raise_file_limit(unsigned long connections)
+{
+    struct rlimit limit;
+    rlim_t wanted = (rlim_t)connections + 256;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted)
+        return;
+    limit.rlim_cur =
+        limit.rlim_max == RLIM_INFINITY || limit.rlim_max >= wanted ? wanted : limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+    if (limit.rlim_cur < wanted)
+        ptexec_log(PTEXEC_LOG_WARN, "http",
+                   "max_connections = %lu but only %llu files may be open (ulimit -n)", connections,
+                   (unsigned long long)limit.rlim_cur);
+}
+
 static struct MHD_Daemon *start_daemon(http_server *server, int listen_fd,
                                        const http_settings *settings)
 {
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
-    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, server, MHD_OPTION_LISTEN_SOCKET,
-                            (MHD_socket)listen_fd, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned int)settings->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned int)settings->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                            (size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_THREAD_STACK_SIZE,
-                            (size_t)HTTP_THREAD_STACK, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-                            server, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, server, MHD_OPTION_END);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, server, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, pool_size(), MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)(settings->max_connections * pool_size()), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)settings->max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)settings->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, server, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, server, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, server, MHD_OPTION_END);
 }
 
 /* ---- shutdown ------------------------------------------------------------- */
 
-/* Waits for in-flight engine calls to finish, at most `grace_ms`. A second
+/* Waits for admitted executions to finish, at most `grace_ms`. A second
  * signal, or the grace running out, ends the process at once: returning
  * would free the engine under a running execution. */
 static void drain(http_server *server, const sigset_t *signals, unsigned long grace_ms)
@@ -947,10 +1599,10 @@ static void drain(http_server *server, const sigset_t *signals, unsigned long gr
 
 static void shut_down(http_server *server, const sigset_t *signals, unsigned long grace_ms)
 {
-    pthread_mutex_lock(&server->flight_lock);
+    pthread_mutex_lock(&server->lock);
     atomic_store(&server->stopping, true);
-    size_t count = server->in_flight;
-    pthread_mutex_unlock(&server->flight_lock);
+    size_t count = atomic_load(&server->in_flight);
+    pthread_mutex_unlock(&server->lock);
     MHD_socket listener = MHD_quiesce_daemon(server->daemon);
     if (listener != MHD_INVALID_SOCKET)
         close(listener);
@@ -959,7 +1611,21 @@ static void shut_down(http_server *server, const sigset_t *signals, unsigned lon
     drain(server, signals, grace_ms);
     MHD_stop_daemon(server->daemon);
     server->daemon = NULL;
+    workers_stop(server);
     ptexec_log(PTEXEC_LOG_INFO, "http", "stopped");
+}
+
+/* Takes signals on the main thread and, between them, enforces the header
+ * deadline; returns the signal that ends the server. */
+static int wait_for_signal(http_server *server, const sigset_t *signals)
+{
+    for (;;) {
+        struct timespec tick = {.tv_sec = 0, .tv_nsec = HTTP_TICK_MS * 1000000L};
+        int received = sigtimedwait(signals, NULL, &tick);
+        if (received > 0)
+            return received;
+        report_slow_clients(server, sweep_slow_clients(server));
+    }
 }
 
 static ptexec_status serve_until_signal(http_server *server, const http_settings *settings,
@@ -969,26 +1635,34 @@ static ptexec_status serve_until_signal(http_server *server, const http_settings
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
-    /* Blocked before the daemon starts, so its threads inherit the mask and
-     * the signals are taken here with sigwait. */
+    /* Blocked before any thread starts, so every thread inherits the mask
+     * and the signals are taken here. */
     pthread_sigmask(SIG_BLOCK, &signals, &previous);
     int listen_fd = -1;
     ptexec_status status = open_listener(listen_address, &listen_fd, error);
     if (status != PTEXEC_OK)
         goto cleanup;
+    configure_hosts(server, listen_fd);
+    if (!workers_start(server, settings->workers)) {
+        close(listen_fd);
+        status = http_fail(error, PTEXEC_NOMEM, NULL, "cannot start %lu engine workers",
+                           settings->workers);
+        goto stop_workers;
+    }
     server->daemon = start_daemon(server, listen_fd, settings);
     if (server->daemon == NULL) {
         close(listen_fd);
         status = http_fail(error, PTEXEC_IO, "listen", "cannot start the HTTP server on %s",
                            listen_address);
-        goto cleanup;
+        goto stop_workers;
     }
     log_listening(listen_fd);
-    int received = 0;
-    while (sigwait(&signals, &received) != 0)
-        ;
+    int received = wait_for_signal(server, &signals);
     ptexec_log(PTEXEC_LOG_INFO, "http", "received %s", received == SIGTERM ? "SIGTERM" : "SIGINT");
     shut_down(server, &signals, settings->grace_ms);
+    goto cleanup;
+stop_workers:
+    workers_stop(server);
 cleanup:
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     return status;
@@ -1019,21 +1693,34 @@ ptexec_status http_serve(ptexec_host *host, const char *listen, ptexec_error *er
     if (status != PTEXEC_OK)
         return status;
     const char *token = ptexec_config_string(host, "host", "api_token");
-    http_server server = {
-        .host = host,
-        .body_limit = settings.body_limit,
-        .api_token = token && token[0] ? token : NULL,
-    };
-    log_journal_state(&server);
-    find_docs_dir(server.docs_dir);
-    if (server.docs_dir[0] == '\0')
+    http_server *server = calloc(1, sizeof *server);
+    if (server == NULL)
+        return http_fail(error, PTEXEC_NOMEM, NULL, "out of memory");
+    server->host = host;
+    server->body_limit = settings.body_limit;
+    server->api_token = token && token[0] ? token : NULL;
+    server->header_timeout_ns = (int64_t)settings.header_timeout_s * 1000000000;
+    server->idle_timeout_ns = (int64_t)settings.timeout_s * 1000000000;
+    server->max_executions = settings.max_executions;
+    server->max_connections = settings.max_connections;
+    log_journal_state(server);
+    find_docs_dir(server->docs_dir);
+    if (server->docs_dir[0] == '\0')
         ptexec_log(PTEXEC_LOG_WARN, "http",
                    "Swagger UI files not found; GET /docs will answer 404");
-    pthread_mutex_init(&server.flight_lock, NULL);
-    atomic_init(&server.stopping, false);
+    raise_file_limit(settings.max_connections);
+    pthread_mutex_init(&server->lock, NULL);
+    pthread_cond_init(&server->job_ready, NULL);
+    pthread_mutex_init(&server->peers_lock, NULL);
+    atomic_init(&server->stopping, false);
+    atomic_init(&server->dropped_total, 0);
+    atomic_init(&server->in_flight, 0);
     if (listen == NULL)
         listen = ptexec_config_string(host, "host", "listen");
-    status = serve_until_signal(&server, &settings, listen, error);
-    pthread_mutex_destroy(&server.flight_lock);
+    status = serve_until_signal(server, &settings, listen, error);
+    pthread_mutex_destroy(&server->peers_lock);
+    pthread_cond_destroy(&server->job_ready);
+    pthread_mutex_destroy(&server->lock);
+    free(server);
     return status;
 }

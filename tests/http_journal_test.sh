@@ -417,8 +417,13 @@ expect_error "journal path is a folder: POST /execute answers 503 journal_unavai
 check "journal path is a folder: nothing placed" \
     '[ "$(held fault1)" = "$before" ] && [ "$(sim_orders fault1 "$work/fault_state.txt")" = "0 0" ]'
 req dir_health GET /health
-check "journal path is a folder: the server stays up, /health says unavailable" \
-    '[ "$CODE" = 200 ] && json_check "$work/dir_health.body" "d[\"status\"] == \"ok\" and d[\"journal\"] == \"unavailable\"" >/dev/null'
+check "journal path is a folder: the server stays up, /health says degraded (journal unavailable)" \
+    '[ "$CODE" = 200 ] && json_check "$work/dir_health.body" "d[\"status\"] == \"degraded\" and d[\"journal\"] == \"unavailable\"" >/dev/null'
+check "journal path is a folder: the 503 body names no file and points to the log" \
+    '! grep -q "journal-dir\|/tmp" "$work/dir_exec.body" && grep -q "see the server log" "$work/dir_exec.body"'
+req dir_ready GET /ready
+check "journal path is a folder: /ready answers 503 journal_unavailable" \
+    '[ "$CODE" = 503 ] && json_check "$work/dir_ready.body" "d[\"status\"] == \"not_ready\" and d[\"code\"] == \"journal_unavailable\" and \"journal-dir\" not in d[\"reason\"]" >/dev/null'
 check "journal path is a folder: the log names the journal and the refusal" \
     'grep -q "journal-dir" "$work/dir.log" && grep -q "journal_unavailable" "$work/dir.log"'
 req dir_plan POST /plan "$work/fault1.json"
@@ -562,7 +567,7 @@ responses_match(doc, work, [
     ("show", "ExecutionRecord"), ("crash_show", "ExecutionRecord"), ("k1_again", "ExecutionResult"),
     ("crash_resubmit", "ExecutionResult"), ("conflict", "Error"), ("in_progress", "Error"),
     ("dir_exec", "Error"), ("lock_exec", "Error"), ("bad_status", "Error"),
-    ("show_missing", "Error"), ("health_ok", "Health"), ("dir_health", "Health"),
+    ("show_missing", "Error"), ("health_ok", "Health"), ("dir_health", "Health"), ("dir_ready", "Ready"),
     ("off_health", "Health")], missing_ok=True)
 PY
 tally "$work/openapi.check"

@@ -432,8 +432,8 @@ done
 status_line=$(python3 - "$PORT" "$SERVER_PID" "$work/slow.log" <<'PY'
 import os, signal, socket, sys, time
 port, pid, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-def ask(conn):
-    conn.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
+def ask(conn, path):
+    conn.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(4096)
@@ -454,13 +454,13 @@ def ask(conn):
     return head.split(b"\r\n")[0].decode()
 try:
     conn = socket.create_connection(("127.0.0.1", port), timeout=5)
-    first = ask(conn)
+    first = ask(conn, b"/health")
     os.kill(pid, signal.SIGTERM)
     for _ in range(250):
         if "shutting down" in open(log).read():
             break
         time.sleep(0.02)
-    print(ask(conn) if " 200 " in first else "first request: " + first)
+    print(ask(conn, b"/brokers") if " 200 " in first else "first request: " + first)
 except Exception as e:
     print("error: %r" % e)
 PY

@@ -377,8 +377,9 @@ PTEXEC_API void ptexec_health_get(ptexec_host *host, ptexec_health *health);
 /*
  * Renders the error body {"error":{"code":…,"message":…,"field":…}} (field
  * null when NULL or "") into *json (heap, ptexec_free), for errors a
- * front-end decides itself (unknown path, bad token, …). PTEXEC_OK or
- * PTEXEC_NOMEM.
+ * front-end decides itself (unknown path, bad token, …). Bytes of `message`
+ * or `field` that are not valid UTF-8 are written as the text \xNN, so the
+ * body is always valid UTF-8. PTEXEC_OK or PTEXEC_NOMEM.
  */
 PTEXEC_API ptexec_status ptexec_error_json(const char *code, const char *message, const char *field,
                                            char **json, size_t *length);
