@@ -50,11 +50,12 @@ _Static_assert(PTEXEC_ERROR_MESSAGE_MAX == sizeof(((ptx_error *)0)->message), "m
 struct ptexec_host {
     config cfg;
     unsigned flags;
-    registry *reg;    /* NULL when opened PTEXEC_OPEN_RECORDS_ONLY */
-    notify *notifier; /* likewise */
-    engine *eng;      /* likewise */
-    journal *records; /* NULL when off or unavailable */
-    int journal_lock; /* flock'ed <journal>.lock, or -1 */
+    registry *reg;        /* NULL when opened PTEXEC_OPEN_RECORDS_ONLY */
+    notify *notifier;     /* likewise */
+    engine *eng;          /* likewise */
+    journal *records;     /* NULL when off or unavailable */
+    bool journal_refused; /* open, but executions refused (no account hash key) */
+    int journal_lock;     /* flock'ed <journal>.lock, or -1 */
     metrics *stats;
     request_limits limits;
     unsigned account_wait_ms;
@@ -277,6 +278,7 @@ static void host_open_journal(ptexec_host *host)
     }
     if (trading && host_load_account_key(host, &error) != PTX_OK) {
         engine_set_journal_error(host->eng, error.message);
+        host->journal_refused = true;
         return;
     }
     if (trading) {
@@ -719,11 +721,16 @@ ptexec_status ptexec_refused(const ptexec_host *host, size_t index, const char *
 }
 
 /* "ok", "off" (journal = off) or "unavailable". */
+/* "ok", "off" or "unavailable": not opened, refused, or its file deleted or
+ * replaced under the running host (executions are then refused too). */
 static const char *host_journal_state(const ptexec_host *host)
 {
-    if (host->records != NULL)
-        return "ok";
-    return host->cfg.journal == NULL || host->cfg.journal[0] == '\0' ? "off" : "unavailable";
+    ptx_error detail;
+    if (host->records == NULL)
+        return host->cfg.journal == NULL || host->cfg.journal[0] == '\0' ? "off" : "unavailable";
+    if (host->journal_refused || journal_check_file(host->records, &detail) != PTX_OK)
+        return "unavailable";
+    return "ok";
 }
 
 /* The journal for a history read, or NULL with PTX_JOURNAL in `error`. */

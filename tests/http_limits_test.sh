@@ -193,6 +193,34 @@ check "journal unavailable: /health answers 200 with status degraded and the rea
     '[ "$CODE" = 200 ] && json_check "$work/second_health.body" "d[\"status\"] == \"degraded\" and d[\"reason\"]" >/dev/null'
 stop_server
 SERVER_PID=$ready_pid PORT=$ready_port
+# The journal's files deleted under the running server: the next execution
+# is refused before any order, /ready says why, /health is degraded.
+write_ini "$work/gone.ini" "" "journal = $work/gone.db"
+start_server gone "$work/gone.ini" || exit 1
+body gone '{"broker":"zerodha","credentials":{"api_key":"gone","access_token":"t"},"target_portfolio":[{"symbol":"RELIANCE","target_quantity":15}]}'
+body gone_hold '{"broker":"zerodha","credentials":{"api_key":"gone","access_token":"t"}}'
+req gone_first POST /execute "$work/gone.json"
+check "journal present: the first execution runs" '[ "$CODE" = 200 ]' "status $CODE"
+rm -f "$work/gone.db" "$work/gone.db-wal" "$work/gone.db-shm"
+body gone_more '{"broker":"zerodha","credentials":{"api_key":"gone","access_token":"t"},"target_portfolio":[{"symbol":"RELIANCE","target_quantity":40}]}'
+req gone_refused POST /execute "$work/gone_more.json"
+expect_error "journal deleted under the server: the execution is refused with 503 journal_unavailable" 503 journal_unavailable
+req gone_holdings POST /holdings "$work/gone_hold.json"
+check "journal deleted: nothing was placed (RELIANCE still 15)" \
+    'json_check "$work/gone_holdings.body" "{h[\"symbol\"]: h[\"quantity\"] for h in d[\"holdings\"]}.get(\"RELIANCE\") == 15" >/dev/null' \
+    "$(head -c 300 "$work/gone_holdings.body")"
+req gone_ready GET /ready
+check "journal deleted: /ready answers 503 journal_unavailable" \
+    '[ "$CODE" = 503 ] && json_check "$work/gone_ready.body" "d[\"code\"] == \"journal_unavailable\" and d[\"journal\"] == \"unavailable\"" >/dev/null' \
+    "status $CODE: $(cat "$work/gone_ready.body")"
+req gone_health GET /health
+check "journal deleted: /health is degraded" \
+    'json_check "$work/gone_health.body" "d[\"status\"] == \"degraded\"" >/dev/null' "$(cat "$work/gone_health.body")"
+check "journal deleted: one ERROR line of the journal names the file, once" \
+    '[ "$(grep -c "ERROR journal: journal $work/gone.db: .*deleted or replaced while open" "$work/gone.log")" = 1 ]' \
+    "$(grep "deleted or replaced" "$work/gone.log" | cut -c1-200 | tr '\n' '|')"
+stop_server
+SERVER_PID=$ready_pid PORT=$ready_port
 cat >"$work/zero.py" <<'PY'
 import ctypes, os, sys
 sys.path.insert(0, sys.argv[2])
