@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "funds.h"
 #include "idempotency.h"
 #include "legs.h"
 #include "limiter.h"
@@ -143,26 +144,33 @@ static bool engine_place_parallel(session *s, engine_placing *placing, const pla
         sells += order[k]->side == BROKER_SIDE_SELL;
     }
     scheduler_run(sc, order, sells); /* plan order: every sell before any buy */
+    funds_gate(s, placing->eng->facts, placing->result);
     scheduler_run(sc, order + sells, count - sells);
     scheduler_stop(sc);
     free(order);
     return true;
 }
 
-/* Step 7 one leg at a time, in execution order. */
+/* Step 7 one leg at a time: the sells, the funds gate, the buys. */
 static void engine_place_serial(session *s, engine_placing *placing, const plan *p)
 {
     exec_result *result = placing->result;
+    bool buying = false;
     for (size_t k = 0; k < result->leg_count; k++) {
         exec_leg *leg = &result->legs[p->leg_order[k]];
+        if (leg->side == BROKER_SIDE_BUY && !buying) {
+            buying = true;
+            funds_gate(s, placing->eng->facts, result);
+        }
         if (leg->status == LEG_PLANNED) /* not refused by a gate */
             legs_place(s, placing->records, leg);
         engine_leg_done(placing, leg);
     }
 }
 
-/* Step 7: places the legs in execution order (sells first), concurrently
- * where the plugin allows it, else one at a time. */
+/* Step 7: places the legs in execution order (sells first, then the funds
+ * gate, then the buys), concurrently where the plugin allows it, else one
+ * at a time. */
 static void engine_place_all(engine *eng, session *s, record_run *records, exec_result *result,
                              const plan *p, const engine_call_options *options)
 {

@@ -64,6 +64,20 @@ static leg_status exec_group_status(const exec_leg *children, size_t count, int6
     return LEG_FILLED;
 }
 
+/* What the children were planned at before the funds gate; 0 when it cut
+ * none of them. */
+static int64_t exec_group_requested(const exec_leg *children, size_t count)
+{
+    int64_t requested = 0;
+    bool cut = false;
+    for (size_t i = 0; i < count; i++) {
+        cut |= children[i].requested_quantity != 0;
+        requested +=
+            children[i].requested_quantity ? children[i].requested_quantity : children[i].quantity;
+    }
+    return cut ? requested : 0;
+}
+
 void exec_leg_combine(const exec_result *result, size_t begin, size_t end, exec_leg *out)
 {
     const exec_leg *children = &result->legs[begin];
@@ -82,6 +96,7 @@ void exec_leg_combine(const exec_result *result, size_t begin, size_t end, exec_
         if (out->reason[0] == '\0')
             memcpy(out->reason, child->reason, sizeof out->reason);
     }
+    out->requested_quantity = exec_group_requested(children, end - begin);
     out->average_price = out->filled_quantity > 0 ? value / (double)out->filled_quantity : 0.0;
     out->status = exec_group_status(children, end - begin, out->filled_quantity);
     if (out->status == LEG_FILLED)

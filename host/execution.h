@@ -100,10 +100,11 @@ typedef struct exec_leg {
     char client_order_id[BROKER_CLIENT_ORDER_ID_MAX];
     int64_t filled_quantity;
     double average_price;
-    unsigned attempts;    /* place_order calls made */
-    double charges;       /* the order's charges in rupees, as the broker reports them */
-    bool outcome_unknown; /* FAILED, but the order may exist: lookups by client
-                             order id failed (journaled as UNKNOWN) */
+    unsigned attempts;          /* place_order calls made */
+    double charges;             /* the order's charges in rupees, as the broker reports them */
+    int64_t requested_quantity; /* the quantity before the funds gate cut it; 0: not cut */
+    bool outcome_unknown;       /* FAILED, but the order may exist: lookups by client
+                                   order id failed (journaled as UNKNOWN) */
 } exec_leg;
 
 typedef struct exec_position {

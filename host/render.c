@@ -46,6 +46,10 @@ static void write_leg(json_writer *writer, const exec_leg *leg, bool charges_kno
         json_key_write(writer, "charges");
         json_write_double(writer, rupees(leg->charges));
     }
+    if (leg->requested_quantity != 0) {
+        json_key_write(writer, "requested_quantity");
+        json_write_int(writer, leg->requested_quantity);
+    }
 }
 
 /* The child orders of a leg split at the freeze quantity. */
@@ -196,17 +200,25 @@ static void write_summary(json_writer *writer, const exec_summary *summary)
     json_object_end(writer);
 }
 
-/* Per position, the first reason of a leg of it that did not fill (NULL
- * when none); heap, NULL when there are no positions or on OOM. */
+#define RENDER_SCALED_REASON "buy scaled down: the cash after the sells could not pay for all of it"
+
+/* Per position, the first reason of a leg of it that did not fill, else
+ * that the funds gate cut it (NULL when neither); heap, NULL when there are
+ * no positions or on OOM. */
 static const char **leg_reasons(const exec_result *result)
 {
+    static const char scaled[] = RENDER_SCALED_REASON;
     const char **reasons =
         result->position_count ? calloc(result->position_count, sizeof *reasons) : NULL;
     for (size_t i = 0; reasons != NULL && i < result->leg_count; i++) {
         const exec_leg *leg = &result->legs[i];
-        if (leg->target_index < result->position_count && leg->reason[0] != '\0' &&
-            reasons[leg->target_index] == NULL)
-            reasons[leg->target_index] = leg->reason;
+        if (leg->target_index >= result->position_count)
+            continue;
+        const char **reason = &reasons[leg->target_index];
+        if (leg->reason[0] != '\0' && (*reason == NULL || *reason == scaled))
+            *reason = leg->reason;
+        else if (leg->requested_quantity != 0 && *reason == NULL)
+            *reason = scaled;
     }
     return reasons;
 }

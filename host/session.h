@@ -57,6 +57,7 @@ typedef enum session_op {
     SESSION_GET,
     SESSION_FIND,
     SESSION_CANCEL,
+    SESSION_QUOTE, /* id (symbol) → price; optional (1.0 get_quote) */
     /* ABI 1.1, optional: only where registry_features says the plugin has it */
     SESSION_PLACE_EX,    /* params → detail */
     SESSION_GET_EX,      /* id → detail */
@@ -89,6 +90,7 @@ typedef struct session_request {
     broker_funds *funds;           /* FUNDS */
     broker_instrument *instrument; /* INSTRUMENT */
     broker_market_session *market; /* MARKET */
+    double *price;                 /* QUOTE: the last traded price */
     void *hook_context;
     unsigned tries; /* plugin calls made */
 } session_request;
