@@ -133,6 +133,7 @@ static bool legs_read(session *s, exec_leg *leg, broker_order *order)
                   "order %s accepted but not followed to a final state: broker "
                   "authentication failed: %s",
                   leg->order_id, session_auth_message(s));
+        leg->outcome_unknown = true; /* it may still fill: settled by the next execution */
         return false;
     }
     return true;
