@@ -354,6 +354,7 @@ ptx_status engine_execute(engine *eng, const exec_request *request,
         status = session_open(&s, eng->reg, request, &account_id, error);
     if (status != PTX_OK)
         return engine_refused(result, error);
+    s.facts = eng->facts;
     ids_account_hash(&eng->account_key, request->broker, account_id.text, result->account_hash);
     status = engine_serialize(eng, &s, request, account_id.text, options, result, error);
     session_close(&s);

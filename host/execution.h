@@ -103,6 +103,7 @@ typedef struct exec_leg {
     unsigned attempts;          /* place_order calls made */
     double charges;             /* the order's charges in rupees, as the broker reports them */
     int64_t requested_quantity; /* the quantity before the funds gate cut it; 0: not cut */
+    double limit_price;         /* a limit order's price; 0 for a market order */
     bool outcome_unknown;       /* FAILED, but the order may exist: lookups by client
                                    order id failed (journaled as UNKNOWN) */
 } exec_leg;

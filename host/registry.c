@@ -52,6 +52,8 @@ static const char *const registry_host_keys[] = {"plugin",
                                                  "on_insufficient_funds",
                                                  "funds_policy",
                                                  "funds_margin_bps",
+                                                 "order_type",
+                                                 "limit_offset_bps",
                                                  "seed",
                                                  NULL};
 
@@ -665,6 +667,7 @@ static ptx_status settings_parse(const config *cfg, const config_section *sectio
         {"read_rate_limit_per_second", 0, 1000000, &settings->read_rate_limit_per_second},
         {"max_in_flight", 0, REGISTRY_MAX_IN_FLIGHT, &settings->max_in_flight},
         {"funds_margin_bps", 0, 10000, &settings->funds_margin_bps},
+        {"limit_offset_bps", 0, 10000, &settings->limit_offset_bps},
     };
     *settings =
         (broker_settings){.mode = "simulated",
@@ -674,6 +677,7 @@ static ptx_status settings_parse(const config *cfg, const config_section *sectio
                           .order_timeout_ms = 30000,
                           .poll_interval_ms = 50,
                           .funds_margin_bps = REGISTRY_FUNDS_MARGIN_BPS,
+                          .limit_offset_bps = REGISTRY_LIMIT_OFFSET_BPS,
                           .rate_limit_per_second = plugin->capabilities.rate_limit_per_second};
     for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
         unsigned long value = *numbers[i].field;
@@ -698,6 +702,12 @@ static ptx_status settings_parse(const config *cfg, const config_section *sectio
     if (chosen != PTX_OK)
         return chosen;
     settings->funds_pro_rata = choice == 1;
+    static const char *const order_types[] = {"market", "limit", NULL};
+    choice = 0;
+    chosen = settings_choice(cfg, section, "order_type", order_types, &choice, error);
+    if (chosen != PTX_OK)
+        return chosen;
+    settings->limit_orders = choice == 1;
     const char *mode = config_get(section, "mode");
     if (mode != NULL && strcmp(mode, "simulated") != 0 && strcmp(mode, "live") != 0) {
         int line = section->line;

@@ -29,8 +29,11 @@ typedef struct broker_settings {
     bool reject_unaffordable;            /* on_insufficient_funds = reject (default scale) */
     bool funds_pro_rata;                 /* funds_policy = pro_rata (default largest_first) */
     unsigned funds_margin_bps;           /* estimated charges and price move on a buy's value */
+    bool limit_orders;                   /* order_type = limit (default market) */
+    unsigned limit_offset_bps;           /* a limit's distance past the quote, towards a fill */
 } broker_settings;
 
+#define REGISTRY_LIMIT_OFFSET_BPS 10 /* 0.1% */
 #define REGISTRY_FUNDS_MARGIN_BPS 50 /* 0.5%: delivery charges (~0.15%) and a price move */
 
 typedef struct registry registry;

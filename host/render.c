@@ -50,6 +50,12 @@ static void write_leg(json_writer *writer, const exec_leg *leg, bool charges_kno
         json_key_write(writer, "requested_quantity");
         json_write_int(writer, leg->requested_quantity);
     }
+    if (leg->limit_price > 0.0) {
+        json_key_write(writer, "order_type");
+        json_write_string(writer, "LIMIT");
+        json_key_write(writer, "limit_price");
+        json_write_double(writer, leg->limit_price);
+    }
 }
 
 /* The child orders of a leg split at the freeze quantity. */

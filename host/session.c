@@ -97,6 +97,7 @@ void session_worker(session *worker, const session *opened)
     worker->handle = opened->handle;
     worker->settings = opened->settings;
     worker->features = opened->features;
+    worker->facts = opened->facts;
     worker->account = opened->account;
     worker->limits = opened->limits;
     worker->auth = opened->auth;
