@@ -42,8 +42,8 @@ static const char *const symbols[] = {
  * failure, so any TRANSIENT there is the broker's rate limit. */
 #define CHAOS_FAULTS                                                                               \
     "unknown_outcome_rate = 0.03\nreject_rate = 0.04\npartial_fill_rate = 0.05\n"                  \
-    "auth_expiry_rate = 0.01\ninitial_cash = 3000000\nfill_latency_ms = 1\nliquidity = 10\n"       \
-    "order_timeout_ms = 40\npoll_interval_ms = 1\nmax_retries = 6\nretry_base_ms = 1\n"            \
+    "auth_expiry_rate = 0.01\ninitial_cash = 3000000\nfill_latency_ms = 1\nliquidity = 4\n"       \
+    "order_timeout_ms = 30\npoll_interval_ms = 1\nmax_retries = 6\nretry_base_ms = 1\n"            \
     "latency_ms = 1\n"                                                                             \
     "retry_max_ms = 4\nrate_limit_per_second = 200\n"
 
@@ -56,10 +56,11 @@ typedef struct chaos_env {
 } chaos_env;
 
 /* The kinds of section: faults with transient failures; strict (none, so a
- * TRANSIENT can only be the broker's rate limit); and a market that closes
- * about a second after start. A section must be named after its plugin, so
+ * TRANSIENT can only be the broker's rate limit); a market that closes
+ * about a second after start; and limit orders in a moving market with a
+ * spread (limits not always reached). A section must be named after its plugin, so
  * each kind is an ini (and a registry) of its own. */
-enum { CHAOS_FAULTY, CHAOS_STRICT, CHAOS_CLOSING, CHAOS_KINDS };
+enum { CHAOS_FAULTY, CHAOS_STRICT, CHAOS_CLOSING, CHAOS_LIMIT, CHAOS_KINDS };
 
 /* The closing market is set up again every this many of its runs. */
 #define CHAOS_CLOSING_EVERY 25
@@ -76,6 +77,8 @@ static void chaos_open(chaos_env *e, unsigned seed, int kind)
         fprintf(file, "[broker.%s]\nplugin = %s.so\nseed = %u\ntransient_failure_rate = %s\n%s%s\n",
                 plugins[i], plugins[i], seed + (unsigned)i, kind == CHAOS_STRICT ? "0" : "0.05",
                 kind == CHAOS_CLOSING ? "market_hours = nse\nclock = 2026-12-01T15:29:59+05:30\n"
+                : kind == CHAOS_LIMIT ? "order_type = limit\nlimit_offset_bps = 5\n"
+                                        "volatility_bps = 30\nspread_bps = 8\n"
                                       : "",
                 CHAOS_FAULTS);
     fclose(file);
@@ -309,7 +312,8 @@ static unsigned chaos_seed(void)
 
 /* What the runs went through, to show every fault class was met. */
 typedef struct chaos_tally {
-    size_t executions, refused, transient, unknown, logins, partial, rejected, cut, children;
+    size_t executions, refused, transient, unknown, logins, partial, rejected, cut, children,
+        limits, cancelled;
 } chaos_tally;
 
 static void chaos_count(chaos_tally *tally, const exec_result *result)
@@ -322,6 +326,8 @@ static void chaos_count(chaos_tally *tally, const exec_result *result)
         tally->partial += leg->status == LEG_PARTIALLY_FILLED;
         tally->rejected += leg->status == LEG_REJECTED;
         tally->cut += leg->requested_quantity != 0;
+        tally->limits += leg->limit_price > 0.0;
+        tally->cancelled += leg->status == LEG_CANCELLED;
         tally->children += i > 0 && leg->target_index == result->legs[i - 1].target_index;
     }
 }
@@ -397,9 +403,11 @@ START_TEST(test_chaos)
     fprintf(stderr,
             "chaos %s: %zu executions (%zu with orders, %zu refused whole), all invariants held; "
             "met: %zu transient retries, %zu unknown-outcome lookups, %zu logins again, "
-            "%zu partial fills, %zu rejections, %zu buys cut for funds, %zu child orders\n",
+            "%zu partial fills, %zu rejections, %zu cancelled, %zu buys cut for funds, %zu child "
+            "orders, %zu limit orders\n",
             plugins[_i], runs, placed, tally.refused, tally.transient, tally.unknown, tally.logins,
-            tally.partial, tally.rejected, tally.cut, tally.children);
+            tally.partial, tally.rejected, tally.cancelled, tally.cut, tally.children,
+            tally.limits);
     ck_assert_uint_gt(placed, runs / 3);
     for (int kind = 0; kind < CHAOS_KINDS; kind++)
         chaos_close(&envs[kind]);
