@@ -42,7 +42,7 @@ static const char *const symbols[] = {
  * failure, so any TRANSIENT there is the broker's rate limit. */
 #define CHAOS_FAULTS                                                                               \
     "unknown_outcome_rate = 0.03\nreject_rate = 0.04\npartial_fill_rate = 0.05\n"                  \
-    "auth_expiry_rate = 0.01\ninitial_cash = 3000000\nfill_latency_ms = 1\nliquidity = 4\n"       \
+    "auth_expiry_rate = 0.01\ninitial_cash = 3000000\nfill_latency_ms = 1\nliquidity = 4\n"        \
     "order_timeout_ms = 30\npoll_interval_ms = 1\nmax_retries = 6\nretry_base_ms = 1\n"            \
     "latency_ms = 1\n"                                                                             \
     "retry_max_ms = 4\nrate_limit_per_second = 200\n"
