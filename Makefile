@@ -66,7 +66,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 DOCS_DIR  := $(BUILD)/share/swagger-ui
 
-.PHONY: all deps test check-build run install uninstall bench soak clean format format-check fuzz
+.PHONY: all deps test check-build run install uninstall bench soak chaos clean format format-check fuzz
 .DEFAULT_GOAL := all
 
 all: $(LIB_SO) $(BUILD)/libptexec.so $(BUILD)/ptexec $(PLUGIN_SO) $(DOCS_DIR)/VERSION
@@ -154,6 +154,15 @@ test: deps
 run: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/ptexec -c brokers.ini serve
+
+# The chaos suite at full size (tests/test_chaos.c; `make test` runs 500 of
+# them with a fixed seed): CHAOS_RUNS executions, CHAOS_SEED.
+CHAOS_RUNS ?= 10000
+CHAOS_SEED ?= 20261201
+chaos: deps
+	@$(MAKE) --no-print-directory check-build
+	@PTEXEC_BUILD_DIR=$(CURDIR)/$(BUILD) PTEXEC_SOURCE_DIR=$(CURDIR) \
+	  PTEXEC_CHAOS_RUNS=$(CHAOS_RUNS) PTEXEC_CHAOS_SEED=$(CHAOS_SEED) $(BUILD)/tests/test_chaos
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(BUILD)/tests/plugins/parallel.so

@@ -10,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "funds.h"
 #include "idempotency.h"
 #include "legs.h"
 #include "limiter.h"
 #include "locks.h"
 #include "log.h"
+#include "lots.h"
 #include "plan.h"
 #include "positions.h"
 #include "preflight.h"
@@ -41,6 +43,8 @@ struct engine {
 
 /* What finishing a leg needs, from whichever thread finishes it. */
 typedef struct engine_placing {
+    engine *eng;
+    session *s;
     record_run *records;
     exec_result *result;
     const engine_call_options *options;
@@ -127,8 +131,9 @@ static size_t engine_in_flight(const session *s, size_t legs)
  * when nothing was placed because no worker could be started. */
 static bool engine_place_parallel(session *s, engine_placing *placing, const plan *p)
 {
-    size_t workers = engine_in_flight(s, p->count);
-    exec_leg **order = workers > 1 ? malloc(p->count * sizeof *order) : NULL;
+    size_t count = placing->result->leg_count;
+    size_t workers = engine_in_flight(s, count);
+    exec_leg **order = workers > 1 ? malloc(count * sizeof *order) : NULL;
     scheduler *sc = order != NULL
                         ? scheduler_start(s, placing->records, workers, engine_leg_done, placing)
                         : NULL;
@@ -137,35 +142,48 @@ static bool engine_place_parallel(session *s, engine_placing *placing, const pla
         return false;
     }
     log_write(LOG_DEBUG, "engine", "execution %s: %zu legs on %zu workers (mean call %lld us)",
-              placing->result->execution_id, p->count, scheduler_workers(sc),
+              placing->result->execution_id, count, scheduler_workers(sc),
               (long long)session_mean_call_us(s));
     size_t sells = 0;
-    for (size_t k = 0; k < p->count; k++) {
-        order[k] = &placing->result->legs[p->order[k]];
+    for (size_t k = 0; k < count; k++) {
+        order[k] = &placing->result->legs[p->leg_order[k]];
         sells += order[k]->side == BROKER_SIDE_SELL;
     }
     scheduler_run(sc, order, sells); /* plan order: every sell before any buy */
-    scheduler_run(sc, order + sells, p->count - sells);
+    funds_gate(s, placing->eng->facts, placing->result);
+    scheduler_run(sc, order + sells, count - sells);
     scheduler_stop(sc);
     free(order);
     return true;
 }
 
-/* Step 7: places the legs in execution order (sells first), concurrently
- * where the plugin allows it, else one at a time. */
-static void engine_place_all(session *s, record_run *records, exec_result *result, const plan *p,
-                             const engine_call_options *options)
+/* Step 7 one leg at a time: the sells, the funds gate, the buys. */
+static void engine_place_serial(session *s, engine_placing *placing, const plan *p)
 {
-    engine_placing placing = {records, result, options, PTHREAD_MUTEX_INITIALIZER};
-    const registry_features *features = registry_broker_features(s->broker);
-    if (!features->parallel_session_calls || !engine_place_parallel(s, &placing, p)) {
-        for (size_t k = 0; k < p->count; k++) {
-            exec_leg *leg = &result->legs[p->order[k]];
-            if (leg->status == LEG_PLANNED) /* not refused by the pre-flight gate */
-                legs_place(s, records, leg);
-            engine_leg_done(&placing, leg);
+    exec_result *result = placing->result;
+    bool buying = false;
+    for (size_t k = 0; k < result->leg_count; k++) {
+        exec_leg *leg = &result->legs[p->leg_order[k]];
+        if (leg->side == BROKER_SIDE_BUY && !buying) {
+            buying = true;
+            funds_gate(s, placing->eng->facts, result);
         }
+        if (leg->status == LEG_PLANNED) /* not refused by a gate */
+            legs_place(s, placing->records, leg);
+        engine_leg_done(placing, leg);
     }
+}
+
+/* Step 7: places the legs in execution order (sells first, then the funds
+ * gate, then the buys), concurrently where the plugin allows it, else one
+ * at a time. */
+static void engine_place_all(engine *eng, session *s, record_run *records, exec_result *result,
+                             const plan *p, const engine_call_options *options)
+{
+    engine_placing placing = {eng, s, records, result, options, PTHREAD_MUTEX_INITIALIZER};
+    const registry_features *features = registry_broker_features(s->broker);
+    if (!features->parallel_session_calls || !engine_place_parallel(s, &placing, p))
+        engine_place_serial(s, &placing, p);
     pthread_mutex_destroy(&placing.progress_lock);
 }
 
@@ -198,14 +216,16 @@ static ptx_status engine_run(engine *eng, session *s, const exec_request *reques
         status = positions_read(s, request->target_count + 16, &current, error);
     if (status == PTX_OK) /* 5, 6 */
         status = plan_build(current, request->targets, request->target_count, &p, error);
-    if (status == PTX_OK)
+    if (status == PTX_OK) {
+        lots_apply(s, eng->facts, request, &p);
         status = positions_from_plan(result, request, current, &p, error);
+    }
     holdings_free(current);
-    if (status == PTX_OK && p.count > 0)
+    if (status == PTX_OK && result->leg_count > 0)
         status = engine_preflight(eng, s, request, result, error);
     if (status != PTX_OK || request->dry_run) {
-        result->status = p.count > 0 ? EXEC_PLANNED : EXEC_NOOP;
-        result->summary.orders = p.count;
+        result->status = result->leg_count > 0 ? EXEC_PLANNED : EXEC_NOOP;
+        result->summary.orders = exec_result_parent_count(result);
         goto cleanup;
     }
     engine_name_legs(s, result);
@@ -213,7 +233,7 @@ static ptx_status engine_run(engine *eng, session *s, const exec_request *reques
         record_begin(eng->records, result, request->idempotency_key, request_hash, &records, error);
     if (status != PTX_OK)
         goto cleanup;
-    engine_place_all(s, &records, result, &p, options); /* 7 */
+    engine_place_all(eng, s, &records, result, &p, options); /* 7 */
     result->charges_known = s->features->get_order_ex || s->features->place_order_ex;
     positions_reconcile(s, result); /* 8 */
     exec_result_summarize(result);
@@ -340,6 +360,7 @@ ptx_status engine_execute(engine *eng, const exec_request *request,
         status = session_open(&s, eng->reg, request, &account_id, error);
     if (status != PTX_OK)
         return engine_refused(result, error);
+    s.facts = eng->facts;
     ids_account_hash(&eng->account_key, request->broker, account_id.text, result->account_hash);
     status = engine_serialize(eng, &s, request, account_id.text, options, result, error);
     session_close(&s);

@@ -36,26 +36,95 @@ void exec_result_free(exec_result *result)
     memset(result, 0, sizeof *result);
 }
 
+size_t exec_leg_group_end(const exec_result *result, size_t begin)
+{
+    size_t end = begin + 1;
+    while (end < result->leg_count &&
+           result->legs[end].target_index == result->legs[begin].target_index &&
+           result->legs[end].side == result->legs[begin].side)
+        end++;
+    return end;
+}
+
+size_t exec_result_parent_count(const exec_result *result)
+{
+    size_t parents = 0;
+    for (size_t i = 0; i < result->leg_count; i = exec_leg_group_end(result, i))
+        parents++;
+    return parents;
+}
+
+/* The status of a leg made of children: FILLED when all are, PARTIALLY_FILLED
+ * when some quantity filled, else the first child's that did not fill. */
+static leg_status exec_group_status(const exec_leg *children, size_t count, int64_t filled)
+{
+    for (size_t i = 0; i < count; i++)
+        if (children[i].status != LEG_FILLED)
+            return filled > 0 ? LEG_PARTIALLY_FILLED : children[i].status;
+    return LEG_FILLED;
+}
+
+/* What the children were planned at before the funds gate; 0 when it cut
+ * none of them. */
+static int64_t exec_group_requested(const exec_leg *children, size_t count)
+{
+    int64_t requested = 0;
+    bool cut = false;
+    for (size_t i = 0; i < count; i++) {
+        cut |= children[i].requested_quantity != 0;
+        requested +=
+            children[i].requested_quantity ? children[i].requested_quantity : children[i].quantity;
+    }
+    return cut ? requested : 0;
+}
+
+void exec_leg_combine(const exec_result *result, size_t begin, size_t end, exec_leg *out)
+{
+    const exec_leg *children = &result->legs[begin];
+    *out = children[0];
+    if (end - begin == 1)
+        return;
+    double value = children[0].average_price * (double)children[0].filled_quantity;
+    for (size_t i = 1; i < end - begin; i++) {
+        const exec_leg *child = &children[i];
+        out->quantity += child->quantity;
+        out->filled_quantity += child->filled_quantity;
+        value += child->average_price * (double)child->filled_quantity;
+        out->attempts += child->attempts;
+        out->charges += child->charges;
+        out->outcome_unknown |= child->outcome_unknown;
+        if (out->reason[0] == '\0')
+            memcpy(out->reason, child->reason, sizeof out->reason);
+    }
+    out->requested_quantity = exec_group_requested(children, end - begin);
+    out->average_price = out->filled_quantity > 0 ? value / (double)out->filled_quantity : 0.0;
+    out->status = exec_group_status(children, end - begin, out->filled_quantity);
+    if (out->status == LEG_FILLED)
+        out->reason[0] = '\0';
+}
+
 void exec_result_summarize(exec_result *result)
 {
     exec_summary *s = &result->summary;
     memset(s, 0, sizeof *s);
-    s->orders = result->leg_count;
     result->charges = 0;
     int64_t filled_anything = 0;
-    for (size_t i = 0; i < result->leg_count; i++) {
-        const exec_leg *leg = &result->legs[i];
-        filled_anything |= leg->filled_quantity;
-        s->filled += leg->status == LEG_FILLED;
-        s->failed += leg->status == LEG_FAILED;
-        s->rejected += leg->status == LEG_REJECTED;
-        s->partially_filled += leg->status == LEG_PARTIALLY_FILLED;
-        s->cancelled += leg->status == LEG_CANCELLED;
-        result->charges += leg->charges;
+    for (size_t i = 0, end; i < result->leg_count; i = end) {
+        exec_leg leg;
+        end = exec_leg_group_end(result, i);
+        exec_leg_combine(result, i, end, &leg);
+        s->orders++;
+        filled_anything |= leg.filled_quantity;
+        s->filled += leg.status == LEG_FILLED;
+        s->failed += leg.status == LEG_FAILED;
+        s->rejected += leg.status == LEG_REJECTED;
+        s->partially_filled += leg.status == LEG_PARTIALLY_FILLED;
+        s->cancelled += leg.status == LEG_CANCELLED;
+        result->charges += leg.charges;
     }
     if (result->leg_count == 0)
         result->status = EXEC_NOOP;
-    else if (s->filled == result->leg_count)
+    else if (s->filled == s->orders)
         result->status = EXEC_COMPLETED;
     else if (filled_anything == 0)
         result->status = EXEC_FAILED;

@@ -100,10 +100,12 @@ typedef struct exec_leg {
     char client_order_id[BROKER_CLIENT_ORDER_ID_MAX];
     int64_t filled_quantity;
     double average_price;
-    unsigned attempts;    /* place_order calls made */
-    double charges;       /* the order's charges in rupees, as the broker reports them */
-    bool outcome_unknown; /* FAILED, but the order may exist: lookups by client
-                             order id failed (journaled as UNKNOWN) */
+    unsigned attempts;          /* place_order calls made */
+    double charges;             /* the order's charges in rupees, as the broker reports them */
+    int64_t requested_quantity; /* the quantity before the funds gate cut it; 0: not cut */
+    double limit_price;         /* a limit order's price; 0 for a market order */
+    bool outcome_unknown;       /* FAILED, but the order may exist: lookups by client
+                                   order id failed (journaled as UNKNOWN) */
 } exec_leg;
 
 typedef struct exec_position {
@@ -112,6 +114,9 @@ typedef struct exec_position {
     int64_t target;
     int64_t after;
     int64_t residual; /* target - after */
+    int64_t rounded;  /* not traded: the delta's part below a whole lot (or past the
+                         child-order cap) */
+    int64_t lot_size; /* the instrument's lot; 0 or 1 when not known */
 } exec_position;
 
 typedef struct exec_summary {
@@ -171,9 +176,25 @@ typedef struct exec_result {
  * struct. */
 void exec_result_free(exec_result *result);
 
-/* Counts the legs of `result` by status into result->summary, sums their
- * charges and sets result->status from them. */
+/* Counts the legs of `result` by status into result->summary (a leg split
+ * into child orders counts once, as exec_leg_combine reports it), sums
+ * their charges and sets result->status from them. */
 void exec_result_summarize(exec_result *result);
+
+/* The legs of one planned leg are adjacent in result->legs: its child
+ * orders (freeze slicing), or the leg alone. Returns the index after the
+ * group that starts at `begin` (< leg_count). */
+size_t exec_leg_group_end(const exec_result *result, size_t begin);
+
+/* How many planned legs result->legs holds (groups of children). */
+size_t exec_result_parent_count(const exec_result *result);
+
+/* The leg as reported: legs[begin, end) (one group) summed into *out:
+ * quantity, fill, charges and attempts added, price weighted by fill,
+ * FILLED when every child filled, PARTIALLY_FILLED when some quantity did,
+ * else the status of the first child that did not; the first child's ids,
+ * sequence and first reason. */
+void exec_leg_combine(const exec_result *result, size_t begin, size_t end, exec_leg *out);
 
 /* Static names: "FILLED", …; "COMPLETED", …; "PENDING_SEND", …; "BUY"/"SELL".
  * Never NULL ("UNKNOWN" for a value outside the table). Any thread. */

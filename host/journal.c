@@ -250,10 +250,11 @@ static const char *const journal_sql[STMT_COUNT] = {
         "WITH ev AS (SELECT j.value ->> 0 AS leg_index, j.value AS v, e.seq * 65536 + j.key AS o"
         " FROM events e, json_each(e.data) j WHERE e.execution_id = ?1),"
         " last AS (SELECT leg_index, v, max(o) FROM ev GROUP BY leg_index)"
-        " SELECT l.key, l.value ->> 0, l.value ->> 1, l.value ->> 2, l.value ->> 3,"
+        " SELECT l.key, l.value ->> 0, l.value ->> 1, l.value ->> 2,"
+        " coalesce(last.v ->> 10, l.value ->> 3),"
         " l.value ->> 4, coalesce(last.v ->> 2, 'PENDING_SEND'), coalesce(last.v ->> 4, ''),"
         " coalesce(last.v ->> 5, 0), coalesce(last.v ->> 6, 0.0), coalesce(last.v ->> 7, 0),"
-        " coalesce(last.v ->> 8, '') FROM executions i, json_each(i.legs) l"
+        " coalesce(last.v ->> 8, ''), l.value ->> 3 FROM executions i, json_each(i.legs) l"
         " LEFT JOIN last ON last.leg_index = l.key WHERE i.id = ?1 ORDER BY l.key",
     [STMT_LOAD_POSITIONS] = "SELECT p.value ->> 0, p.value ->> 1, p.value ->> 2 FROM executions i,"
                             " json_each(i.positions) p WHERE i.id = ?1 ORDER BY p.key",
@@ -1161,7 +1162,9 @@ ptx_status journal_resume(journal *j, const exec_result *result, const leg_state
 }
 
 /* The event [[leg_index, at_ms, state, detail, order_id, filled_quantity,
- * average_price, attempts, reason]] of `leg`, as an events row holds it. */
+ * average_price, attempts, reason]] of `leg`, as an events row holds it;
+ * a leg the funds gate cut after its intent adds [0, quantity] (the carried
+ * over mark, and the quantity it is placed at). */
 static char *event_json(size_t leg_index, leg_state state, const exec_leg *leg, const char *detail)
 {
     json_writer w;
@@ -1177,6 +1180,10 @@ static char *event_json(size_t leg_index, leg_state state, const exec_leg *leg, 
     json_write_double(&w, leg->average_price);
     json_write_int(&w, leg->attempts);
     json_write_text_or_null(&w, leg->reason);
+    if (leg->requested_quantity != 0) { /* cut by the funds gate after its intent */
+        json_write_int(&w, 0);
+        json_write_int(&w, leg->quantity);
+    }
     json_array_end(&w);
     json_array_end(&w);
     return json_writer_finish(&w, NULL);
@@ -1495,6 +1502,8 @@ static void journal_read_leg(sqlite3_stmt *stmt, exec_leg *leg, leg_state *state
     leg->average_price = sqlite3_column_double(stmt, 9);
     leg->attempts = (unsigned)sqlite3_column_int64(stmt, 10);
     copy_column(stmt, 11, leg->reason, sizeof leg->reason);
+    int64_t intended = sqlite3_column_int64(stmt, 12);
+    leg->requested_quantity = intended != leg->quantity ? intended : 0; /* the funds gate cut it */
     leg->status = LEG_PLANNED;
 }
 

@@ -1,9 +1,11 @@
 #include "legs.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "instruments.h"
 #include "retry.h"
 
 #define LEGS_POLL_MAX_MS 1000u
@@ -89,7 +91,13 @@ static void legs_give_up(session *s, exec_leg *leg, broker_order *order, int64_t
         }
         if (status == BROKER_OK && legs_order_is_final(&cancelled)) {
             legs_finish(leg, &cancelled);
-            if (leg->status == LEG_CANCELLED)
+            if (leg->limit_price > 0.0 && leg->status != LEG_FILLED)
+                legs_reason(leg,
+                            "limit %.2f not reached: %lld of %lld filled in %lld ms, the rest "
+                            "cancelled",
+                            leg->limit_price, (long long)leg->filled_quantity,
+                            (long long)leg->quantity, (long long)waited_ms);
+            else if (leg->status == LEG_CANCELLED)
                 legs_reason(leg, "cancelled after %lld ms still open: %s", (long long)waited_ms,
                             order_message(&cancelled, "cancelled on request"));
             return;
@@ -133,6 +141,7 @@ static bool legs_read(session *s, exec_leg *leg, broker_order *order)
                   "order %s accepted but not followed to a final state: broker "
                   "authentication failed: %s",
                   leg->order_id, session_auth_message(s));
+        leg->outcome_unknown = true; /* it may still fill: settled by the next execution */
         return false;
     }
     return true;
@@ -276,9 +285,42 @@ static void legs_not_placed(session *s, record_run *records, exec_leg *leg, brok
     }
 }
 
+/* The limit price of `leg` (order_type = limit): a fresh quote (get_quote,
+ * else the instrument's last price), limit_offset_bps past it towards a
+ * fill, on the tick (up for a buy, down for a sell) and inside the day's
+ * band. 0 when no price is known (the leg goes as a market order). */
+static double legs_limit_price(session *s, const exec_leg *leg)
+{
+    broker_instrument facts;
+    memset(&facts, 0, sizeof facts);
+    bool known = s->facts != NULL && instruments_get(s->facts, s, leg->symbol, &facts);
+    double quote = 0.0;
+    if (s->plugin->get_quote != NULL) {
+        session_request ask = {.op = SESSION_QUOTE, .id = leg->symbol, .price = &quote};
+        if (session_call(s, &ask) != BROKER_OK)
+            quote = 0.0;
+    }
+    if (quote <= 0.0 && known)
+        quote = facts.last_price;
+    if (quote <= 0.0)
+        return 0.0;
+    double offset = s->settings->limit_offset_bps / 10000.0;
+    bool buy = leg->side == BROKER_SIDE_BUY;
+    double price = quote * (buy ? 1.0 + offset : 1.0 - offset);
+    double tick = known && facts.tick_size > 0.0 ? facts.tick_size : 0.05;
+    double ticks = price / tick;
+    price = (buy ? ceil(ticks - 1e-9) : floor(ticks + 1e-9)) * tick;
+    if (known && facts.upper_band > 0.0 && price > facts.upper_band)
+        price = floor(facts.upper_band / tick + 1e-9) * tick;
+    if (known && facts.lower_band > 0.0 && price < facts.lower_band)
+        price = ceil(facts.lower_band / tick - 1e-9) * tick;
+    return round(price * 100.0) / 100.0;
+}
+
 /* Sends `place` (a SESSION_PLACE request): through place_order_ex where the
- * plugin has it (a market DAY delivery order on NSE with the broker's
- * automatic market protection, which Kite requires of API orders). */
+ * plugin has it, a DAY delivery order on NSE: a market order with the
+ * broker's automatic market protection (Kite requires it of API orders), or
+ * with order_type = limit a limit order priced by legs_limit_price. */
 static broker_status legs_send(session *s, exec_leg *leg, session_request *place)
 {
     if (!s->features->place_order_ex)
@@ -292,6 +334,15 @@ static broker_status legs_send(session *s, exec_leg *leg, session_request *place
     params.order_type = BROKER_ORDER_MARKET;
     params.validity = BROKER_VALIDITY_DAY;
     params.market_protection = -1;
+    if (s->settings->limit_orders) {
+        if (leg->attempts == 0 || leg->limit_price <= 0.0) /* a resend keeps its price */
+            leg->limit_price = legs_limit_price(s, leg);
+        if (leg->limit_price > 0.0) {
+            params.order_type = BROKER_ORDER_LIMIT;
+            params.limit_price = leg->limit_price;
+            params.market_protection = 0;
+        }
+    }
     broker_order_detail detail;
     memset(&detail, 0, sizeof detail);
     detail.size = sizeof detail;

@@ -68,6 +68,10 @@ static size_t plan_fill_legs(const holdings *current, const exec_target *targets
         leg->before = before;
         leg->target = targets[i].target_quantity;
         leg->sequence = 0;
+        leg->rounded = 0;
+        leg->lot_size = 1;
+        leg->child_quantity = leg->quantity;
+        leg->children = 1;
         sells += leg->side == BROKER_SIDE_SELL;
     }
     return sells;
@@ -118,5 +122,6 @@ void plan_free(plan *p)
         return;
     free(p->legs);
     free(p->order);
+    free(p->leg_order);
     memset(p, 0, sizeof *p);
 }

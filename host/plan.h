@@ -19,6 +19,12 @@ typedef struct plan_leg {
     int64_t before;   /* holding before */
     int64_t target;
     size_t sequence; /* 1-based place in execution order */
+    /* Set by lots_apply (lots.h); plan_build leaves one child of the whole
+     * quantity, nothing rounded. */
+    int64_t rounded;        /* quantity dropped by rounding to whole lots (> 0) */
+    int64_t lot_size;       /* the instrument's lot; 1 when not known */
+    int64_t child_quantity; /* quantity of each child order (the last: what is left) */
+    size_t children;        /* child orders; 0 when nothing is left to trade */
 } plan_leg;
 
 typedef struct plan {
@@ -26,6 +32,9 @@ typedef struct plan {
     size_t count;
     size_t *order; /* indexes into legs, execution order: SELLs then BUYs,
                       each group in request order */
+    /* Set by positions_from_plan: the result's legs (children) in execution
+     * order, heap; freed by plan_free. */
+    size_t *leg_order;
 } plan;
 
 /*

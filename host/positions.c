@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "lots.h"
 
 typedef struct collector {
     holdings *map;
@@ -96,26 +97,64 @@ ptx_status positions_read(session *s, size_t expected, holdings **out, ptx_error
     return PTX_OK;
 }
 
-ptx_status positions_from_plan(exec_result *result, const exec_request *request,
-                               const holdings *current, const plan *p, ptx_error *error)
+/* The legs of planned leg `planned`: its children, from `*next` on. */
+static void positions_add_children(exec_result *result, const exec_request *request,
+                                   const plan_leg *planned, size_t *sequence, size_t *next)
 {
-    result->legs = calloc(p->count > 0 ? p->count : 1, sizeof *result->legs);
-    result->positions =
-        calloc(request->target_count > 0 ? request->target_count : 1, sizeof *result->positions);
-    if (result->legs == NULL || result->positions == NULL)
-        return ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
-    result->leg_count = p->count;
-    result->position_count = request->target_count;
-    for (size_t i = 0; i < p->count; i++) {
-        const plan_leg *planned = &p->legs[i];
-        exec_leg *leg = &result->legs[i];
+    for (size_t c = 0; c < planned->children; c++) {
+        exec_leg *leg = &result->legs[(*next)++];
         memcpy(leg->symbol, request->targets[planned->target_index].symbol, sizeof leg->symbol);
         leg->side = planned->side;
-        leg->quantity = planned->quantity;
-        leg->sequence = planned->sequence;
+        leg->quantity = lots_child_quantity(planned, c);
+        leg->sequence = ++*sequence;
         leg->target_index = planned->target_index;
         leg->status = LEG_PLANNED;
     }
+}
+
+/* Lays the legs out in request order, children adjacent, numbered in
+ * execution order; p->leg_order lists them in execution order. */
+static ptx_status positions_lay_out_legs(exec_result *result, const exec_request *request, plan *p,
+                                         ptx_error *error)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < p->count; i++)
+        count += p->legs[i].children;
+    size_t *first = malloc((p->count > 0 ? p->count : 1) * sizeof *first);
+    result->legs = calloc(count > 0 ? count : 1, sizeof *result->legs);
+    p->leg_order = malloc((count > 0 ? count : 1) * sizeof *p->leg_order);
+    if (first == NULL || result->legs == NULL || p->leg_order == NULL) {
+        free(first);
+        return ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+    }
+    result->leg_count = count;
+    for (size_t i = 0, next = 0; i < p->count; i++) {
+        first[i] = next;
+        next += p->legs[i].children;
+    }
+    size_t sequence = 0, placed = 0;
+    for (size_t k = 0; k < p->count; k++) {
+        const plan_leg *planned = &p->legs[p->order[k]];
+        size_t next = first[p->order[k]];
+        for (size_t c = 0; c < planned->children; c++)
+            p->leg_order[placed++] = next + c;
+        positions_add_children(result, request, planned, &sequence, &next);
+    }
+    free(first);
+    return PTX_OK;
+}
+
+ptx_status positions_from_plan(exec_result *result, const exec_request *request,
+                               const holdings *current, plan *p, ptx_error *error)
+{
+    result->positions =
+        calloc(request->target_count > 0 ? request->target_count : 1, sizeof *result->positions);
+    if (result->positions == NULL)
+        return ptx_fail(error, PTX_NOMEM, NULL, "out of memory");
+    ptx_status status = positions_lay_out_legs(result, request, p, error);
+    if (status != PTX_OK)
+        return status;
+    result->position_count = request->target_count;
     for (size_t i = 0; i < request->target_count; i++) {
         exec_position *position = &result->positions[i];
         memcpy(position->symbol, request->targets[i].symbol, sizeof position->symbol);
@@ -123,6 +162,11 @@ ptx_status positions_from_plan(exec_result *result, const exec_request *request,
         position->target = request->targets[i].target_quantity;
         position->after = position->before;
         position->residual = position->target - position->after;
+    }
+    for (size_t i = 0; i < p->count; i++) {
+        exec_position *position = &result->positions[p->legs[i].target_index];
+        position->rounded = p->legs[i].rounded;
+        position->lot_size = p->legs[i].lot_size;
     }
     return PTX_OK;
 }

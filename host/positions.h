@@ -19,10 +19,12 @@
  * naming the broker. */
 ptx_status positions_read(session *s, size_t expected, holdings **out, ptx_error *error);
 
-/* Fills result's legs (status PLANNED) from `p` and its positions (before,
- * target) from `current`. PTX_OK or PTX_NOMEM. */
+/* Fills result's legs (status PLANNED) from `p`, one per child order of
+ * each planned leg, children adjacent in request order, and p->leg_order
+ * (the legs in execution order); and its positions (before, target, what
+ * lot rounding dropped) from `current`. PTX_OK or PTX_NOMEM. */
 ptx_status positions_from_plan(exec_result *result, const exec_request *request,
-                               const holdings *current, const plan *p, ptx_error *error);
+                               const holdings *current, plan *p, ptx_error *error);
 
 /* Step 8: reads the positions again (without open orders) into `after` and
  * residual; without them, infers `after` from the reported fills

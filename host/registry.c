@@ -49,6 +49,11 @@ static const char *const registry_host_keys[] = {"plugin",
                                                  "rate_limit_per_minute",
                                                  "read_rate_limit_per_second",
                                                  "max_in_flight",
+                                                 "on_insufficient_funds",
+                                                 "funds_policy",
+                                                 "funds_margin_bps",
+                                                 "order_type",
+                                                 "limit_offset_bps",
                                                  "seed",
                                                  NULL};
 
@@ -622,6 +627,27 @@ static bool registry_probe(const char *path, const char *expected_name, registry
 
 /* ---- settings (stage init) ---- */
 
+/* The index of `key`'s value in the NULL-ended `choices` into *index (left
+ * alone when the key is absent); PTX_CONFIG naming file:line and the
+ * choices otherwise. */
+static ptx_status settings_choice(const config *cfg, const config_section *section, const char *key,
+                                  const char *const *choices, unsigned *index, ptx_error *error)
+{
+    const char *value = config_get(section, key);
+    if (value == NULL)
+        return PTX_OK;
+    for (unsigned i = 0; choices[i] != NULL; i++)
+        if (strcmp(value, choices[i]) == 0) {
+            *index = i;
+            return PTX_OK;
+        }
+    int line = section->line;
+    for (size_t i = 0; i < section->entry_count; i++)
+        line = strcmp(section->entries[i].key, key) == 0 ? section->entries[i].line : line;
+    return ptx_fail(error, PTX_CONFIG, NULL, "%s:%d: %s must be %s or %s", cfg->path, line, key,
+                    choices[0], choices[1]);
+}
+
 static ptx_status settings_parse(const config *cfg, const config_section *section,
                                  const broker_plugin *plugin, broker_settings *settings,
                                  ptx_error *error)
@@ -640,6 +666,8 @@ static ptx_status settings_parse(const config *cfg, const config_section *sectio
         {"rate_limit_per_minute", 0, 60000000, &settings->rate_limit_per_minute},
         {"read_rate_limit_per_second", 0, 1000000, &settings->read_rate_limit_per_second},
         {"max_in_flight", 0, REGISTRY_MAX_IN_FLIGHT, &settings->max_in_flight},
+        {"funds_margin_bps", 0, 10000, &settings->funds_margin_bps},
+        {"limit_offset_bps", 0, 10000, &settings->limit_offset_bps},
     };
     *settings =
         (broker_settings){.mode = "simulated",
@@ -648,6 +676,8 @@ static ptx_status settings_parse(const config *cfg, const config_section *sectio
                           .retry_max_ms = 5000,
                           .order_timeout_ms = 30000,
                           .poll_interval_ms = 50,
+                          .funds_margin_bps = REGISTRY_FUNDS_MARGIN_BPS,
+                          .limit_offset_bps = REGISTRY_LIMIT_OFFSET_BPS,
                           .rate_limit_per_second = plugin->capabilities.rate_limit_per_second};
     for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
         unsigned long value = *numbers[i].field;
@@ -659,6 +689,25 @@ static ptx_status settings_parse(const config *cfg, const config_section *sectio
         if (numbers[i].field == &settings->rate_limit_per_second) /* reads default to it */
             settings->read_rate_limit_per_second = settings->rate_limit_per_second;
     }
+    static const char *const on_short[] = {"scale", "reject", NULL};
+    static const char *const policies[] = {"largest_first", "pro_rata", NULL};
+    unsigned choice = 0;
+    ptx_status chosen =
+        settings_choice(cfg, section, "on_insufficient_funds", on_short, &choice, error);
+    if (chosen != PTX_OK)
+        return chosen;
+    settings->reject_unaffordable = choice == 1;
+    choice = 0;
+    chosen = settings_choice(cfg, section, "funds_policy", policies, &choice, error);
+    if (chosen != PTX_OK)
+        return chosen;
+    settings->funds_pro_rata = choice == 1;
+    static const char *const order_types[] = {"market", "limit", NULL};
+    choice = 0;
+    chosen = settings_choice(cfg, section, "order_type", order_types, &choice, error);
+    if (chosen != PTX_OK)
+        return chosen;
+    settings->limit_orders = choice == 1;
     const char *mode = config_get(section, "mode");
     if (mode != NULL && strcmp(mode, "simulated") != 0 && strcmp(mode, "live") != 0) {
         int line = section->line;

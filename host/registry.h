@@ -26,7 +26,15 @@ typedef struct broker_settings {
     unsigned rate_limit_per_minute;      /* orders per rolling minute per account; 0 = none */
     unsigned read_rate_limit_per_second; /* reads/s per account; default rate_limit_per_second */
     unsigned max_in_flight;              /* concurrent calls of one execution; 0: engine sizes */
+    bool reject_unaffordable;            /* on_insufficient_funds = reject (default scale) */
+    bool funds_pro_rata;                 /* funds_policy = pro_rata (default largest_first) */
+    unsigned funds_margin_bps;           /* estimated charges and price move on a buy's value */
+    bool limit_orders;                   /* order_type = limit (default market) */
+    unsigned limit_offset_bps;           /* a limit's distance past the quote, towards a fill */
 } broker_settings;
+
+#define REGISTRY_LIMIT_OFFSET_BPS 10 /* 0.1% */
+#define REGISTRY_FUNDS_MARGIN_BPS 50 /* 0.5%: delivery charges (~0.15%) and a price move */
 
 typedef struct registry registry;
 typedef struct registry_broker registry_broker;

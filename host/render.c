@@ -17,7 +17,6 @@ static double rupees(double amount);
 
 static void write_leg(json_writer *writer, const exec_leg *leg, bool charges_known)
 {
-    json_object_begin(writer);
     json_key_write(writer, "symbol");
     json_write_string(writer, leg->symbol);
     json_key_write(writer, "quantity");
@@ -47,6 +46,52 @@ static void write_leg(json_writer *writer, const exec_leg *leg, bool charges_kno
         json_key_write(writer, "charges");
         json_write_double(writer, rupees(leg->charges));
     }
+    if (leg->requested_quantity != 0) {
+        json_key_write(writer, "requested_quantity");
+        json_write_int(writer, leg->requested_quantity);
+    }
+    if (leg->limit_price > 0.0) {
+        json_key_write(writer, "order_type");
+        json_write_string(writer, "LIMIT");
+        json_key_write(writer, "limit_price");
+        json_write_double(writer, leg->limit_price);
+    }
+}
+
+/* The child orders of a leg split at the freeze quantity. */
+static void write_children(json_writer *writer, const exec_leg *children, size_t count)
+{
+    json_key_write(writer, "children");
+    json_array_begin(writer);
+    for (size_t i = 0; i < count; i++) {
+        json_object_begin(writer);
+        json_key_write(writer, "client_order_id");
+        json_write_text_or_null(writer, children[i].client_order_id);
+        json_key_write(writer, "order_id");
+        json_write_text_or_null(writer, children[i].order_id);
+        json_key_write(writer, "quantity");
+        json_write_int(writer, children[i].quantity);
+        json_key_write(writer, "status");
+        json_write_string(writer, leg_status_name(children[i].status));
+        json_key_write(writer, "filled_quantity");
+        json_write_int(writer, children[i].filled_quantity);
+        json_key_write(writer, "reason");
+        json_write_text_or_null(writer, children[i].reason);
+        json_object_end(writer);
+    }
+    json_array_end(writer);
+}
+
+/* One reported leg: legs[begin, end) of `result`, summed. */
+static void write_leg_group(json_writer *writer, const exec_result *result, size_t begin,
+                            size_t end)
+{
+    exec_leg leg;
+    exec_leg_combine(result, begin, end, &leg);
+    json_object_begin(writer);
+    write_leg(writer, &leg, result->charges_known);
+    if (end - begin > 1)
+        write_children(writer, &result->legs[begin], end - begin);
     json_object_end(writer);
 }
 
@@ -100,7 +145,28 @@ static void write_preflight(json_writer *writer, const exec_preflight *verdict)
     json_object_end(writer);
 }
 
-static void write_position(json_writer *writer, const exec_position *position)
+/* Why a position ends away from its target: lot rounding, else its leg's
+ * reason (`leg_reason`, may be NULL), else what is known. */
+static void write_unfilled_reason(json_writer *writer, const exec_result *result,
+                                  const exec_position *position, const char *leg_reason)
+{
+    char text[BROKER_MESSAGE_MAX + 128];
+    if (position->rounded > 0)
+        snprintf(text, sizeof text, "%lld not traded: rounded to whole lots of %lld%s%s",
+                 (long long)position->rounded, (long long)position->lot_size,
+                 leg_reason ? "; " : "", leg_reason ? leg_reason : "");
+    else if (leg_reason != NULL)
+        snprintf(text, sizeof text, "%s", leg_reason);
+    else if (!result->reconciled)
+        snprintf(text, sizeof text, "holdings could not be read again after the orders");
+    else
+        snprintf(text, sizeof text, "the broker's holdings differ from the orders' fills");
+    json_key_write(writer, "unfilled_reason");
+    json_write_string(writer, text);
+}
+
+static void write_position(json_writer *writer, const exec_result *result,
+                           const exec_position *position, const char *leg_reason)
 {
     json_object_begin(writer);
     json_key_write(writer, "symbol");
@@ -113,6 +179,12 @@ static void write_position(json_writer *writer, const exec_position *position)
     json_write_int(writer, position->after);
     json_key_write(writer, "residual");
     json_write_int(writer, position->residual);
+    if (position->rounded > 0) {
+        json_key_write(writer, "rounded");
+        json_write_int(writer, position->rounded);
+    }
+    if (position->residual != 0)
+        write_unfilled_reason(writer, result, position, leg_reason);
     json_object_end(writer);
 }
 
@@ -134,6 +206,29 @@ static void write_summary(json_writer *writer, const exec_summary *summary)
     json_object_end(writer);
 }
 
+#define RENDER_SCALED_REASON "buy scaled down: the cash after the sells could not pay for all of it"
+
+/* Per position, the first reason of a leg of it that did not fill, else
+ * that the funds gate cut it (NULL when neither); heap, NULL when there are
+ * no positions or on OOM. */
+static const char **leg_reasons(const exec_result *result)
+{
+    static const char scaled[] = RENDER_SCALED_REASON;
+    const char **reasons =
+        result->position_count ? calloc(result->position_count, sizeof *reasons) : NULL;
+    for (size_t i = 0; reasons != NULL && i < result->leg_count; i++) {
+        const exec_leg *leg = &result->legs[i];
+        if (leg->target_index >= result->position_count)
+            continue;
+        const char **reason = &reasons[leg->target_index];
+        if (leg->reason[0] != '\0' && (*reason == NULL || *reason == scaled))
+            *reason = leg->reason;
+        else if (leg->requested_quantity != 0 && *reason == NULL)
+            *reason = scaled;
+    }
+    return reasons;
+}
+
 char *render_result(const exec_result *result, size_t *length)
 {
     json_writer writer;
@@ -147,13 +242,15 @@ char *render_result(const exec_result *result, size_t *length)
     json_write_string(&writer, exec_status_name(result->status));
     json_key_write(&writer, "results");
     json_array_begin(&writer);
-    for (size_t i = 0; i < result->leg_count; i++)
-        write_leg(&writer, &result->legs[i], result->charges_known);
+    for (size_t i = 0; i < result->leg_count; i = exec_leg_group_end(result, i))
+        write_leg_group(&writer, result, i, exec_leg_group_end(result, i));
     json_array_end(&writer);
     json_key_write(&writer, "positions");
     json_array_begin(&writer);
+    const char **reasons = leg_reasons(result);
     for (size_t i = 0; i < result->position_count; i++)
-        write_position(&writer, &result->positions[i]);
+        write_position(&writer, result, &result->positions[i], reasons ? reasons[i] : NULL);
+    free(reasons);
     json_array_end(&writer);
     json_key_write(&writer, "summary");
     write_summary(&writer, &result->summary);

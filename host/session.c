@@ -97,6 +97,7 @@ void session_worker(session *worker, const session *opened)
     worker->handle = opened->handle;
     worker->settings = opened->settings;
     worker->features = opened->features;
+    worker->facts = opened->facts;
     worker->account = opened->account;
     worker->limits = opened->limits;
     worker->auth = opened->auth;
@@ -197,6 +198,10 @@ static broker_status session_dispatch(session *s, session_request *c)
         if (p->cancel_order == NULL)
             return BROKER_UNSUPPORTED;
         return p->cancel_order(s->instance, s->handle, c->id, c->order);
+    case SESSION_QUOTE:
+        if (p->get_quote == NULL)
+            return BROKER_UNSUPPORTED;
+        return p->get_quote(s->instance, s->handle, c->id, c->price);
     default:
         return session_dispatch_v1_1(s, c);
     }

@@ -38,11 +38,12 @@ typedef struct session {
     broker_session *handle; /* NULL until session_open succeeds */
     const broker_settings *settings;
     const registry_features *features; /* which ABI 1.1 calls the plugin has */
-    locks_account *account;            /* set by the engine once the account is held */
-    limiter_account *limits;           /* the account's limiter, set by the engine; NULL: none */
-    session_auth *auth;                /* &auth_state, or the opening session's for a worker */
-    session_auth auth_state;           /* unused in a worker */
-    bool worker;                       /* made by session_worker: closes nothing */
+    struct instruments *facts; /* the engine's instrument cache, for limit prices; may be NULL */
+    locks_account *account;    /* set by the engine once the account is held */
+    limiter_account *limits;   /* the account's limiter, set by the engine; NULL: none */
+    session_auth *auth;        /* &auth_state, or the opening session's for a worker */
+    session_auth auth_state;   /* unused in a worker */
+    bool worker;               /* made by session_worker: closes nothing */
     retry_rng rng;
     char message[BROKER_MESSAGE_MAX]; /* detail of the last failed plugin call */
     exec_retries retries;             /* what this session retried, by class */
@@ -57,6 +58,7 @@ typedef enum session_op {
     SESSION_GET,
     SESSION_FIND,
     SESSION_CANCEL,
+    SESSION_QUOTE, /* id (symbol) → price; optional (1.0 get_quote) */
     /* ABI 1.1, optional: only where registry_features says the plugin has it */
     SESSION_PLACE_EX,    /* params → detail */
     SESSION_GET_EX,      /* id → detail */
@@ -89,6 +91,7 @@ typedef struct session_request {
     broker_funds *funds;           /* FUNDS */
     broker_instrument *instrument; /* INSTRUMENT */
     broker_market_session *market; /* MARKET */
+    double *price;                 /* QUOTE: the last traded price */
     void *hook_context;
     unsigned tries; /* plugin calls made */
 } session_request;

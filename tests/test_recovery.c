@@ -453,6 +453,96 @@ START_TEST(test_crash_recovery_random_kills)
 }
 END_TEST
 
+/* ---- freeze slicing under a crash ---------------------------------------- */
+
+#define SLICED_TARGETS "BANKNIFTY26DECFUT:3000,RELIANCE:12"
+
+typedef struct kill_after {
+    size_t legs_done; /* kill -9 once this many legs are final */
+    size_t seen;
+} kill_after;
+
+static void kill_between_children(void *context, const exec_result *result, const exec_leg *leg)
+{
+    (void)result;
+    (void)leg;
+    kill_after *after = context;
+    if (++after->seen == after->legs_done)
+        raise(SIGKILL);
+}
+
+/* In a child: runs SLICED_TARGETS with `key`, killed after `legs_done` legs. */
+static void sliced_child(env *e, size_t legs_done, const char *key)
+{
+    ptx_error error;
+    if (env_load(e, 0, &error) != PTX_OK)
+        _exit(3);
+    test_request t;
+    exec_result result;
+    kill_after after = {legs_done, 0};
+    engine_call_options options = {
+        .lock_timeout_ms = 1000, .progress = kill_between_children, .progress_context = &after};
+    engine_execute(e->eng, make_request(&t, "acct", SLICED_TARGETS, key), &options, &result,
+                   &error);
+    _exit(5); /* not killed: the test's premise failed */
+}
+
+/* BANKNIFTY futures (lot 30, freeze 900): 3000 is four children of 900, 900,
+ * 900 and 300 under one leg. kill -9 after 1, 2 or 3 of them, then the same
+ * key again: recovery finishes the rest, nothing is sent twice, and the
+ * replay reports one leg summing its children. */
+START_TEST(test_freeze_children_survive_kill)
+{
+    for (size_t done = 1; done <= 3; done++) {
+        env e;
+        env_write(&e, "latency_ms = 1\nmax_in_flight = 1\n", NULL);
+        pid_t child = fork();
+        ck_assert_int_ge(child, 0);
+        if (child == 0)
+            sliced_child(&e, done, "sliced-key");
+        int status = 0;
+        waitpid(child, &status, 0);
+        ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child: %d", status);
+        size_t per_client = 0;
+        ck_assert_uint_eq(state_orders(e.state, &per_client), done);
+        ptx_error error;
+        ck_assert_msg(env_load(&e, 0, &error) == PTX_OK, "journal: %s", error.message);
+        test_request t;
+        exec_result result;
+        engine_call_options options = {.lock_timeout_ms = 1000};
+        ck_assert_int_eq(engine_execute(e.eng,
+                                        make_request(&t, "acct", SLICED_TARGETS, "sliced-key"),
+                                        &options, &result, &error),
+                         PTX_OK);
+        ck_assert_int_eq(result.status, EXEC_RECOVERED);
+        ck_assert_uint_le(state_orders(e.state, &per_client), 5);
+        ck_assert_uint_eq(per_client, 1);
+        ck_assert_int_eq(holding_of(&e, "acct", "BANKNIFTY26DECFUT"), 900 * (int64_t)done);
+        ck_assert_ptr_nonnull(strstr(result.response, "\"children\""));
+        exec_result_free(&result);
+        /* The key again: the same response, nothing placed. */
+        size_t before = state_orders(e.state, &per_client);
+        ck_assert_int_eq(engine_execute(e.eng,
+                                        make_request(&t, "acct", SLICED_TARGETS, "sliced-key"),
+                                        &options, &result, &error),
+                         PTX_OK);
+        ck_assert(result.replayed);
+        ck_assert_uint_eq(state_orders(e.state, &per_client), before);
+        exec_result_free(&result);
+        /* A new key finishes the job: the remaining children only. */
+        ck_assert_int_eq(engine_execute(e.eng, make_request(&t, "acct", SLICED_TARGETS, "next-key"),
+                                        &options, &result, &error),
+                         PTX_OK);
+        ck_assert_int_eq(result.status, EXEC_COMPLETED);
+        ck_assert_int_eq(holding_of(&e, "acct", "BANKNIFTY26DECFUT"), 3000);
+        ck_assert_uint_eq(per_client, 1);
+        exec_result_free(&result);
+        env_unload(&e);
+        env_close(&e);
+    }
+}
+END_TEST
+
 /* ---- leg states in the file ------------------------------------------------ */
 
 static void journal_sql(const char *path, const char *sql)
@@ -792,6 +882,7 @@ static Suite *recovery_suite(void)
     TCase *crash = tcase_create("crash");
     tcase_set_timeout(crash, 600);
     tcase_add_test(crash, test_crash_recovery_random_kills);
+    tcase_add_test(crash, test_freeze_children_survive_kill);
     tcase_add_test(crash, test_clean_finish_is_durable);
     tcase_add_test(crash, test_pending_legs_that_were_sent_are_adopted);
     suite_add_tcase(suite, crash);

@@ -1,0 +1,190 @@
+/* Check suite for order types (host/legs.c, order_type = limit): limit
+ * orders priced from a fresh quote ± limit_offset_bps on the tick, and a
+ * limit the market does not reach cancelled at order_timeout_ms with the
+ * reason. Runs the real simulated plugins. */
+#include <check.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "engine.h"
+#include "registry.h"
+#include "render.h"
+#include "testutil.h"
+
+static const char *const brokers[] = {"zerodha", "fyers", "angelone", "groww", "upstox"};
+#define BROKER_COUNT (sizeof brokers / sizeof brokers[0])
+
+typedef struct env {
+    char *dir;
+    char *ini;
+    config cfg;
+    registry *reg;
+    engine *eng;
+} env;
+
+static void env_open(env *e, const char *broker_extra)
+{
+    memset(e, 0, sizeof *e);
+    e->dir = tu_tempdir();
+    e->ini = tu_write_ini(e->dir, broker_extra, NULL);
+    ptx_error error;
+    ck_assert_msg(config_load(e->ini, &e->cfg, &error) == PTX_OK, "config: %s", error.message);
+    ck_assert_msg(registry_load(&e->cfg, &e->reg, &error) == PTX_OK, "registry: %s", error.message);
+    e->eng = engine_create(e->reg, NULL);
+    ck_assert_ptr_nonnull(e->eng);
+}
+
+static void env_close(env *e)
+{
+    engine_destroy(e->eng);
+    registry_free(e->reg);
+    config_free(&e->cfg);
+    unlink(e->ini);
+    rmdir(e->dir);
+    free(e->ini);
+    free(e->dir);
+}
+
+typedef struct test_request {
+    exec_request request;
+    broker_credential credentials[2];
+    exec_target targets[8];
+} test_request;
+
+/* `targets` is "SYMBOL:QTY,…". */
+static exec_request *make_request(test_request *t, const char *broker, const char *account,
+                                  const char *targets, bool dry_run)
+{
+    memset(t, 0, sizeof *t);
+    snprintf(t->request.broker, sizeof t->request.broker, "%s", broker);
+    t->credentials[0] = (broker_credential){"api_key", account};
+    t->credentials[1] = (broker_credential){"access_token", "demo"};
+    t->request.credentials = t->credentials;
+    t->request.credential_count = 2;
+    t->request.dry_run = dry_run;
+    char *copy = strdup(targets);
+    size_t count = 0;
+    for (char *save = NULL, *item = strtok_r(copy, ",", &save); item != NULL;
+         item = strtok_r(NULL, ",", &save)) {
+        char *colon = strchr(item, ':');
+        *colon = '\0';
+        snprintf(t->targets[count].symbol, sizeof t->targets[count].symbol, "%s", item);
+        t->targets[count++].target_quantity = strtoll(colon + 1, NULL, 10);
+    }
+    free(copy);
+    t->request.targets = t->targets;
+    t->request.target_count = count;
+    return &t->request;
+}
+
+static void execute(env *e, const char *broker, const char *account, const char *targets,
+                    bool dry_run, exec_result *result)
+{
+    test_request t;
+    ptx_error error;
+    ck_assert_msg(engine_execute(e->eng, make_request(&t, broker, account, targets, dry_run), NULL,
+                                 result, &error) == PTX_OK,
+                  "%s: %s", broker, error.message);
+}
+
+static const exec_leg *leg_of(const exec_result *result, const char *symbol)
+{
+    for (size_t i = 0; i < result->leg_count; i++)
+        if (strcmp(result->legs[i].symbol, symbol) == 0)
+            return &result->legs[i];
+    ck_abort_msg("no leg %s", symbol);
+    return NULL;
+}
+
+/* True when `price` is a whole number of 5 paise ticks. */
+static bool on_tick(double price)
+{
+    double ticks = price / 0.05;
+    return fabs(ticks - round(ticks)) < 1e-6;
+}
+
+/* A buy 10 bps above the quote and a sell 10 bps below it, on the tick:
+ * both cross the touch (no spread) and fill. */
+START_TEST(test_limit_orders_fill)
+{
+    env e;
+    env_open(&e, "order_type = limit\n");
+    exec_result result;
+    execute(&e, brokers[_i], "limit", "HDFCBANK:7,TCS:2", false, &result);
+    const exec_leg *buy = leg_of(&result, "HDFCBANK"), *sell = leg_of(&result, "TCS");
+    ck_assert_int_eq(buy->status, LEG_FILLED);
+    ck_assert_int_eq(sell->status, LEG_FILLED);
+    ck_assert(buy->limit_price >= 990.0 * 1.001 - 1e-9 && buy->limit_price < 990.0 * 1.001 + 0.05);
+    ck_assert(sell->limit_price <= 3100.0 * 0.999 + 1e-9 &&
+              sell->limit_price > 3100.0 * 0.999 - 0.05);
+    ck_assert(on_tick(buy->limit_price) && on_tick(sell->limit_price));
+    char *text = render_result(&result, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "\"order_type\":\"LIMIT\",\"limit_price\":"));
+    free(text);
+    exec_result_free(&result);
+    env_close(&e);
+}
+END_TEST
+
+/* At the quote with a spread, a buy limit never reaches the ask: cancelled
+ * at order_timeout_ms, reported with the price and the reason. */
+START_TEST(test_limit_not_reached)
+{
+    env e;
+    env_open(&e, "order_type = limit\nlimit_offset_bps = 0\nspread_bps = 40\n"
+                 "order_timeout_ms = 60\n");
+    exec_result result;
+    execute(&e, "zerodha", "unreached", "HDFCBANK:7", false, &result);
+    const exec_leg *buy = leg_of(&result, "HDFCBANK");
+    ck_assert_int_eq(buy->status, LEG_CANCELLED);
+    ck_assert_int_eq(buy->filled_quantity, 0);
+    ck_assert_ptr_nonnull(strstr(buy->reason, "not reached"));
+    ck_assert_int_eq(result.positions[0].residual, 7);
+    char *text = render_result(&result, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "\"unfilled_reason\":\"limit "));
+    free(text);
+    exec_result_free(&result);
+    env_close(&e);
+}
+END_TEST
+
+/* The default stays a market order: no limit price, nothing rendered. */
+START_TEST(test_market_by_default)
+{
+    env e;
+    env_open(&e, "");
+    exec_result result;
+    execute(&e, "zerodha", "market", "HDFCBANK:7", false, &result);
+    ck_assert(leg_of(&result, "HDFCBANK")->limit_price == 0.0);
+    char *text = render_result(&result, NULL);
+    ck_assert_ptr_null(strstr(text, "limit_price"));
+    free(text);
+    exec_result_free(&result);
+    env_close(&e);
+}
+END_TEST
+
+static Suite *orders_suite(void)
+{
+    Suite *suite = suite_create("orders");
+    TCase *basic = tcase_create("orders");
+    tcase_add_loop_test(basic, test_limit_orders_fill, 0, (int)BROKER_COUNT);
+    tcase_add_test(basic, test_limit_not_reached);
+    tcase_add_test(basic, test_market_by_default);
+    suite_add_tcase(suite, basic);
+    return suite;
+}
+
+int main(void)
+{
+    SRunner *runner = srunner_create(orders_suite());
+    srunner_set_fork_status(runner, CK_FORK);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
