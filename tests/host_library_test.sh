@@ -39,7 +39,7 @@ if [ -n "$exports" ] && [ -z "${others// /}" ] && grep -q '^ptexec_execute$' <<<
 else
     fail "exports" "not ptexec_*: $others"
 fi
-if readelf -d "$lib" | grep -q 'SONAME.*\[libptexec\.so\.1\]' &&
+if readelf -d "$lib" | grep 'SONAME.*\[libptexec\.so\.1\]' >/dev/null &&
     [ "$(readlink "$BUILD_DIR/libptexec.so")" = libptexec.so.1 ]; then
     pass "soname libptexec.so.1 and the libptexec.so dev link"
 else
@@ -64,7 +64,7 @@ else
 fi
 front_objs=("$BUILD_DIR/host/cli.o" "$BUILD_DIR/host/http.o" "$BUILD_DIR/host/openapi.o" "$BUILD_DIR/host/main.o")
 if cc -o "$work/ptexec-proof" "${front_objs[@]}" -L"$BUILD_DIR" -lptexec \
-    $(pkg-config --libs libmicrohttpd) -lpthread $(ldd "$lib" | grep -q libasan && echo -fsanitize=address,undefined) \
+    $(pkg-config --libs libmicrohttpd) -lpthread $(ldd "$lib" | grep libasan >/dev/null && echo -fsanitize=address,undefined) \
     >"$work/link.log" 2>&1; then
     pass "the front-end objects link against libptexec.so alone"
 else
@@ -111,7 +111,7 @@ else
 fi
 
 san_flags=
-if ldd "$prefix/lib/libptexec.so.1" | grep -q libasan; then
+if ldd "$prefix/lib/libptexec.so.1" | grep libasan >/dev/null; then
     san_flags="-fsanitize=address,undefined -fno-omit-frame-pointer"
 fi
 example="$work/example"
@@ -192,7 +192,7 @@ else
 fi
 
 # --- 4. the installed ptexec runs from the prefix -------------------------------
-if ldd "$prefix/bin/ptexec" | grep -q "libptexec.so.1 => $prefix/bin/../lib/libptexec.so.1" &&
+if ldd "$prefix/bin/ptexec" | grep "libptexec.so.1 => $prefix/bin/../lib/libptexec.so.1" >/dev/null &&
     "$prefix/bin/ptexec" -c "$ini" plan "$work/seed.json" >"$work/installed.out" 2>"$work/installed.err"; then
     pass "the installed ptexec finds lib/libptexec.so.1 (rpath \$ORIGIN/../lib) and runs"
 else
