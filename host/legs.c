@@ -109,6 +109,8 @@ static void legs_give_up(session *s, exec_leg *leg, broker_order *order, int64_t
     }
     legs_fail(leg, "order %s still open at the broker after %lld ms", leg->order_id,
               (long long)waited_ms);
+    leg->outcome_unknown =
+        true; /* not cancelled: it may still fill; settled by the next execution */
 }
 
 /* One read of `leg`'s order into *order, with its charges where the plugin
