@@ -73,6 +73,13 @@ typedef enum leg_state {
         LEG_STATE_COUNT
 } leg_state;
 
+/* The order type a request asks for; DEFAULT: the broker's `order_type`. */
+typedef enum exec_order_type {
+    EXEC_ORDER_DEFAULT,
+    EXEC_ORDER_MARKET,
+    EXEC_ORDER_LIMIT
+} exec_order_type;
+
 typedef struct exec_target {
     char symbol[BROKER_SYMBOL_MAX]; /* trimmed, upper-cased */
     int64_t target_quantity;
@@ -86,6 +93,7 @@ typedef struct exec_request {
     size_t target_count;
     bool dry_run;
     char idempotency_key[REQUEST_IDEMPOTENCY_KEY_MAX]; /* "" when absent */
+    exec_order_type order_type; /* the broker's order_type unless the request names one */
 } exec_request;
 
 typedef struct exec_leg {

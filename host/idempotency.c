@@ -17,8 +17,12 @@ void idempotency_request_hash(const exec_request *request, const char *account_h
         snprintf(out, IDS_SHA256_HEX_MAX, "%s", "unhashable");
         return;
     }
-    size_t used = (size_t)snprintf(text, capacity, "ptexec-request-v1\n%s\n%s\n%d\n",
-                                   request->broker, account_hash, request->dry_run ? 1 : 0);
+    size_t used =
+        (size_t)snprintf(text, capacity, "ptexec-request-v1\n%s\n%s\n%d\n%s", request->broker,
+                         account_hash, request->dry_run ? 1 : 0,
+                         request->order_type == EXEC_ORDER_LIMIT    ? "order_type=limit\n"
+                         : request->order_type == EXEC_ORDER_MARKET ? "order_type=market\n"
+                                                                    : "");
     /* SYMBOL=QUANTITY\n per target, formatted by hand: snprintf per target
      * cost more than the hash. Each line fits BROKER_SYMBOL_MAX + 24. */
     for (size_t i = 0; i < request->target_count && used < capacity; i++) {

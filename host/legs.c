@@ -336,7 +336,7 @@ static broker_status legs_send(session *s, exec_leg *leg, session_request *place
     params.order_type = BROKER_ORDER_MARKET;
     params.validity = BROKER_VALIDITY_DAY;
     params.market_protection = -1;
-    if (s->settings->limit_orders) {
+    if (s->limit_orders) {
         if (leg->attempts == 0 || leg->limit_price <= 0.0) /* a resend keeps its price */
             leg->limit_price = legs_limit_price(s, leg);
         if (leg->limit_price > 0.0) {

@@ -322,6 +322,23 @@ static ptx_status parse_targets(const json_value *body, size_t max_symbols, exec
     return check_duplicates(out, error);
 }
 
+/* "order_type": "market" or "limit" (optional; null = the broker's). */
+static ptx_status parse_order_type(const json_value *body, exec_request *out, ptx_error *error)
+{
+    const json_value *value = json_get(body, "order_type");
+    if (value == NULL || json_type_of(value) == JSON_NULL)
+        return PTX_OK;
+    const char *text = json_string(value);
+    if (text != NULL && strcmp(text, "market") == 0)
+        out->order_type = EXEC_ORDER_MARKET;
+    else if (text != NULL && strcmp(text, "limit") == 0)
+        out->order_type = EXEC_ORDER_LIMIT;
+    else
+        return ptx_fail(error, PTX_INVALID, "order_type",
+                        "order_type must be \"market\" or \"limit\"");
+    return PTX_OK;
+}
+
 static ptx_status parse_options(const json_value *body, exec_request *out, ptx_error *error)
 {
     const json_value *dry_run = json_get(body, "dry_run");
@@ -332,6 +349,9 @@ static ptx_status parse_options(const json_value *body, exec_request *out, ptx_e
                             json_type_name(type));
         out->dry_run = json_bool(dry_run);
     }
+    ptx_status status = parse_order_type(body, out, error);
+    if (status != PTX_OK)
+        return status;
     const json_value *key = json_get(body, "idempotency_key");
     if (key == NULL || json_type_of(key) == JSON_NULL)
         return PTX_OK;

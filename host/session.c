@@ -54,6 +54,9 @@ ptx_status session_open(session *s, registry *reg, const exec_request *request,
     s->instance = registry_broker_instance(s->broker);
     s->settings = registry_broker_settings(s->broker);
     s->features = registry_broker_features(s->broker);
+    s->limit_orders = request->order_type == EXEC_ORDER_DEFAULT
+                          ? s->settings->limit_orders
+                          : request->order_type == EXEC_ORDER_LIMIT;
     retry_rng_seed(&s->rng);
 
     broker_credentials credentials = {request->credential_count, request->credentials};
@@ -97,6 +100,7 @@ void session_worker(session *worker, const session *opened)
     worker->handle = opened->handle;
     worker->settings = opened->settings;
     worker->features = opened->features;
+    worker->limit_orders = opened->limit_orders;
     worker->facts = opened->facts;
     worker->account = opened->account;
     worker->limits = opened->limits;

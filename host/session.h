@@ -38,6 +38,7 @@ typedef struct session {
     broker_session *handle; /* NULL until session_open succeeds */
     const broker_settings *settings;
     const registry_features *features; /* which ABI 1.1 calls the plugin has */
+    bool limit_orders;                 /* the broker's order_type, or the request's */
     struct instruments *facts; /* the engine's instrument cache, for limit prices; may be NULL */
     locks_account *account;    /* set by the engine once the account is held */
     limiter_account *limits;   /* the account's limiter, set by the engine; NULL: none */

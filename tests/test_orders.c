@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "idempotency.h"
 #include "registry.h"
 #include "render.h"
 #include "testutil.h"
@@ -168,6 +169,40 @@ START_TEST(test_market_by_default)
 }
 END_TEST
 
+/* The request chooses: "order_type":"limit" over a market broker, and
+ * "market" over a limit one; it takes part in the idempotency hash. */
+START_TEST(test_order_type_per_request)
+{
+    env e;
+    env_open(&e, "");
+    test_request t;
+    exec_result result;
+    ptx_error error;
+    exec_request *request = make_request(&t, "zerodha", "asks-limit", "HDFCBANK:7", false);
+    request->order_type = EXEC_ORDER_LIMIT;
+    ck_assert_int_eq(engine_execute(e.eng, request, NULL, &result, &error), PTX_OK);
+    ck_assert(leg_of(&result, "HDFCBANK")->limit_price > 0.0);
+    ck_assert_int_eq(leg_of(&result, "HDFCBANK")->status, LEG_FILLED);
+    exec_result_free(&result);
+    env_close(&e);
+
+    env_open(&e, "order_type = limit\n");
+    request = make_request(&t, "zerodha", "asks-market", "HDFCBANK:7", false);
+    request->order_type = EXEC_ORDER_MARKET;
+    ck_assert_int_eq(engine_execute(e.eng, request, NULL, &result, &error), PTX_OK);
+    ck_assert(leg_of(&result, "HDFCBANK")->limit_price == 0.0);
+    exec_result_free(&result);
+    env_close(&e);
+
+    char plain[IDS_SHA256_HEX_MAX], limit[IDS_SHA256_HEX_MAX];
+    request = make_request(&t, "zerodha", "hash", "HDFCBANK:7", false);
+    idempotency_request_hash(request, "0123456789abcdef", plain);
+    request->order_type = EXEC_ORDER_LIMIT;
+    idempotency_request_hash(request, "0123456789abcdef", limit);
+    ck_assert_str_ne(plain, limit);
+}
+END_TEST
+
 static Suite *orders_suite(void)
 {
     Suite *suite = suite_create("orders");
@@ -175,6 +210,7 @@ static Suite *orders_suite(void)
     tcase_add_loop_test(basic, test_limit_orders_fill, 0, (int)BROKER_COUNT);
     tcase_add_test(basic, test_limit_not_reached);
     tcase_add_test(basic, test_market_by_default);
+    tcase_add_test(basic, test_order_type_per_request);
     suite_add_tcase(suite, basic);
     return suite;
 }
