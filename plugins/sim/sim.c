@@ -1026,6 +1026,18 @@ static broker_status sim_refresh(broker_instance *instance, broker_session *sess
     return BROKER_OK;
 }
 
+/* With the lock held: a metered read of `order_id`, brought up to date;
+ * its sequence into *sequence. */
+static broker_status sim_read_order(broker_instance *instance, broker_session *session,
+                                    const char *order_id, uint32_t *sequence)
+{
+    broker_status status = sim_gate_read(instance, session);
+    *sequence = status == BROKER_OK ? sim_lookup(instance, session, order_id) : 0;
+    if (status == BROKER_OK)
+        status = sim_refresh(instance, session, *sequence, order_id);
+    return status;
+}
+
 broker_status sim_get_order(broker_instance *instance, broker_session *session,
                             const char *order_id, broker_order *order)
 {
@@ -1033,10 +1045,8 @@ broker_status sim_get_order(broker_instance *instance, broker_session *session,
         return BROKER_INVALID;
     memset(order, 0, sizeof *order);
     sim_enter(instance, session);
-    broker_status status = sim_gate_read(instance, session);
-    uint32_t sequence = status == BROKER_OK ? sim_lookup(instance, session, order_id) : 0;
-    if (status == BROKER_OK)
-        status = sim_refresh(instance, session, sequence, order_id);
+    uint32_t sequence = 0;
+    broker_status status = sim_read_order(instance, session, order_id, &sequence);
     if (status == BROKER_OK)
         sim_describe(instance, sequence, order);
     sim_leave(instance);
@@ -1049,10 +1059,8 @@ broker_status sim_get_order_ex(broker_instance *instance, broker_session *sessio
     if (sim_bad_call(instance, session) || order_id == NULL || detail == NULL)
         return BROKER_INVALID;
     sim_enter(instance, session);
-    broker_status status = sim_gate_read(instance, session);
-    uint32_t sequence = status == BROKER_OK ? sim_lookup(instance, session, order_id) : 0;
-    if (status == BROKER_OK)
-        status = sim_refresh(instance, session, sequence, order_id);
+    uint32_t sequence = 0;
+    broker_status status = sim_read_order(instance, session, order_id, &sequence);
     if (status == BROKER_OK)
         sim_describe_detail(instance, sequence, detail);
     sim_leave(instance);
