@@ -91,6 +91,7 @@ void exec_leg_combine(const exec_result *result, size_t begin, size_t end, exec_
         out->filled_quantity += child->filled_quantity;
         value += child->average_price * (double)child->filled_quantity;
         out->attempts += child->attempts;
+        out->reprices += child->reprices;
         out->charges += child->charges;
         out->outcome_unknown |= child->outcome_unknown;
         if (out->reason[0] == '\0')

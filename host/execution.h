@@ -112,8 +112,17 @@ typedef struct exec_leg {
     double charges;             /* the order's charges in rupees, as the broker reports them */
     int64_t requested_quantity; /* the quantity before the funds gate cut it; 0: not cut */
     double limit_price;         /* a limit order's price; 0 for a market order */
-    bool outcome_unknown;       /* FAILED, but the order may exist: lookups by client
-                                   order id failed (journaled as UNKNOWN) */
+    /* Re-pricing (legs.c): a limit order cancelled at the end of its time
+     * slice and resubmitted for the rest at a fresh price gets a new client
+     * order id (attempt `reprices`); what the earlier orders filled is kept
+     * here, and filled_quantity, average_price and charges always include it. */
+    unsigned reprices;      /* orders cancelled and resubmitted (journaled) */
+    unsigned reprice_round; /* time slices looked at so far (this run only) */
+    int64_t prior_filled;   /* filled by the leg's earlier orders */
+    double prior_value;     /* their fills' value in rupees */
+    double prior_charges;   /* their charges */
+    bool outcome_unknown;   /* FAILED, but the order may exist: lookups by client
+                               order id failed (journaled as UNKNOWN) */
 } exec_leg;
 
 typedef struct exec_position {

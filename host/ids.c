@@ -184,6 +184,15 @@ void ids_client_order_id(const char *execution_id, size_t leg_index, unsigned mi
     out[length] = '\0';
 }
 
+size_t ids_client_order_id_capacity(unsigned min_length, unsigned max_length)
+{
+    size_t length = ids_client_length(min_length, max_length, SIZE_MAX);
+    size_t capacity = 1;
+    for (size_t i = 0; i < length && i < IDS_LEG_WIDTH; i++)
+        capacity *= 36u;
+    return capacity;
+}
+
 void ids_account_hash(const ids_key *key, const char *broker, const char *account_id,
                       char out[IDS_ACCOUNT_HASH_MAX])
 {

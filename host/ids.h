@@ -23,6 +23,10 @@ void ids_new_execution_id(char out[IDS_EXECUTION_ID_MAX]);
 void ids_client_order_id(const char *execution_id, size_t leg_index, unsigned min_length,
                          unsigned max_length, char *out, size_t out_size);
 
+/* How many leg indexes ids_client_order_id tells apart for the broker's
+ * lengths (36^5, fewer for ids shorter than 5): a larger index reuses an id. */
+size_t ids_client_order_id_capacity(unsigned min_length, unsigned max_length);
+
 #define IDS_KEY_BYTES 32
 
 /* The secret of account hashes: one per installation, so that a hash

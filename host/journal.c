@@ -252,9 +252,12 @@ static const char *const journal_sql[STMT_COUNT] = {
         " last AS (SELECT leg_index, v, max(o) FROM ev GROUP BY leg_index)"
         " SELECT l.key, l.value ->> 0, l.value ->> 1, l.value ->> 2,"
         " coalesce(last.v ->> 10, l.value ->> 3),"
-        " l.value ->> 4, coalesce(last.v ->> 2, 'PENDING_SEND'), coalesce(last.v ->> 4, ''),"
+        " coalesce(last.v ->> 11, l.value ->> 4), coalesce(last.v ->> 2, 'PENDING_SEND'),"
+        " coalesce(last.v ->> 4, ''),"
         " coalesce(last.v ->> 5, 0), coalesce(last.v ->> 6, 0.0), coalesce(last.v ->> 7, 0),"
-        " coalesce(last.v ->> 8, ''), l.value ->> 3 FROM executions i, json_each(i.legs) l"
+        " coalesce(last.v ->> 8, ''), l.value ->> 3, coalesce(last.v ->> 12, 0),"
+        " coalesce(last.v ->> 13, 0), coalesce(last.v ->> 14, 0.0), coalesce(last.v ->> 15, 0.0)"
+        " FROM executions i, json_each(i.legs) l"
         " LEFT JOIN last ON last.leg_index = l.key WHERE i.id = ?1 ORDER BY l.key",
     [STMT_LOAD_POSITIONS] = "SELECT p.value ->> 0, p.value ->> 1, p.value ->> 2 FROM executions i,"
                             " json_each(i.positions) p WHERE i.id = ?1 ORDER BY p.key",
@@ -1164,7 +1167,11 @@ ptx_status journal_resume(journal *j, const exec_result *result, const leg_state
 /* The event [[leg_index, at_ms, state, detail, order_id, filled_quantity,
  * average_price, attempts, reason]] of `leg`, as an events row holds it;
  * a leg the funds gate cut after its intent adds [0, quantity] (the carried
- * over mark, and the quantity it is placed at). */
+ * over mark, and the quantity it is placed at); a re-priced leg (legs.c)
+ * adds [.., .., client_order_id, reprices, prior_filled, prior_value,
+ * prior_charges]: the id of its current order and what its earlier orders
+ * filled, so that recovery asks the broker for the right order and keeps
+ * the earlier fills. */
 static char *event_json(size_t leg_index, leg_state state, const exec_leg *leg, const char *detail)
 {
     json_writer w;
@@ -1180,9 +1187,19 @@ static char *event_json(size_t leg_index, leg_state state, const exec_leg *leg, 
     json_write_double(&w, leg->average_price);
     json_write_int(&w, leg->attempts);
     json_write_text_or_null(&w, leg->reason);
-    if (leg->requested_quantity != 0) { /* cut by the funds gate after its intent */
+    if (leg->requested_quantity != 0 || leg->reprices > 0) {
         json_write_int(&w, 0);
-        json_write_int(&w, leg->quantity);
+        if (leg->requested_quantity != 0) /* cut by the funds gate after its intent */
+            json_write_int(&w, leg->quantity);
+        else
+            json_write_null(&w);
+    }
+    if (leg->reprices > 0) {
+        json_write_string(&w, leg->client_order_id);
+        json_write_int(&w, leg->reprices);
+        json_write_int(&w, leg->prior_filled);
+        json_write_double(&w, leg->prior_value);
+        json_write_double(&w, leg->prior_charges);
     }
     json_array_end(&w);
     json_array_end(&w);
@@ -1504,6 +1521,10 @@ static void journal_read_leg(sqlite3_stmt *stmt, exec_leg *leg, leg_state *state
     copy_column(stmt, 11, leg->reason, sizeof leg->reason);
     int64_t intended = sqlite3_column_int64(stmt, 12);
     leg->requested_quantity = intended != leg->quantity ? intended : 0; /* the funds gate cut it */
+    leg->reprices = (unsigned)sqlite3_column_int64(stmt, 13);
+    leg->prior_filled = sqlite3_column_int64(stmt, 14);
+    leg->prior_value = sqlite3_column_double(stmt, 15);
+    leg->prior_charges = sqlite3_column_double(stmt, 16);
     leg->status = LEG_PLANNED;
 }
 

@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ids.h"
 #include "instruments.h"
 #include "retry.h"
 
 #define LEGS_POLL_MAX_MS 1000u
+
+static double legs_limit_price(session *s, const exec_leg *leg);
 
 void legs_reason(exec_leg *leg, const char *format, ...)
 {
@@ -44,15 +47,29 @@ static const char *order_message(const broker_order *order, const char *fallback
     return order->message[0] != '\0' ? order->message : fallback;
 }
 
+int64_t legs_open_quantity(const exec_leg *leg)
+{
+    return leg->quantity - leg->prior_filled;
+}
+
+/* The leg's fill: what its earlier (re-priced) orders filled and what
+ * `order`, its current one, has filled so far. */
+static void legs_take_fill(exec_leg *leg, const broker_order *order)
+{
+    int64_t filled = order->filled_quantity;
+    if (order->state == BROKER_ORDER_FILLED && filled == 0)
+        filled = legs_open_quantity(leg);
+    leg->filled_quantity = leg->prior_filled + filled;
+    double value = leg->prior_value + order->average_price * (double)filled;
+    leg->average_price = leg->filled_quantity > 0 ? value / (double)leg->filled_quantity : 0.0;
+}
+
 void legs_finish(exec_leg *leg, const broker_order *order)
 {
-    leg->filled_quantity = order->filled_quantity;
-    leg->average_price = order->average_price;
+    legs_take_fill(leg, order);
     switch (order->state) {
     case BROKER_ORDER_FILLED:
         leg->status = LEG_FILLED;
-        if (leg->filled_quantity == 0)
-            leg->filled_quantity = leg->quantity;
         leg->reason[0] = '\0';
         return;
     case BROKER_ORDER_PARTIALLY_FILLED:
@@ -62,11 +79,17 @@ void legs_finish(exec_leg *leg, const broker_order *order)
                     order_message(order, "no reason given"));
         return;
     case BROKER_ORDER_REJECTED:
-        leg->status = LEG_REJECTED;
-        legs_reason(leg, "%s", order_message(order, "rejected by the broker"));
+        leg->status = leg->prior_filled > 0 ? LEG_PARTIALLY_FILLED : LEG_REJECTED;
+        if (leg->prior_filled > 0)
+            legs_reason(leg,
+                        "filled %lld of %lld; the re-priced order for the rest was rejected: %s",
+                        (long long)leg->filled_quantity, (long long)leg->quantity,
+                        order_message(order, "rejected by the broker"));
+        else
+            legs_reason(leg, "%s", order_message(order, "rejected by the broker"));
         return;
     case BROKER_ORDER_CANCELLED:
-        leg->status = LEG_CANCELLED;
+        leg->status = leg->prior_filled > 0 ? LEG_PARTIALLY_FILLED : LEG_CANCELLED;
         legs_reason(leg, "cancelled: %s", order_message(order, "no reason given"));
         return;
     case BROKER_ORDER_OPEN:
@@ -79,8 +102,7 @@ void legs_finish(exec_leg *leg, const broker_order *order)
  * can, and report the leg as it honestly stands. */
 static void legs_give_up(session *s, exec_leg *leg, broker_order *order, int64_t waited_ms)
 {
-    leg->filled_quantity = order->filled_quantity;
-    leg->average_price = order->average_price;
+    legs_take_fill(leg, order);
     if (s->plugin->cancel_order != NULL && !session_auth_failed(s)) {
         broker_order cancelled = *order;
         session_request cancel = {.op = SESSION_CANCEL, .id = leg->order_id, .order = &cancelled};
@@ -93,19 +115,18 @@ static void legs_give_up(session *s, exec_leg *leg, broker_order *order, int64_t
             legs_finish(leg, &cancelled);
             if (leg->limit_price > 0.0 && leg->status != LEG_FILLED)
                 legs_reason(leg,
-                            "limit %.2f not reached: %lld of %lld filled in %lld ms, the rest "
+                            "limit %.2f not reached: %lld of %lld filled in %lld ms%s, the rest "
                             "cancelled",
                             leg->limit_price, (long long)leg->filled_quantity,
-                            (long long)leg->quantity, (long long)waited_ms);
+                            (long long)leg->quantity, (long long)waited_ms,
+                            leg->reprices > 0 ? " (re-priced)" : "");
             else if (leg->status == LEG_CANCELLED)
                 legs_reason(leg, "cancelled after %lld ms still open: %s", (long long)waited_ms,
                             order_message(&cancelled, "cancelled on request"));
             return;
         }
-        if (status == BROKER_OK) {
-            leg->filled_quantity = cancelled.filled_quantity;
-            leg->average_price = cancelled.average_price;
-        }
+        if (status == BROKER_OK)
+            legs_take_fill(leg, &cancelled);
     }
     legs_fail(leg, "order %s still open at the broker after %lld ms", leg->order_id,
               (long long)waited_ms);
@@ -134,11 +155,11 @@ static bool legs_read(session *s, exec_leg *leg, broker_order *order)
         status = session_call(s, &get);
         if (status == BROKER_OK) {
             *order = detail.order;
-            leg->charges = detail.charges.total;
+            leg->charges = leg->prior_charges + detail.charges.total;
         }
     }
     if (status != BROKER_OK && session_auth_failed(s)) {
-        leg->filled_quantity = order->filled_quantity;
+        legs_take_fill(leg, order);
         legs_fail(leg,
                   "order %s accepted but not followed to a final state: broker "
                   "authentication failed: %s",
@@ -149,37 +170,153 @@ static bool legs_read(session *s, exec_leg *leg, broker_order *order)
     return true;
 }
 
-/* The first read is immediate; then the interval starts at poll_interval_ms
- * and doubles up to one second. */
-void legs_follow(session *s, exec_leg *leg, broker_order *order)
-{
-    legs_copy_text(leg->order_id, sizeof leg->order_id, order->order_id);
-    int64_t started = retry_monotonic_ms();
-    unsigned interval = s->settings->poll_interval_ms;
-    for (bool first = true; !legs_order_is_final(order); first = false) {
-        if (!first) {
-            int64_t waited = retry_monotonic_ms() - started;
-            int64_t left = (int64_t)s->settings->order_timeout_ms - waited;
-            if (left <= 0) {
-                legs_give_up(s, leg, order, waited);
-                return;
-            }
-            retry_sleep_ms(interval < left ? interval : (unsigned)left);
-            interval = legs_next_interval(interval);
-        }
-        if (!legs_read(s, leg, order))
-            return;
-    }
-    legs_finish(leg, order);
-}
-
 unsigned legs_next_interval(unsigned interval_ms)
 {
     interval_ms = interval_ms == 0 ? 1 : interval_ms * 2;
     return interval_ms > LEGS_POLL_MAX_MS ? LEGS_POLL_MAX_MS : interval_ms;
 }
 
-bool legs_poll(session *s, exec_leg *leg, broker_order *order, int64_t started_ms)
+/* True when `leg` is a limit order that re-pricing may cancel and resubmit. */
+static bool legs_repricing(const session *s, const exec_leg *leg)
+{
+    return leg->limit_price > 0.0 && s->settings->reprice_attempts > 0;
+}
+
+int64_t legs_deadline_ms(const session *s, const exec_leg *leg, int64_t started_ms)
+{
+    uint64_t timeout = s->settings->order_timeout_ms;
+    unsigned slices = legs_repricing(s, leg) ? s->settings->reprice_attempts + 1 : 1;
+    unsigned slice = leg->reprice_round < slices ? leg->reprice_round + 1 : slices;
+    return started_ms + (int64_t)(timeout * slice / slices);
+}
+
+/* The client order id of `leg`'s next order (attempt leg->reprices + 1):
+ * the id scheme's index of the leg plus the attempt times the execution's
+ * legs, so no two orders of one execution share an id. False when the
+ * broker's ids are too short to tell that index apart. */
+static bool legs_attempt_id(const session *s, const record_run *records, const exec_leg *leg,
+                            char *out, size_t size)
+{
+    const exec_result *result = records->result;
+    if (result == NULL || leg < result->legs || leg >= result->legs + result->leg_count)
+        return false;
+    size_t index = (size_t)(leg - result->legs);
+    size_t attempt = (size_t)leg->reprices + 1;
+    const broker_capabilities *caps = &s->plugin->capabilities;
+    size_t capacity = ids_client_order_id_capacity(caps->tag_min_length, caps->tag_max_length);
+    if (attempt > (capacity - 1 - index) / result->leg_count)
+        return false;
+    ids_client_order_id(result->execution_id, index + attempt * result->leg_count,
+                        caps->tag_min_length, caps->tag_max_length, out, size);
+    return true;
+}
+
+/* A resubmission ended without an order: what earlier orders filled stays
+ * the leg's, reported PARTIALLY_FILLED with the reason re-pricing stopped
+ * (unless the new order may exist: then FAILED with an unknown outcome, for
+ * the account's next execution to settle). */
+static void legs_resubmit_failed(exec_leg *leg)
+{
+    leg->filled_quantity = leg->prior_filled;
+    leg->average_price = leg->prior_filled > 0 ? leg->prior_value / (double)leg->prior_filled : 0.0;
+    leg->charges = leg->prior_charges;
+    if (leg->prior_filled == 0 || leg->outcome_unknown)
+        return;
+    char why[BROKER_MESSAGE_MAX];
+    memcpy(why, leg->reason, sizeof why);
+    leg->status = LEG_PARTIALLY_FILLED;
+    legs_reason(leg, "filled %lld of %lld; re-pricing the rest stopped: %.400s",
+                (long long)leg->filled_quantity, (long long)leg->quantity, why);
+}
+
+typedef enum legs_reprice_outcome {
+    LEGS_REPRICE_KEPT,   /* the order works on (still open) */
+    LEGS_REPRICE_RESENT, /* *order is the leg's new order, open */
+    LEGS_REPRICE_FINAL   /* the leg is final */
+} legs_reprice_outcome;
+
+/* Re-pricing at the end of a time slice of an open limit order: a fresh
+ * price; when the market has moved away from the order's limit, the order is
+ * cancelled and what it did not fill is resubmitted at the new price under
+ * the next client order id. The new id, the attempt and the earlier fills
+ * are committed (PENDING_SEND) before the new order is sent, so a crash
+ * between the two leaves recovery an id to ask the broker for; a crash
+ * before that finds the cancelled order under the old one. */
+static legs_reprice_outcome legs_reprice(session *s, record_run *records, exec_leg *leg,
+                                         broker_order *order)
+{
+    leg->reprice_round++;
+    double price = legs_limit_price(s, leg);
+    bool buy = leg->side == BROKER_SIDE_BUY;
+    if (price <= 0.0 || (buy ? price <= leg->limit_price + 1e-9 : price >= leg->limit_price - 1e-9))
+        return LEGS_REPRICE_KEPT; /* not moved away: the order keeps its place in the queue */
+    char next_id[BROKER_CLIENT_ORDER_ID_MAX];
+    if (s->plugin->cancel_order == NULL || session_auth_failed(s) || records->broken ||
+        !legs_attempt_id(s, records, leg, next_id, sizeof next_id))
+        return LEGS_REPRICE_KEPT;
+    broker_order cancelled = *order;
+    session_request cancel = {.op = SESSION_CANCEL, .id = leg->order_id, .order = &cancelled};
+    (void)session_call(s, &cancel);
+    cancelled = *order; /* its final word comes from a read, with the charges */
+    if (!legs_read(s, leg, &cancelled))
+        return LEGS_REPRICE_FINAL;
+    *order = cancelled;
+    if (!legs_order_is_final(&cancelled))
+        return LEGS_REPRICE_KEPT; /* the cancel did not take: it is followed on */
+    int64_t filled = cancelled.filled_quantity;
+    if (cancelled.state == BROKER_ORDER_FILLED || cancelled.state == BROKER_ORDER_REJECTED ||
+        filled >= legs_open_quantity(leg)) {
+        legs_finish(leg, &cancelled);
+        return LEGS_REPRICE_FINAL;
+    }
+    char detail[BROKER_MESSAGE_MAX + 160];
+    snprintf(detail, sizeof detail,
+             "re-priced (%u of %u): order %s at %.2f cancelled with %lld of %lld filled; the "
+             "remaining %lld at %.2f as client order id %s",
+             leg->reprices + 1, s->settings->reprice_attempts, leg->order_id, leg->limit_price,
+             (long long)filled, (long long)legs_open_quantity(leg),
+             (long long)(legs_open_quantity(leg) - filled), price, next_id);
+    leg->prior_filled += filled;
+    leg->prior_value += cancelled.average_price * (double)filled;
+    leg->prior_charges = leg->charges;
+    leg->filled_quantity = leg->prior_filled;
+    leg->average_price = leg->prior_filled > 0 ? leg->prior_value / (double)leg->prior_filled : 0.0;
+    leg->reprices++;
+    legs_copy_text(leg->client_order_id, sizeof leg->client_order_id, next_id);
+    leg->order_id[0] = '\0';
+    leg->limit_price = price;
+    record_leg(records, leg, LEG_STATE_PENDING_SEND, detail);
+    if (!legs_submit(s, records, leg, order)) {
+        legs_resubmit_failed(leg);
+        return LEGS_REPRICE_FINAL;
+    }
+    if (legs_order_is_final(order)) {
+        legs_finish(leg, order);
+        return LEGS_REPRICE_FINAL;
+    }
+    return LEGS_REPRICE_RESENT;
+}
+
+/* The open order's time slice is over (legs_deadline_ms): re-priced while
+ * rounds are left, else given up. True when the leg is final. */
+static bool legs_slice_over(session *s, record_run *records, exec_leg *leg, broker_order *order,
+                            int64_t started_ms)
+{
+    while (retry_monotonic_ms() >= legs_deadline_ms(s, leg, started_ms)) {
+        if (records == NULL || !legs_repricing(s, leg) ||
+            leg->reprice_round >= s->settings->reprice_attempts) {
+            legs_give_up(s, leg, order, retry_monotonic_ms() - started_ms);
+            return true;
+        }
+        legs_reprice_outcome outcome = legs_reprice(s, records, leg, order);
+        if (outcome != LEGS_REPRICE_KEPT)
+            return outcome == LEGS_REPRICE_FINAL;
+    }
+    return false;
+}
+
+bool legs_poll(session *s, record_run *records, exec_leg *leg, broker_order *order,
+               int64_t started_ms)
 {
     if (!legs_read(s, leg, order))
         return true;
@@ -187,11 +324,26 @@ bool legs_poll(session *s, exec_leg *leg, broker_order *order, int64_t started_m
         legs_finish(leg, order);
         return true;
     }
-    int64_t waited = retry_monotonic_ms() - started_ms;
-    if (waited < (int64_t)s->settings->order_timeout_ms)
-        return false;
-    legs_give_up(s, leg, order, waited);
-    return true;
+    return legs_slice_over(s, records, leg, order, started_ms);
+}
+
+/* The first read is immediate; then the interval starts at poll_interval_ms
+ * and doubles up to one second. */
+void legs_follow(session *s, record_run *records, exec_leg *leg, broker_order *order)
+{
+    legs_copy_text(leg->order_id, sizeof leg->order_id, order->order_id);
+    if (legs_order_is_final(order)) {
+        legs_finish(leg, order);
+        return;
+    }
+    int64_t started = retry_monotonic_ms();
+    unsigned interval = s->settings->poll_interval_ms;
+    while (!legs_poll(s, records, leg, order, started)) {
+        int64_t left = legs_deadline_ms(s, leg, started) - retry_monotonic_ms();
+        if (left > 0)
+            retry_sleep_ms(interval < left ? interval : (unsigned)left);
+        interval = legs_next_interval(interval);
+    }
 }
 
 /* Records that the broker holds `order` for `leg` (ACCEPTED, with `detail`,
@@ -207,7 +359,7 @@ void legs_accepted(session *s, record_run *records, exec_leg *leg, broker_order 
                    const char *detail)
 {
     legs_note_accepted(records, leg, order, detail);
-    legs_follow(s, leg, order);
+    legs_follow(s, records, leg, order);
 }
 
 /* A mismatch means the client order id was reused (e.g. a broker with very
@@ -221,7 +373,7 @@ bool legs_matches(const broker_order *order, const exec_leg *leg)
         return false;
     if (order->side != 0 && order->side != leg->side)
         return false;
-    return order->quantity <= 0 || order->quantity == leg->quantity;
+    return order->quantity <= 0 || order->quantity == legs_open_quantity(leg);
 }
 
 legs_lookup_outcome legs_lookup(session *s, exec_leg *leg, broker_order *order)
@@ -353,7 +505,7 @@ static broker_status legs_send(session *s, exec_leg *leg, session_request *place
     place->detail = &detail;
     broker_status status = session_call(s, place);
     *place->order = detail.order;
-    leg->charges = detail.charges.total;
+    leg->charges = leg->prior_charges + detail.charges.total;
     return status;
 }
 
@@ -367,7 +519,7 @@ bool legs_submit(session *s, record_run *records, exec_leg *leg, broker_order *o
         legs_fail(leg, "not placed: journal unavailable: %s", records->message);
         return false;
     }
-    broker_order_request request = {.side = leg->side, .quantity = leg->quantity};
+    broker_order_request request = {.side = leg->side, .quantity = legs_open_quantity(leg)};
     memcpy(request.symbol, leg->symbol, sizeof request.symbol);
     memcpy(request.client_order_id, leg->client_order_id, sizeof request.client_order_id);
     place_context context = {records, leg};
@@ -411,5 +563,5 @@ void legs_place(session *s, record_run *records, exec_leg *leg)
 {
     broker_order order;
     if (legs_submit(s, records, leg, &order))
-        legs_follow(s, leg, &order);
+        legs_follow(s, records, leg, &order);
 }

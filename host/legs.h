@@ -33,8 +33,21 @@ bool legs_submit(session *s, record_run *records, exec_leg *leg, broker_order *o
 /* One step of following: reads `leg`'s open order into *order once. True
  * when the leg is final now (filled, ended, or given up and cancelled
  * because order_timeout_ms has passed since `started_ms`, monotonic ms);
- * false while it is open: read again after legs_next_interval. */
-bool legs_poll(session *s, exec_leg *leg, broker_order *order, int64_t started_ms);
+ * false while it is open: read again after legs_next_interval, but not
+ * past legs_deadline_ms. A limit order whose time slice is over may be
+ * re-priced here (cancelled, and the rest resubmitted under a new client
+ * order id, recorded through `records`): *order is then the new order. */
+bool legs_poll(session *s, record_run *records, exec_leg *leg, broker_order *order,
+               int64_t started_ms);
+
+/* When the current time slice of `leg`'s order, followed since
+ * `started_ms`, ends: order_timeout_ms after it, or for a limit order with
+ * reprice_attempts = N the end of the next of N + 1 equal slices. */
+int64_t legs_deadline_ms(const session *s, const exec_leg *leg, int64_t started_ms);
+
+/* What the leg's current order is for: its quantity less what its earlier
+ * (re-priced) orders filled. */
+int64_t legs_open_quantity(const exec_leg *leg);
 
 /* The read interval after `interval_ms`: doubled, at most one second. */
 unsigned legs_next_interval(unsigned interval_ms);
@@ -45,8 +58,9 @@ void legs_accepted(session *s, record_run *records, exec_leg *leg, broker_order 
                    const char *detail);
 
 /* Follows `order` (its order_id set) with get_order until it is final or
- * order_timeout_ms passes (then cancels it where the plugin can). */
-void legs_follow(session *s, exec_leg *leg, broker_order *order);
+ * order_timeout_ms passes (then cancels it where the plugin can), re-pricing
+ * a limit order as legs_poll does (`records` may be NULL: no re-pricing). */
+void legs_follow(session *s, record_run *records, exec_leg *leg, broker_order *order);
 
 /* Asks the broker for the leg by client order id (an unknown outcome). */
 legs_lookup_outcome legs_lookup(session *s, exec_leg *leg, broker_order *order);

@@ -23,9 +23,23 @@ static void recover_leg(session *s, record_run *records, exec_leg *leg, leg_stat
     if (state == LEG_STATE_ACCEPTED && leg->order_id[0] != '\0') {
         snprintf(order.order_id, sizeof order.order_id, "%s", leg->order_id);
         order.state = BROKER_ORDER_OPEN;
-        legs_follow(s, leg, &order);
+        legs_follow(s, records, leg, &order);
     } else {
         legs_lookup_outcome found = legs_lookup(s, leg, &order);
+        if (found == LEGS_ABSENT && leg->prior_filled > 0) { /* re-priced: the rest not sent */
+            leg->status = LEG_PARTIALLY_FILLED;
+            leg->filled_quantity = leg->prior_filled;
+            leg->average_price = leg->prior_value / (double)leg->prior_filled;
+            leg->charges = leg->prior_charges;
+            legs_reason(leg,
+                        "filled %lld of %lld by its earlier orders; ptexec stopped before the "
+                        "re-priced rest reached the broker (no order with client order id %s)",
+                        (long long)leg->filled_quantity, (long long)leg->quantity,
+                        leg->client_order_id);
+            record_leg(records, leg, LEG_STATE_PARTIALLY_FILLED,
+                       "recovery: the broker has no order for the re-priced rest");
+            return;
+        }
         if (found == LEGS_ABSENT) {
             if (state == LEG_STATE_PENDING_SEND)
                 legs_fail(leg, "%s", RECOVERY_NOT_SENT_REASON);

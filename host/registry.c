@@ -54,6 +54,7 @@ static const char *const registry_host_keys[] = {"plugin",
                                                  "funds_margin_bps",
                                                  "order_type",
                                                  "limit_offset_bps",
+                                                 "reprice_attempts",
                                                  "seed",
                                                  NULL};
 
@@ -668,6 +669,7 @@ static ptx_status settings_parse(const config *cfg, const config_section *sectio
         {"max_in_flight", 0, REGISTRY_MAX_IN_FLIGHT, &settings->max_in_flight},
         {"funds_margin_bps", 0, 10000, &settings->funds_margin_bps},
         {"limit_offset_bps", 0, 10000, &settings->limit_offset_bps},
+        {"reprice_attempts", 0, REGISTRY_REPRICE_MAX, &settings->reprice_attempts},
     };
     *settings =
         (broker_settings){.mode = "simulated",
@@ -678,6 +680,7 @@ static ptx_status settings_parse(const config *cfg, const config_section *sectio
                           .poll_interval_ms = 50,
                           .funds_margin_bps = REGISTRY_FUNDS_MARGIN_BPS,
                           .limit_offset_bps = REGISTRY_LIMIT_OFFSET_BPS,
+                          .reprice_attempts = REGISTRY_REPRICE_ATTEMPTS,
                           .rate_limit_per_second = plugin->capabilities.rate_limit_per_second};
     for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
         unsigned long value = *numbers[i].field;

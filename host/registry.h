@@ -31,9 +31,12 @@ typedef struct broker_settings {
     unsigned funds_margin_bps;           /* estimated charges and price move on a buy's value */
     bool limit_orders;                   /* order_type = limit (default market) */
     unsigned limit_offset_bps;           /* a limit's distance past the quote, towards a fill */
+    unsigned reprice_attempts;           /* a limit's cancel-and-resubmit rounds (legs.c) */
 } broker_settings;
 
 #define REGISTRY_LIMIT_OFFSET_BPS 10 /* 0.1% */
+#define REGISTRY_REPRICE_ATTEMPTS 2  /* order_timeout_ms in three slices */
+#define REGISTRY_REPRICE_MAX 20
 #define REGISTRY_FUNDS_MARGIN_BPS 50 /* 0.5%: delivery charges (~0.15%) and a price move */
 
 typedef struct registry registry;

@@ -55,6 +55,8 @@ static void write_leg(json_writer *writer, const exec_leg *leg, bool charges_kno
         json_write_string(writer, "LIMIT");
         json_key_write(writer, "limit_price");
         json_write_double(writer, leg->limit_price);
+        json_key_write(writer, "reprices");
+        json_write_int(writer, leg->reprices);
     }
 }
 

@@ -170,7 +170,8 @@ static void scheduler_queue_read(scheduler *sc, scheduler_job *job, bool first)
 
 /* Sets when `job`'s next read is due: poll_interval_ms after the first
  * read, each wait then twice the last up to a second (legs_follow's
- * schedule), but never past order_timeout_ms; `step` names the wait's FIFO. */
+ * schedule), but never past the end of its time slice (legs_deadline_ms); `step` names the wait's
+ * FIFO. */
 static void scheduler_plan_read(const session *s, scheduler_job *job)
 {
     unsigned next = legs_next_interval(job->interval_ms);
@@ -179,7 +180,7 @@ static void scheduler_plan_read(const session *s, scheduler_job *job)
         job->step++;
     }
     int64_t now_us = retry_monotonic_us();
-    int64_t deadline_us = (job->started_ms + (int64_t)s->settings->order_timeout_ms) * 1000;
+    int64_t deadline_us = legs_deadline_ms(s, job->leg, job->started_ms) * 1000;
     job->due_us = now_us + (int64_t)job->interval_ms * 1000;
     job->due_us = job->due_us < deadline_us ? job->due_us : deadline_us;
 }
@@ -200,7 +201,7 @@ static scheduler_job *scheduler_place(scheduler_worker *w, exec_leg *leg)
     }
     scheduler_job *job = malloc(sizeof *job);
     if (job == NULL) { /* follow it on this worker, the sequential way */
-        legs_follow(s, leg, &order);
+        legs_follow(s, w->owner->records, leg, &order);
         return NULL;
     }
     memset(job, 0, sizeof *job);
@@ -229,7 +230,7 @@ static void scheduler_run_one(scheduler_worker *w, scheduler_job *job, exec_leg 
     bool first = job == NULL;
     if (job == NULL)
         job = scheduler_place(w, leg);
-    else if (legs_poll(&w->session, job->leg, &job->order, job->started_ms)) {
+    else if (legs_poll(&w->session, sc->records, job->leg, &job->order, job->started_ms)) {
         leg = job->leg;
         free(job);
         job = NULL;

@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "ids.h"
 #include "registry.h"
 #include "render.h"
 #include "testutil.h"
@@ -77,8 +78,8 @@ static void chaos_open(chaos_env *e, unsigned seed, int kind)
         fprintf(file, "[broker.%s]\nplugin = %s.so\nseed = %u\ntransient_failure_rate = %s\n%s%s\n",
                 plugins[i], plugins[i], seed + (unsigned)i, kind == CHAOS_STRICT ? "0" : "0.05",
                 kind == CHAOS_CLOSING ? "market_hours = nse\nclock = 2026-12-01T15:29:59+05:30\n"
-                : kind == CHAOS_LIMIT ? "order_type = limit\nlimit_offset_bps = 5\n"
-                                        "volatility_bps = 30\nspread_bps = 8\n"
+                : kind == CHAOS_LIMIT ? "order_type = limit\nlimit_offset_bps = 2\n"
+                                        "volatility_bps = 30\nspread_bps = 8\nprice_step_ms = 2\n"
                                       : "",
                 CHAOS_FAULTS);
     fclose(file);
@@ -188,8 +189,31 @@ static size_t symbol_index(const char *symbol)
     return 0;
 }
 
+/* The broker's record of order `attempt` of leg `index` (re-pricing gives
+ * each resubmission the next client order id): false when it has none. */
+static bool view_find_attempt(broker_view *v, const exec_result *result, size_t index,
+                              unsigned attempt, broker_order_detail *detail)
+{
+    const broker_capabilities *caps = &v->plugin->capabilities;
+    char id[BROKER_CLIENT_ORDER_ID_MAX];
+    ids_client_order_id(result->execution_id, index + (size_t)attempt * result->leg_count,
+                        caps->tag_min_length, caps->tag_max_length, id, sizeof id);
+    broker_order order;
+    broker_status status;
+    VIEW_CALL(v, status, v->plugin->find_order(v->instance, v->session, id, &order));
+    if (status == BROKER_NOT_FOUND)
+        return false;
+    ck_assert_int_eq(status, BROKER_OK);
+    memset(detail, 0, sizeof *detail);
+    detail->size = sizeof *detail;
+    VIEW_CALL(v, status, v->plugin->get_order_ex(v->instance, v->session, order.order_id, detail));
+    ck_assert_int_eq(status, BROKER_OK);
+    return true;
+}
+
 /* What the broker did for the legs of `result`: fills per symbol, and the
- * cash they moved; checks each leg's report against the broker's record. */
+ * cash they moved; checks each leg's report against the broker's record of
+ * every order the leg placed (one per re-pricing). */
 static void view_check_legs(broker_view *v, const exec_result *result, holding_list *fills,
                             double *cash_moved)
 {
@@ -197,57 +221,69 @@ static void view_check_legs(broker_view *v, const exec_result *result, holding_l
     *cash_moved = 0.0;
     for (size_t i = 0; i < result->leg_count; i++) {
         const exec_leg *leg = &result->legs[i];
-        broker_order order;
-        broker_status status;
-        VIEW_CALL(v, status,
-                  v->plugin->find_order(v->instance, v->session, leg->client_order_id, &order));
-        if (status == BROKER_NOT_FOUND) {
-            ck_assert_msg(leg->order_id[0] == '\0', "%s: reported order %s unknown to the broker",
-                          leg->client_order_id, leg->order_id);
-            ck_assert_int_eq(leg->filled_quantity, 0);
+        int64_t filled = 0, earlier = 0;
+        broker_order_detail detail;
+        bool found = false;
+        for (unsigned attempt = 0; attempt <= leg->reprices; attempt++) {
+            earlier = filled;
+            found = view_find_attempt(v, result, i, attempt, &detail);
+            ck_assert_msg(found || attempt == leg->reprices,
+                          "%s: attempt %u of a re-priced leg "
+                          "unknown to the broker",
+                          leg->client_order_id, attempt);
+            if (!found)
+                break;
+            broker_status status;
+            if (detail.order.state == BROKER_ORDER_OPEN) {
+                /* We said we could not follow it (outcome unknown): the
+                 * account's next execution would settle it; here it is
+                 * cancelled, so that it stops filling before the holdings
+                 * are read. */
+                ck_assert_msg(leg->outcome_unknown && attempt == leg->reprices,
+                              "%s: open at the broker, reported %s", leg->client_order_id,
+                              leg_status_name(leg->status));
+                broker_order cancelled;
+                VIEW_CALL(v, status,
+                          v->plugin->cancel_order(v->instance, v->session, detail.order.order_id,
+                                                  &cancelled));
+                VIEW_CALL(v, status,
+                          v->plugin->get_order_ex(v->instance, v->session, detail.order.order_id,
+                                                  &detail));
+                ck_assert_int_eq(status, BROKER_OK);
+                ck_assert_int_ne(detail.order.state, BROKER_ORDER_OPEN);
+            }
+            const broker_order *record = &detail.order;
+            filled += record->filled_quantity;
+            double value = record->average_price * (double)record->filled_quantity;
+            int64_t sign = record->side == BROKER_SIDE_BUY ? 1 : -1;
+            fills->quantity[symbol_index(leg->symbol)] += sign * record->filled_quantity;
+            *cash_moved += -(double)sign * value - detail.charges.total;
+        }
+        if (!found) { /* the leg (or its last resubmission) never reached the broker */
+            ck_assert_msg(leg->reprices > 0 || leg->order_id[0] == '\0',
+                          "%s: reported order %s unknown to the broker", leg->client_order_id,
+                          leg->order_id);
+            ck_assert_int_eq(leg->filled_quantity, filled);
             continue;
         }
-        ck_assert_int_eq(status, BROKER_OK);
-        broker_order_detail detail;
-        memset(&detail, 0, sizeof detail);
-        detail.size = sizeof detail;
-        VIEW_CALL(v, status,
-                  v->plugin->get_order_ex(v->instance, v->session, order.order_id, &detail));
-        ck_assert_int_eq(status, BROKER_OK);
-        if (detail.order.state == BROKER_ORDER_OPEN) {
-            /* We said we could not follow it (outcome unknown): the account's
-             * next execution would settle it; here it is cancelled, so that
-             * it stops filling before the holdings are read. */
-            ck_assert_msg(leg->outcome_unknown, "%s: open at the broker, reported %s",
-                          leg->client_order_id, leg_status_name(leg->status));
-            broker_order cancelled;
-            VIEW_CALL(v, status,
-                      v->plugin->cancel_order(v->instance, v->session, order.order_id, &cancelled));
-            VIEW_CALL(v, status,
-                      v->plugin->get_order_ex(v->instance, v->session, order.order_id, &detail));
-            ck_assert_int_eq(status, BROKER_OK);
-            ck_assert_int_ne(detail.order.state, BROKER_ORDER_OPEN);
-        }
+        if (leg->outcome_unknown)
+            continue;
         const broker_order *record = &detail.order;
-        if (!leg->outcome_unknown) {
-            ck_assert_msg(strcmp(leg->order_id, record->order_id) == 0,
-                          "%s: we report order '%s', the broker has %s", leg->client_order_id,
-                          leg->order_id, record->order_id);
-            ck_assert_msg(leg->status == status_of_order(record->state) ||
-                              (leg->status == LEG_FAILED && record->state == BROKER_ORDER_OPEN),
-                          "%s: we report %s (%s), the broker %d (filled %lld)",
-                          leg->client_order_id, leg_status_name(leg->status), leg->reason,
-                          (int)record->state, (long long)record->filled_quantity);
-            ck_assert_msg(leg->filled_quantity == record->filled_quantity,
-                          "%s: we report %s %lld filled (%s), the broker %d %lld",
-                          leg->client_order_id, leg_status_name(leg->status),
-                          (long long)leg->filled_quantity, leg->reason, (int)record->state,
-                          (long long)record->filled_quantity);
-        }
-        double value = record->average_price * (double)record->filled_quantity;
-        int64_t sign = record->side == BROKER_SIDE_BUY ? 1 : -1;
-        fills->quantity[symbol_index(leg->symbol)] += sign * record->filled_quantity;
-        *cash_moved += -(double)sign * value - detail.charges.total;
+        leg_status expected = status_of_order(record->state);
+        if (earlier > 0 && (expected == LEG_REJECTED || expected == LEG_CANCELLED))
+            expected = LEG_PARTIALLY_FILLED; /* the re-priced rest ended unfilled */
+        ck_assert_msg(strcmp(leg->order_id, record->order_id) == 0,
+                      "%s: we report order '%s', the broker has %s", leg->client_order_id,
+                      leg->order_id, record->order_id);
+        ck_assert_msg(leg->status == expected ||
+                          (leg->status == LEG_FAILED && record->state == BROKER_ORDER_OPEN),
+                      "%s: we report %s (%s), the broker %d (filled %lld)", leg->client_order_id,
+                      leg_status_name(leg->status), leg->reason, (int)record->state,
+                      (long long)record->filled_quantity);
+        ck_assert_msg(leg->filled_quantity == filled,
+                      "%s: we report %s %lld filled (%s), the broker %d %lld", leg->client_order_id,
+                      leg_status_name(leg->status), (long long)leg->filled_quantity, leg->reason,
+                      (int)record->state, (long long)filled);
     }
 }
 
@@ -313,7 +349,7 @@ static unsigned chaos_seed(void)
 /* What the runs went through, to show every fault class was met. */
 typedef struct chaos_tally {
     size_t executions, refused, transient, unknown, logins, partial, rejected, cut, children,
-        limits, cancelled;
+        limits, cancelled, reprices;
 } chaos_tally;
 
 static void chaos_count(chaos_tally *tally, const exec_result *result)
@@ -328,6 +364,7 @@ static void chaos_count(chaos_tally *tally, const exec_result *result)
         tally->cut += leg->requested_quantity != 0;
         tally->limits += leg->limit_price > 0.0;
         tally->cancelled += leg->status == LEG_CANCELLED;
+        tally->reprices += leg->reprices;
         tally->children += i > 0 && leg->target_index == result->legs[i - 1].target_index;
     }
 }
@@ -404,10 +441,10 @@ START_TEST(test_chaos)
             "chaos %s: %zu executions (%zu with orders, %zu refused whole), all invariants held; "
             "met: %zu transient retries, %zu unknown-outcome lookups, %zu logins again, "
             "%zu partial fills, %zu rejections, %zu cancelled, %zu buys cut for funds, %zu child "
-            "orders, %zu limit orders\n",
+            "orders, %zu limit orders, %zu re-pricings\n",
             plugins[_i], runs, placed, tally.refused, tally.transient, tally.unknown, tally.logins,
-            tally.partial, tally.rejected, tally.cancelled, tally.cut, tally.children,
-            tally.limits);
+            tally.partial, tally.rejected, tally.cancelled, tally.cut, tally.children, tally.limits,
+            tally.reprices);
     ck_assert_uint_gt(placed, runs / 3);
     for (int kind = 0; kind < CHAOS_KINDS; kind++)
         chaos_close(&envs[kind]);

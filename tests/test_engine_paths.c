@@ -13,9 +13,11 @@
 
 #include "config.h"
 #include "engine.h"
+#include "ids.h"
 #include "journal.h"
 #include "log.h"
 #include "registry.h"
+#include "render.h"
 #include "testutil.h"
 
 /* Initial holdings of the scripted account in every test. */
@@ -802,6 +804,245 @@ START_TEST(test_leg_state_committed_before_next_broker_call)
 }
 END_TEST
 
+/* ---- re-pricing (legs.c) ------------------------------------------------- */
+
+/* Limit orders on the scripted broker: quotes rise by quote_step_paise per
+ * get_quote, and a limit below limit_fill_paise stays open with 40% filled.
+ * order_timeout_ms = 50 with reprice_attempts = 2 (the default): slices of
+ * about 16 ms. */
+#define REPRICE_EXTRA "limit_orders = 1\norder_type = limit\nopen_fill_percent = 40\n"
+#define REPRICE_TARGETS HOLDINGS ",HDFCBANK:10"
+
+/* The client order id of attempt `attempt` of leg `index` of `result`. */
+static void attempt_id(const exec_result *result, size_t index, size_t attempt, char *out,
+                       size_t size)
+{
+    ids_client_order_id(result->execution_id, index + attempt * result->leg_count, 8, 20, out,
+                        size);
+}
+
+/* Opens the scripted broker with REPRICE_EXTRA `extra` and buys HDFCBANK:10
+ * on it; returns that leg. */
+static const exec_leg *reprice_run(env *e, const char *extra, exec_result *result)
+{
+    char *text = tu_format(REPRICE_EXTRA "%s", extra);
+    env_open(e, 0, text);
+    free(text);
+    execute(e, REPRICE_TARGETS, result);
+    return leg_of(result, "HDFCBANK");
+}
+
+static size_t leg_index_of(const exec_result *result, const char *symbol)
+{
+    return (size_t)(leg_of(result, symbol) - result->legs);
+}
+
+/* 4 of 10 fill at 100.10; the market moves up; the order is cancelled and
+ * the other 6 go at the fresh price under a new client order id, and fill. */
+START_TEST(test_reprice_fills_the_rest)
+{
+    env e;
+    exec_result result;
+    const exec_leg *leg =
+        reprice_run(&e, "quote_step_paise = 25\nlimit_fill_paise = 10030\n", &result);
+    ck_assert_str_eq(leg_status_name(leg->status), "FILLED");
+    ck_assert_int_eq(leg->filled_quantity, 10);
+    ck_assert_uint_eq(leg->reprices, 1);
+    ck_assert_uint_eq(leg->attempts, 2);
+    char first[BROKER_CLIENT_ORDER_ID_MAX], second[BROKER_CLIENT_ORDER_ID_MAX];
+    attempt_id(&result, leg_index_of(&result, "HDFCBANK"), 0, first, sizeof first);
+    attempt_id(&result, leg_index_of(&result, "HDFCBANK"), 1, second, sizeof second);
+    ck_assert_str_ne(first, second);
+    ck_assert_str_eq(leg->client_order_id, second);
+    ck_assert_int_eq(id_counter(&e, "filled", first), 4);
+    ck_assert_int_eq(id_counter(&e, "filled", second), 6);
+    ck_assert_int_eq(id_counter(&e, "recorded", first), 1);
+    ck_assert_int_eq(id_counter(&e, "recorded", second), 1);
+    ck_assert_int_eq(counter(&e, "cancel_calls"), 1);
+    ck_assert(leg->limit_price > 100.30 - 1e-9);
+    double expected = (4 * 100.10 + 6 * leg->limit_price) / 10.0;
+    ck_assert_double_eq_tol(leg->average_price, expected, 1e-6);
+    ck_assert_int_eq(position_of(&result, "HDFCBANK")->after, 10);
+    char *text = render_result(&result, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "\"reprices\":1"));
+    free(text);
+    exec_result_free(&result);
+    env_close(&e);
+}
+END_TEST
+
+/* The quote has not moved: re-pricing would only lose the order's place in
+ * the queue, so it works on and is cancelled at order_timeout_ms. */
+START_TEST(test_reprice_kept_when_the_market_stands)
+{
+    env e;
+    exec_result result;
+    const exec_leg *leg =
+        reprice_run(&e, "quote_step_paise = 0\nlimit_fill_paise = 10030\n", &result);
+    ck_assert_str_eq(leg_status_name(leg->status), "CANCELLED");
+    ck_assert_int_eq(leg->filled_quantity, 4);
+    ck_assert_uint_eq(leg->reprices, 0);
+    ck_assert_int_eq(counter(&e, "orders"), 1);
+    ck_assert_int_eq(counter(&e, "cancel_calls"), 1);
+    ck_assert_msg(strstr(leg->reason, "limit 100.10 not reached: 4 of 10 filled") != NULL, "%s",
+                  leg->reason);
+    ck_assert_int_eq(position_of(&result, "HDFCBANK")->after, 4);
+    exec_result_free(&result);
+    env_close(&e);
+}
+END_TEST
+
+/* Never reached: two re-pricings (4, then 2 of the 6, then 1 of the 4), then
+ * the last order is cancelled; three orders, three ids, each placed once. */
+START_TEST(test_reprice_rounds_run_out)
+{
+    env e;
+    exec_result result;
+    const exec_leg *leg =
+        reprice_run(&e, "quote_step_paise = 25\nlimit_fill_paise = 20000\n", &result);
+    ck_assert_str_eq(leg_status_name(leg->status), "PARTIALLY_FILLED");
+    ck_assert_int_eq(leg->filled_quantity, 7);
+    ck_assert_uint_eq(leg->reprices, 2);
+    ck_assert_int_eq(counter(&e, "orders"), 3);
+    ck_assert_int_eq(counter(&e, "cancel_calls"), 3);
+    ck_assert_int_eq(counter(&e, "max_orders_per_id"), 1);
+    ck_assert_int_eq(counter(&e, "max_places_per_id"), 1);
+    ck_assert_int_eq(counter(&e, "open_orders"), 0);
+    size_t index = leg_index_of(&result, "HDFCBANK");
+    int64_t fills[3] = {4, 2, 1};
+    for (size_t k = 0; k < 3; k++) {
+        char id[BROKER_CLIENT_ORDER_ID_MAX];
+        attempt_id(&result, index, k, id, sizeof id);
+        ck_assert_int_eq(id_counter(&e, "filled", id), fills[k]);
+    }
+    ck_assert_msg(strstr(leg->reason, "(re-priced), the rest cancelled") != NULL, "%s",
+                  leg->reason);
+    ck_assert_int_eq(position_of(&result, "HDFCBANK")->after, 7);
+    ck_assert_int_eq(position_of(&result, "HDFCBANK")->residual, 3);
+    exec_result_free(&result);
+    env_close(&e);
+}
+END_TEST
+
+/* Runs REPRICE_TARGETS in a child that the scripted broker kills (die_in in
+ * `extra`), journaled at `path`; returns the interrupted execution's legs
+ * as the journal has them (*loaded, *states). */
+static void reprice_killed(env *e, const char *path, exec_result *loaded, leg_state **states)
+{
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        journal *records = NULL;
+        ptx_error error;
+        if (journal_open(path, NULL, &records, &error) != PTX_OK)
+            _exit(2);
+        engine_set_journal(e->eng, records);
+        test_request t;
+        exec_result result;
+        engine_execute(e->eng, make_request(&t, REPRICE_TARGETS), NULL, &result, &error);
+        _exit(3); /* the broker call should not have returned */
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child %d", status);
+    journal *records = NULL;
+    ptx_error error;
+    ck_assert_int_eq(journal_open(path, NULL, &records, &error), PTX_OK);
+    char **ids = NULL;
+    size_t count = 0;
+    ck_assert_int_eq(journal_orphans(records, NULL, NULL, "x", &ids, &count, &error), PTX_OK);
+    ck_assert_uint_eq(count, 1);
+    ck_assert_int_eq(journal_load(records, ids[0], loaded, states, &error), PTX_OK);
+    journal_ids_free(ids, count);
+    journal_close(records);
+}
+
+/* Killed on entering the resubmission: the journal already has the new
+ * client order id, the attempt and the 4 filled before it (SENDING), so
+ * recovery asks the broker for that id; absent, the leg ends
+ * PARTIALLY_FILLED with the earlier fill and nothing is sent again. */
+START_TEST(test_reprice_killed_before_the_resubmission_reaches_the_broker)
+{
+    env e;
+    env_open(&e, 0,
+             REPRICE_EXTRA "quote_step_paise = 25\nlimit_fill_paise = 10030\ndie_in = replace\n");
+    char *folder = tu_tempdir(); /* outlives the first env */
+    char *path = tu_format("%s/journal.db", folder);
+    exec_result loaded;
+    leg_state *states = NULL;
+    reprice_killed(&e, path, &loaded, &states);
+    size_t index = leg_index_of(&loaded, "HDFCBANK");
+    const exec_leg *leg = &loaded.legs[index];
+    char first[BROKER_CLIENT_ORDER_ID_MAX], second[BROKER_CLIENT_ORDER_ID_MAX];
+    attempt_id(&loaded, index, 0, first, sizeof first);
+    attempt_id(&loaded, index, 1, second, sizeof second);
+    ck_assert_str_eq(leg_state_name(states[index]), "SENDING");
+    ck_assert_str_eq(leg->client_order_id, second);
+    ck_assert_uint_eq(leg->reprices, 1);
+    ck_assert_int_eq(leg->prior_filled, 4);
+    ck_assert_double_eq_tol(leg->prior_value, 4 * 100.10, 1e-6);
+    free(states);
+    char *execution_id = strdup(loaded.execution_id);
+    exec_result_free(&loaded);
+
+    /* A new process (the broker knows no order with the new id) recovers it. */
+    env_close(&e);
+    env_open(&e, 0, REPRICE_EXTRA "quote_step_paise = 25\nlimit_fill_paise = 10030\n");
+    journal *records = NULL;
+    ptx_error error;
+    ck_assert_int_eq(journal_open(path, NULL, &records, &error), PTX_OK);
+    engine_set_journal(e.eng, records);
+    exec_result next;
+    execute(&e, HOLDINGS, &next);
+    ck_assert_int_eq(id_counter(&e, "placed", second), 0);
+    char *json = NULL;
+    ck_assert_int_eq(journal_show_json(records, execution_id, &json, &error), PTX_OK);
+    char *state = tu_format("\"client_order_id\":\"%s\",\"state\":\"PARTIALLY_FILLED\"", second);
+    ck_assert_msg(strstr(json, state) != NULL, "%s", json);
+    ck_assert_ptr_nonnull(strstr(json, "re-priced (1 of 2): order "));
+    ck_assert_ptr_nonnull(strstr(json, "recovery: the broker has no order for the re-priced rest"));
+    ck_assert_ptr_nonnull(strstr(json, "\"status\":\"RECOVERED\""));
+    free(state);
+    free(json);
+    exec_result_free(&next);
+    engine_set_journal(e.eng, NULL);
+    journal_close(records);
+    free(execution_id);
+    free(path);
+    env_close(&e);
+    char *command = tu_format("rm -rf '%s'", folder);
+    ck_assert_int_eq(system(command), 0);
+    free(command);
+    free(folder);
+}
+END_TEST
+
+/* Killed once the cancel took, before the new id was journaled: the
+ * journal still names the first order (ACCEPTED, first id, no re-pricing),
+ * which recovery follows to its cancelled end; no order is untracked. */
+START_TEST(test_reprice_killed_after_the_cancel)
+{
+    env e;
+    env_open(&e, 0,
+             REPRICE_EXTRA "quote_step_paise = 25\nlimit_fill_paise = 10030\ndie_in = cancelled\n");
+    char *path = tu_format("%s/journal.db", e.root);
+    exec_result loaded;
+    leg_state *states = NULL;
+    reprice_killed(&e, path, &loaded, &states);
+    size_t index = leg_index_of(&loaded, "HDFCBANK");
+    char first[BROKER_CLIENT_ORDER_ID_MAX];
+    attempt_id(&loaded, index, 0, first, sizeof first);
+    ck_assert_str_eq(leg_state_name(states[index]), "ACCEPTED");
+    ck_assert_str_eq(loaded.legs[index].client_order_id, first);
+    ck_assert_str_ne(loaded.legs[index].order_id, "");
+    ck_assert_uint_eq(loaded.legs[index].reprices, 0);
+    free(states);
+    exec_result_free(&loaded);
+    free(path);
+    env_close(&e);
+}
+END_TEST
+
 static Suite *engine_paths_suite(void)
 {
     Suite *suite = suite_create("engine_paths");
@@ -825,6 +1066,15 @@ static Suite *engine_paths_suite(void)
     tcase_add_test(unknown, test_unknown_outcome_settled_by_next_execution);
     tcase_add_test(unknown, test_leg_state_committed_before_next_broker_call);
     suite_add_tcase(suite, unknown);
+
+    TCase *reprice = tcase_create("reprice");
+    tcase_set_timeout(reprice, 30);
+    tcase_add_test(reprice, test_reprice_fills_the_rest);
+    tcase_add_test(reprice, test_reprice_kept_when_the_market_stands);
+    tcase_add_test(reprice, test_reprice_rounds_run_out);
+    tcase_add_test(reprice, test_reprice_killed_before_the_resubmission_reaches_the_broker);
+    tcase_add_test(reprice, test_reprice_killed_after_the_cancel);
+    suite_add_tcase(suite, reprice);
 
     TCase *terminal = tcase_create("terminal_states");
     tcase_set_timeout(terminal, 30);

@@ -84,6 +84,24 @@ START_TEST(test_client_order_id_unique_per_leg)
 }
 END_TEST
 
+/* The capacity re-pricing checks before it takes index + attempt × legs:
+ * 36^5 for ids of five characters or more, fewer for shorter ones, and the
+ * last index it allows still differs from the one before. */
+START_TEST(test_client_order_id_capacity)
+{
+    ck_assert_uint_eq(ids_client_order_id_capacity(8, 20), 60466176u);
+    ck_assert_uint_eq(ids_client_order_id_capacity(0, 0), 60466176u);
+    ck_assert_uint_eq(ids_client_order_id_capacity(3, 3), 46656u);
+    char last[32], before[32], wrapped[32], first[32];
+    ids_client_order_id("ex-01JTESTTESTTESTTESTTESTTE", 46655, 3, 3, last, sizeof last);
+    ids_client_order_id("ex-01JTESTTESTTESTTESTTESTTE", 46654, 3, 3, before, sizeof before);
+    ids_client_order_id("ex-01JTESTTESTTESTTESTTESTTE", 46656, 3, 3, wrapped, sizeof wrapped);
+    ids_client_order_id("ex-01JTESTTESTTESTTESTTESTTE", 0, 3, 3, first, sizeof first);
+    ck_assert_str_ne(last, before);
+    ck_assert_str_eq(wrapped, first); /* past the capacity ids repeat: hence the check */
+}
+END_TEST
+
 START_TEST(test_account_hash)
 {
     ids_key key, other;
@@ -145,6 +163,7 @@ static Suite *ids_suite(void)
     tcase_add_test(core, test_client_order_id_lengths);
     tcase_add_test(core, test_client_order_id_deterministic_and_distinct);
     tcase_add_test(core, test_client_order_id_unique_per_leg);
+    tcase_add_test(core, test_client_order_id_capacity);
     tcase_add_test(core, test_account_hash);
     tcase_add_test(core, test_account_key_file);
     suite_add_tcase(suite, core);

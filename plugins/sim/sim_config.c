@@ -35,6 +35,7 @@ const char *const sim_config_keys[] = {
     "slippage_bps",
     "spread_bps",
     "volatility_bps",
+    "price_step_ms",
     "session_expiry",
     "rate_limits",
     "settlement",
@@ -402,11 +403,14 @@ broker_status sim_config_market(sim_config *config, const broker_host_services *
         {"slippage_bps", 10000, &config->slippage_bps},
         {"spread_bps", 10000, &config->prices.spread_bps},
         {"volatility_bps", 10000, &config->prices.volatility_bps},
+        {"price_step_ms", 3600000, &config->prices.step_ms},
     };
     for (size_t i = 0; status == BROKER_OK && i < sizeof numbers / sizeof numbers[0]; i++)
         status = sim_config_uint(services, host, numbers[i].key, numbers[i].maximum,
                                  numbers[i].field, error);
     config->liquidity = liquidity;
+    if (status == BROKER_OK && config->prices.step_ms == 0)
+        status = sim_config_fail(error, "price_step_ms", "0", "must be at least 1");
     if (status == BROKER_OK && expiry != NULL &&
         (config->session_expiry_minute = sim_parse_minute(expiry, strlen(expiry))) < 0)
         status = sim_config_fail(error, "session_expiry", expiry, "is not HH:MM (IST)");

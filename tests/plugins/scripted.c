@@ -30,9 +30,20 @@
  *                             the time the cancel is refused (it stays OPEN)
  *   no_cancel         = 1     the descriptor's cancel_order is NULL
  *   die_in            = place the process SIGKILLs itself on entering that call
- *                             (place, get or find): a crash inside a broker call,
- *                             for the journal's durability tests. A real plugin
- *                             never does this.
+ *                             (place, get or find; requote: the second get_quote of
+ *                             a real symbol; replace: the second place call; cancelled:
+ *                             cancel_order, once it has cancelled the order): a crash
+ *                             inside a broker call, for the journal's durability
+ *                             tests. A real plugin never does this.
+ *   limit_orders      = 1     the descriptor gets place_order_ex (ABI 1.1): limit
+ *                             orders. Quotes of real symbols start at 100.00 and rise
+ *                             by quote_step_paise on each get_quote; a limit order
+ *                             fills (at its limit) on a read only when its limit is at
+ *                             or past limit_fill_paise (a buy at or above, a sell at
+ *                             or below); below it, it stays OPEN and fills
+ *                             open_fill_percent of its quantity.
+ *   quote_step_paise  = 0
+ *   limit_fill_paise  = 0     0: every limit order fills as `script` says
  *
  * no_cancel is applied by create() to the static descriptor, which the host
  * reads at call time. That is sound only because the descriptor's name must
@@ -83,7 +94,15 @@ static const char *const scripted_script_names[] = {
 typedef enum scripted_cancel { CANCEL_OK, CANCEL_FILL, CANCEL_REJECT } scripted_cancel;
 
 /* The call that die_in names. */
-typedef enum scripted_call { CALL_NONE, CALL_PLACE, CALL_GET, CALL_FIND } scripted_call;
+typedef enum scripted_call {
+    CALL_NONE,
+    CALL_PLACE,
+    CALL_GET,
+    CALL_FIND,
+    CALL_REQUOTE,
+    CALL_REPLACE,
+    CALL_CANCELLED
+} scripted_call;
 
 typedef struct scripted_holding {
     char symbol[BROKER_SYMBOL_MAX];
@@ -98,7 +117,8 @@ typedef struct scripted_symbol_script {
 typedef struct scripted_order {
     broker_order order;
     scripted_script script;
-    int64_t applied; /* filled quantity already applied to the holdings */
+    int64_t applied;    /* filled quantity already applied to the holdings */
+    double limit_price; /* 0: a market order */
 } scripted_order;
 
 typedef struct scripted_id {
@@ -128,6 +148,9 @@ struct broker_instance {
     int64_t cancel_fill_percent;
     scripted_cancel cancel;
     scripted_call die_in;
+    int64_t quote_step_paise;
+    int64_t limit_fill_paise;
+    int64_t quotes; /* get_quote calls for real symbols */
 
     scripted_holding holdings[SCRIPTED_MAX_HOLDINGS];
     size_t holding_count;
@@ -146,19 +169,14 @@ static broker_plugin scripted_descriptor;
 static broker_status scripted_cancel_order(broker_instance *instance, broker_session *session,
                                            const char *order_id, broker_order *order);
 
-static const char *const scripted_config_keys[] = {"holdings",
-                                                   "script",
-                                                   "symbol_scripts",
-                                                   "unknown_times",
-                                                   "lost_finds",
-                                                   "partial_percent",
-                                                   "open_forever",
-                                                   "open_fill_percent",
-                                                   "cancel",
-                                                   "cancel_fill_percent",
-                                                   "no_cancel",
-                                                   "die_in",
-                                                   NULL};
+static const char *const scripted_config_keys[] = {"holdings",         "script",
+                                                   "symbol_scripts",   "unknown_times",
+                                                   "lost_finds",       "partial_percent",
+                                                   "open_forever",     "open_fill_percent",
+                                                   "cancel",           "cancel_fill_percent",
+                                                   "no_cancel",        "die_in",
+                                                   "limit_orders",     "quote_step_paise",
+                                                   "limit_fill_paise", NULL};
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -282,7 +300,8 @@ static bool scripted_read_cancel(broker_instance *in, broker_text *error)
 
 static bool scripted_read_die_in(broker_instance *in, broker_text *error)
 {
-    static const char *const names[] = {"", "place", "get", "find"};
+    static const char *const names[] = {"",        "place",   "get",      "find",
+                                        "requote", "replace", "cancelled"};
     const char *text = in->services->config_get(in->host, "die_in");
     in->die_in = CALL_NONE;
     for (size_t i = 1; text != NULL && i < sizeof names / sizeof names[0]; i++)
@@ -290,8 +309,8 @@ static bool scripted_read_die_in(broker_instance *in, broker_text *error)
             in->die_in = (scripted_call)i;
     if (text == NULL || in->die_in != CALL_NONE)
         return true;
-    snprintf(error->text, sizeof error->text, "die_in = '%.64s' is not one of place, get, find",
-             text);
+    snprintf(error->text, sizeof error->text,
+             "die_in = '%.64s' is not one of place, get, find, requote, replace, cancelled", text);
     return false;
 }
 
@@ -302,9 +321,15 @@ static void scripted_maybe_die(const broker_instance *in, scripted_call call)
         raise(SIGKILL);
 }
 
+#if BROKER_ABI_MINOR >= 1 /* not in the build against the frozen 1.0 header */
+static broker_status scripted_place_order_ex(broker_instance *instance, broker_session *session,
+                                             const broker_order_params *params,
+                                             broker_order_detail *detail);
+#endif
+
 static bool scripted_configure(broker_instance *in, broker_text *error)
 {
-    int64_t open_forever = 0, no_cancel = 0;
+    int64_t open_forever = 0, no_cancel = 0, limit_orders = 0;
     if (!scripted_read_script(in, error) || !scripted_read_cancel(in, error) ||
         !scripted_read_die_in(in, error) ||
         !scripted_config_int(in, "unknown_times", 1, 1000000, &in->unknown_times, error) ||
@@ -314,11 +339,17 @@ static bool scripted_configure(broker_instance *in, broker_text *error)
         !scripted_config_int(in, "cancel_fill_percent", 0, 100, &in->cancel_fill_percent, error) ||
         !scripted_config_int(in, "open_forever", 0, 1, &open_forever, error) ||
         !scripted_config_int(in, "no_cancel", 0, 1, &no_cancel, error) ||
+        !scripted_config_int(in, "limit_orders", 0, 1, &limit_orders, error) ||
+        !scripted_config_int(in, "quote_step_paise", 0, 100000, &in->quote_step_paise, error) ||
+        !scripted_config_int(in, "limit_fill_paise", 0, 100000000, &in->limit_fill_paise, error) ||
         !scripted_parse_list(in, "holdings", scripted_add_holding, error) ||
         !scripted_parse_list(in, "symbol_scripts", scripted_add_symbol_script, error))
         return false;
     in->open_forever = open_forever != 0;
     scripted_descriptor.cancel_order = no_cancel ? NULL : scripted_cancel_order;
+#if BROKER_ABI_MINOR >= 1
+    scripted_descriptor.place_order_ex = limit_orders ? scripted_place_order_ex : NULL;
+#endif
     return true;
 }
 
@@ -346,7 +377,8 @@ static scripted_holding *scripted_holding_slot(broker_instance *in, const char *
 static void scripted_set_filled(broker_instance *in, scripted_order *entry, int64_t filled)
 {
     entry->order.filled_quantity = filled;
-    entry->order.average_price = filled > 0 ? SCRIPTED_PRICE : 0.0;
+    double price = entry->limit_price > 0.0 ? entry->limit_price : SCRIPTED_PRICE;
+    entry->order.average_price = filled > 0 ? price : 0.0;
     int64_t change = filled - entry->applied;
     scripted_holding *holding = scripted_holding_slot(in, entry->order.symbol);
     if (change == 0 || holding == NULL)
@@ -366,7 +398,11 @@ static void scripted_advance(broker_instance *in, scripted_order *entry)
     broker_order *order = &entry->order;
     if (order->state != BROKER_ORDER_OPEN)
         return;
-    if (in->open_forever) {
+    double threshold = (double)in->limit_fill_paise / 100.0;
+    bool short_of_limit = entry->limit_price > 0.0 && in->limit_fill_paise > 0 &&
+                          (order->side == BROKER_SIDE_BUY ? entry->limit_price < threshold - 1e-9
+                                                          : entry->limit_price > threshold + 1e-9);
+    if (in->open_forever || short_of_limit) {
         int64_t share = scripted_share(order->quantity, in->open_fill_percent);
         if (share > order->filled_quantity)
             scripted_set_filled(in, entry, share);
@@ -597,6 +633,37 @@ static broker_status scripted_place_order(broker_instance *instance, broker_sess
     return status;
 }
 
+#if BROKER_ABI_MINOR >= 1
+static broker_status scripted_place_order_ex(broker_instance *instance, broker_session *session,
+                                             const broker_order_params *params,
+                                             broker_order_detail *detail)
+{
+    if (instance->die_in == CALL_REPLACE) {
+        pthread_mutex_lock(&instance->lock);
+        int64_t before = instance->place_calls;
+        pthread_mutex_unlock(&instance->lock);
+        if (before >= 1)
+            raise(SIGKILL);
+    }
+    broker_order order;
+    memset(&order, 0, sizeof order);
+    broker_status status = scripted_place_order(instance, session, &params->base, &order);
+    pthread_mutex_lock(&instance->lock);
+    scripted_order *entry = scripted_by_client_id(instance, params->base.client_order_id);
+    if (entry != NULL && params->order_type == BROKER_ORDER_LIMIT) {
+        entry->limit_price = params->limit_price;
+        if (entry->order.filled_quantity > 0)
+            scripted_set_filled(instance, entry, entry->order.filled_quantity);
+    }
+    if (status == BROKER_OK && entry != NULL)
+        order = entry->order;
+    pthread_mutex_unlock(&instance->lock);
+    detail->order = order;
+    return status;
+}
+
+#endif
+
 static broker_status scripted_get_order(broker_instance *instance, broker_session *session,
                                         const char *order_id, broker_order *order)
 {
@@ -674,6 +741,8 @@ static broker_status scripted_cancel_order(broker_instance *instance, broker_ses
     else
         status = scripted_cancel_locked(instance, session, entry, order);
     pthread_mutex_unlock(&instance->lock);
+    if (status == BROKER_OK)
+        scripted_maybe_die(instance, CALL_CANCELLED);
     return status;
 }
 
@@ -762,7 +831,12 @@ static broker_status scripted_get_quote(broker_instance *instance, broker_sessio
                                         const char *symbol, double *last_price)
 {
     if (symbol[0] != '?') {
-        *last_price = SCRIPTED_PRICE;
+        pthread_mutex_lock(&instance->lock);
+        int64_t seen = instance->quotes++;
+        pthread_mutex_unlock(&instance->lock);
+        if (instance->die_in == CALL_REQUOTE && seen >= 1)
+            raise(SIGKILL);
+        *last_price = SCRIPTED_PRICE + (double)(seen * instance->quote_step_paise) / 100.0;
         return BROKER_OK;
     }
     int64_t value = 0;
