@@ -276,7 +276,8 @@ static ptx_status engine_open_limits(engine *eng, session *s, const char *broker
 {
     const broker_settings *settings = s->settings;
     limiter_rates rates = {settings->rate_limit_per_second, settings->rate_limit_per_minute,
-                           settings->read_rate_limit_per_second};
+                           settings->read_rate_limit_per_second,
+                           settings->read_rate_limit_per_minute};
     return limiter_open(eng->limits, broker, account_id, &rates, &s->limits);
 }
 

@@ -204,8 +204,10 @@ static void limiter_configure(limiter_account *account, const limiter_rates *rat
         window_create(rates->orders_per_minute, LIMITER_MINUTE_US);
     account->windows[LIMITER_READS][LIMITER_SECOND] =
         window_create(rates->reads_per_second, LIMITER_SECOND_US);
-    atomic_store(&account->limited,
-                 rates->orders_per_second || rates->orders_per_minute || rates->reads_per_second);
+    account->windows[LIMITER_READS][LIMITER_MINUTE] =
+        window_create(rates->reads_per_minute, LIMITER_MINUTE_US);
+    atomic_store(&account->limited, rates->orders_per_second || rates->orders_per_minute ||
+                                        rates->reads_per_second || rates->reads_per_minute);
 }
 
 /* ---- calls ---- */

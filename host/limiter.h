@@ -1,8 +1,8 @@
 /* The broker-call limiter: per broker account, the calls the broker meters
  * never exceed its rate, whichever execution or request makes them. Orders
  * (place, cancel) and reads (login, holdings, get/find order) are counted
- * apart, each in a rolling second and, for orders, optionally a rolling
- * minute; a retry-after hint from the broker holds every call of the account.
+ * apart, each in a rolling second and, optionally, a rolling minute; a
+ * retry-after hint from the broker holds every call of the account.
  * README ("Architecture", rate limits) has the design. */
 #ifndef PTEXEC_LIMITER_H
 #define PTEXEC_LIMITER_H
@@ -27,6 +27,7 @@ typedef struct limiter_rates {
     unsigned orders_per_second;
     unsigned orders_per_minute;
     unsigned reads_per_second;
+    unsigned reads_per_minute;
 } limiter_rates;
 
 /* Creates an empty table of accounts. NULL on OOM. Main thread. */

@@ -48,6 +48,7 @@ static const char *const registry_host_keys[] = {"plugin",
                                                  "rate_limit_per_second",
                                                  "rate_limit_per_minute",
                                                  "read_rate_limit_per_second",
+                                                 "read_rate_limit_per_minute",
                                                  "max_in_flight",
                                                  "on_insufficient_funds",
                                                  "funds_policy",
@@ -415,12 +416,16 @@ static bool check_descriptor(const broker_plugin *plugin, const char *expected_n
     if (plugin->size < BROKER_PLUGIN_V1_0_SIZE)
         return verdict_refuse(verdict, "abi", "descriptor size %u is smaller than the v1.0 size %u",
                               (unsigned)plugin->size, (unsigned)BROKER_PLUGIN_V1_0_SIZE);
-    if (plugin->abi_minor >= 1 && plugin->size < BROKER_PLUGIN_V1_1_SIZE)
+    unsigned sized_minor = plugin->abi_minor >= 2 ? 2 : plugin->abi_minor;
+    uint32_t minor_size = sized_minor == 2   ? BROKER_PLUGIN_V1_2_SIZE
+                          : sized_minor == 1 ? BROKER_PLUGIN_V1_1_SIZE
+                                             : BROKER_PLUGIN_V1_0_SIZE;
+    if (plugin->size < minor_size)
         return verdict_refuse(verdict, "abi",
                               "descriptor declares ABI 1.%u but its size %u is smaller than the "
-                              "v1.1 size %u",
-                              (unsigned)plugin->abi_minor, (unsigned)plugin->size,
-                              (unsigned)BROKER_PLUGIN_V1_1_SIZE);
+                              "v1.%u size %u",
+                              (unsigned)plugin->abi_minor, (unsigned)plugin->size, sized_minor,
+                              (unsigned)minor_size);
     if (plugin->name == NULL || plugin->name[0] == '\0')
         return verdict_refuse(verdict, "abi", "descriptor has no name");
     if (plugin->version == NULL)
@@ -666,6 +671,7 @@ static ptx_status settings_parse(const config *cfg, const config_section *sectio
         {"rate_limit_per_second", 0, 1000000, &settings->rate_limit_per_second},
         {"rate_limit_per_minute", 0, 60000000, &settings->rate_limit_per_minute},
         {"read_rate_limit_per_second", 0, 1000000, &settings->read_rate_limit_per_second},
+        {"read_rate_limit_per_minute", 0, 60000000, &settings->read_rate_limit_per_minute},
         {"max_in_flight", 0, REGISTRY_MAX_IN_FLIGHT, &settings->max_in_flight},
         {"funds_margin_bps", 0, 10000, &settings->funds_margin_bps},
         {"limit_offset_bps", 0, 10000, &settings->limit_offset_bps},
@@ -722,6 +728,48 @@ static ptx_status settings_parse(const config *cfg, const config_section *sectio
     if (mode != NULL)
         snprintf(settings->mode, sizeof settings->mode, "%s", mode);
     return PTX_OK;
+}
+
+/*
+ * The limits the plugin declares (ABI 1.2 get_rate_limits) become the
+ * defaults of the four rate keys: a key set in the section keeps its value.
+ * Without the callback, or when it fails (one WARN line), settings_parse's
+ * 1.1 defaults stay. Main thread, after create.
+ */
+static void settings_declared(registry_broker *broker, const config_section *section)
+{
+    if (!broker->features.get_rate_limits)
+        return;
+    broker_rate_limits limits;
+    memset(&limits, 0, sizeof limits);
+    limits.size = sizeof limits;
+    broker_status status = broker->view.get_rate_limits(broker->instance, &limits);
+    if (status != BROKER_OK) {
+        log_write(LOG_WARN, "registry",
+                  "broker %s: get_rate_limits returned %s; pacing at the capability's rate",
+                  broker->host.name, broker_status_name(status));
+        return;
+    }
+    broker_settings *settings = &broker->settings;
+    struct {
+        const char *key;
+        unsigned *field;
+        uint32_t declared;
+    } rates[] = {
+        {"rate_limit_per_second", &settings->rate_limit_per_second, limits.orders_per_second},
+        {"rate_limit_per_minute", &settings->rate_limit_per_minute, limits.orders_per_minute},
+        {"read_rate_limit_per_second", &settings->read_rate_limit_per_second,
+         limits.reads_per_second},
+        {"read_rate_limit_per_minute", &settings->read_rate_limit_per_minute,
+         limits.reads_per_minute},
+    };
+    for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++)
+        if (config_get(section, rates[i].key) == NULL)
+            *rates[i].field = rates[i].declared;
+    log_write(LOG_DEBUG, "registry",
+              "broker %s: paced at orders %u/s %u/min, reads %u/s %u/min (0: not paced)",
+              broker->host.name, settings->rate_limit_per_second, settings->rate_limit_per_minute,
+              settings->read_rate_limit_per_second, settings->read_rate_limit_per_minute);
 }
 
 /* ---- one broker ---- */
@@ -817,6 +865,7 @@ static void broker_take_view(registry_broker *broker)
     features->get_instrument = PLUGIN_HAS(plugin, get_instrument);
     features->get_market_session = PLUGIN_HAS(plugin, get_market_session);
     features->retry_after_ms = PLUGIN_HAS(plugin, retry_after_ms);
+    features->get_rate_limits = PLUGIN_HAS(plugin, get_rate_limits);
     features->parallel_session_calls =
         (plugin->capabilities.flags & BROKER_CAP_PARALLEL_SESSION_CALLS) != 0;
 }
@@ -852,6 +901,7 @@ static bool broker_init(registry_broker *broker, const config *cfg, const config
         return verdict_refuse(verdict, "init", "create returned no instance");
     broker->instance = instance;
     broker_take_view(broker);
+    settings_declared(broker, section);
     return true;
 }
 

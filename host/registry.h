@@ -16,15 +16,20 @@
 
 /* Host-level keys of a [broker.NAME] section, with their defaults. */
 typedef struct broker_settings {
-    char mode[16];                       /* "simulated" (default) or "live" */
-    unsigned max_retries;                /* 3: retries of TRANSIENT failures per call */
-    unsigned retry_base_ms;              /* 100: first backoff; doubles each retry, with jitter */
-    unsigned retry_max_ms;               /* 5000: backoff ceiling */
-    unsigned order_timeout_ms;           /* 30000: how long an order is followed before FAILED */
-    unsigned poll_interval_ms;           /* 50: first get_order interval; grows to 1 s */
-    unsigned rate_limit_per_second;      /* orders/s per account; default the plugin's hint */
-    unsigned rate_limit_per_minute;      /* orders per rolling minute per account; 0 = none */
-    unsigned read_rate_limit_per_second; /* reads/s per account; default rate_limit_per_second */
+    char mode[16];             /* "simulated" (default) or "live" */
+    unsigned max_retries;      /* 3: retries of TRANSIENT failures per call */
+    unsigned retry_base_ms;    /* 100: first backoff; doubles each retry, with jitter */
+    unsigned retry_max_ms;     /* 5000: backoff ceiling */
+    unsigned order_timeout_ms; /* 30000: how long an order is followed before FAILED */
+    unsigned poll_interval_ms; /* 50: first get_order interval; grows to 1 s */
+    /* Calls per rolling window per account, 0 = not paced. Each defaults to
+     * the plugin's declared limit (ABI 1.2 get_rate_limits); without one,
+     * orders/s to capabilities.rate_limit_per_second, reads/s to the
+     * orders/s, per minute to 0. A brokers.ini key always wins. */
+    unsigned rate_limit_per_second;      /* orders (place, cancel) per second */
+    unsigned rate_limit_per_minute;      /* orders per minute */
+    unsigned read_rate_limit_per_second; /* reads per second */
+    unsigned read_rate_limit_per_minute; /* reads per minute */
     unsigned max_in_flight;              /* concurrent calls of one execution; 0: engine sizes */
     bool reject_unaffordable;            /* on_insufficient_funds = reject (default scale) */
     bool funds_pro_rata;                 /* funds_policy = pro_rata (default largest_first) */
@@ -59,6 +64,7 @@ typedef struct registry_features {
     bool get_instrument;         /* lots, ticks, freeze quantity, band, tradable */
     bool get_market_session;     /* open / closed / pre-open, next open and close */
     bool retry_after_ms;         /* a broker's retry-after hint after TRANSIENT */
+    bool get_rate_limits;        /* 1.2: the limits the broker meters */
     bool parallel_session_calls; /* BROKER_CAP_PARALLEL_SESSION_CALLS */
 } registry_features;
 

@@ -128,7 +128,9 @@ static void write_capabilities(FILE *out, const broker_plugin *p)
     fprintf(out, "tag length:    %u..%u%s\n", (unsigned)caps->tag_min_length,
             (unsigned)caps->tag_max_length,
             (caps->flags & BROKER_CAP_TAG_ALNUM_ONLY) ? " (alphanumeric)" : "");
-    fprintf(out, "rate limit:    %u orders/s\n", (unsigned)caps->rate_limit_per_second);
+    bool declares = p->size >= BROKER_PLUGIN_V1_2_SIZE && p->get_rate_limits != NULL;
+    fprintf(out, "rate limit:    %u orders/s%s\n", (unsigned)caps->rate_limit_per_second,
+            declares ? " (default; each instance declares what it meters: get_rate_limits)" : "");
     fprintf(out, "partial fills: %s\n", (caps->flags & BROKER_CAP_PARTIAL_FILLS) ? "yes" : "no");
     fprintf(out, "sessions:      %s\n",
             (caps->flags & BROKER_CAP_CONCURRENT_SESSIONS) ? "concurrent" : "serialized");

@@ -92,19 +92,25 @@ journal_bench() {
     done
 }
 
-# parallel_line RATE SELLS BUYS JOURNAL READS: one line of the concurrent
-# placement table, the median wall time of BENCH_PARALLEL_RUNS runs (each in
-# its own process) and its ratio to the bound legs / RATE. READS is
-# "=rate" (reads metered at the order rate, the default) or a
-# read_rate_limit_per_second value. Sets LINE_WALL to the median.
+# parallel_line BROKER RATE SELLS BUYS JOURNAL READS: one line of the
+# concurrent placement table, the median wall time of BENCH_PARALLEL_RUNS
+# runs (each in its own process) and its ratio to the bound legs / RATE.
+# BROKER is parallel (the fixture), a simulated plugin (zerodha), or that
+# with "-cold" (instrument facts not cached yet: BENCH_PARALLEL_COLD). READS
+# is "declared" (no read key: the plugin's declared limit, 0 for both
+# brokers here, so reads are not paced) or a read_rate_limit_per_second
+# value. 429s: the broker's own refusals, summed over the runs. Sets
+# LINE_WALL to the median.
 parallel_line() {
-    local rate=$1 sells=$2 buys=$3 journal=$4 reads=$5 binary="$BUILD/bench/bench_parallel"
-    local walls=() i line extra="" refused=0 wall
-    [ "$reads" != "=rate" ] && extra="read_rate_limit_per_second = $reads"
+    local broker=$1 rate=$2 sells=$3 buys=$4 journal=$5 reads=$6 binary="$BUILD/bench/bench_parallel"
+    local walls=() i line extra="" refused=0 wall cold="" plugin=${1%-cold}
+    [ "$reads" != declared ] && extra="read_rate_limit_per_second = $reads"
+    [ "$plugin" != "$broker" ] && cold=1
     for ((i = 0; i < ${BENCH_PARALLEL_RUNS:-3}; i++)); do
-        if ! line=$(BENCH_PARALLEL_EXTRA=$extra timeout "$run_timeout" "$binary" "$rate" "$sells" \
-            "$buys" "$journal" 2>"$BUILD/bench/bench_parallel.err"); then
-            echo "bench_parallel $rate $sells $buys $journal: run failed: $(head -c 400 "$BUILD/bench/bench_parallel.err")" >&2
+        if ! line=$(BENCH_PARALLEL_EXTRA=$extra BENCH_PARALLEL_COLD=$cold timeout "$run_timeout" \
+            "$binary" "$rate" "$sells" "$buys" "$journal" "$plugin" \
+            2>"$BUILD/bench/bench_parallel.err"); then
+            echo "bench_parallel $rate $sells $buys $journal $broker: run failed: $(head -c 400 "$BUILD/bench/bench_parallel.err")" >&2
             failures=$((failures + 1))
             return
         fi
@@ -113,14 +119,22 @@ parallel_line() {
     done
     wall=$(median "${walls[@]}")
     LINE_WALL=$wall
-    printf '%6s %6s %5s %8s %7s %9s %8s %7s %6s\n' "$rate" "$sells" "$buys" "$journal" "$reads" \
-        "$wall" "$(awk -v l=$((sells + buys)) -v r="$rate" 'BEGIN {printf "%.2f", l / r}')" \
+    printf '%-13s %6s %6s %5s %8s %8s %9s %8s %7s %6s\n' "$broker" "$rate" "$sells" "$buys" \
+        "$journal" "$reads" "$wall" \
+        "$(awk -v l=$((sells + buys)) -v r="$rate" 'BEGIN {printf "%.2f", l / r}')" \
         "$(awk -v w="$wall" -v l=$((sells + buys)) -v r="$rate" 'BEGIN {printf "%.3f", w * r / l}')" \
         "$refused"
 }
 
+parallel_header() {
+    printf '%-13s %6s %6s %5s %8s %8s %9s %8s %7s %6s\n' broker rate sells buys journal reads \
+        "wall s" "bound s" ratio "429s"
+}
+
 # parallel_bench: issue 12's 200-leg rebalance at 50 ms per call against the
-# fixture broker that takes parallel calls (tests/plugins/parallel.so).
+# fixture broker that takes parallel calls (tests/plugins/parallel.so) and
+# against a simulated broker (zerodha.so, rate_limit_per_second = rate,
+# market orders filled at their first read; bench/bench_parallel.c).
 parallel_bench() {
     local rate off normal
     if [ ! -x "$BUILD/bench/bench_parallel" ] || [ ! -f "$BUILD/tests/plugins/parallel.so" ]; then
@@ -130,23 +144,24 @@ parallel_bench() {
     fi
     echo
     echo "bench_parallel: 200-leg rebalance, 50 ms per call (median of ${BENCH_PARALLEL_RUNS:-3}; ratio = wall / (legs / rate))"
-    printf '%6s %6s %5s %8s %7s %9s %8s %7s %6s\n' rate sells buys journal reads "wall s" \
-        "bound s" ratio "429s"
+    parallel_header
     for rate in ${BENCH_PARALLEL_RATES:-100 25 10}; do
-        parallel_line "$rate" 0 200 off "=rate"
-        parallel_line "$rate" 100 100 off "=rate"
-        parallel_line "$rate" 0 200 off $((rate * 2))
-        parallel_line "$rate" 100 100 off $((rate * 2))
+        parallel_line parallel "$rate" 0 200 off declared
+        parallel_line parallel "$rate" 100 100 off declared
+        parallel_line parallel "$rate" 0 200 off "$rate"
+        parallel_line parallel "$rate" 100 100 off "$rate"
+        parallel_line zerodha "$rate" 0 200 off declared
+        parallel_line zerodha "$rate" 100 100 off declared
     done
+    parallel_line zerodha-cold 100 0 200 off declared
     echo
     echo "journal on (normal) vs off, 100 orders/s, 100 sells + 100 buys"
-    printf '%6s %6s %5s %8s %7s %9s %8s %7s %6s\n' rate sells buys journal reads "wall s" \
-        "bound s" ratio "429s"
+    parallel_header
     local reads
-    for reads in "=rate" 200; do
-        parallel_line 100 100 100 off "$reads"
+    for reads in declared 100; do
+        parallel_line parallel 100 100 100 off "$reads"
         off=$LINE_WALL
-        parallel_line 100 100 100 normal "$reads"
+        parallel_line parallel 100 100 100 normal "$reads"
         normal=$LINE_WALL
         awk -v a="$normal" -v b="$off" -v r="$reads" \
             'BEGIN {printf "journal normal / off (reads %s): %.3f\n", r, a / b}'

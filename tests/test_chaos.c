@@ -12,8 +12,11 @@
  *   - cash after = before − Σ buy value + Σ sell value − Σ charges, and
  *     never negative;
  *   - every position away from its target has an unfilled_reason;
- *   - on the sections without injected transient failures, no call was
- *     retried as TRANSIENT: the broker's rate limit was never hit.
+ *   - the broker never refused a call of the execution for its own rate
+ *     limits (its rate_limit_log gained no line). The strict sections meter
+ *     orders and reads, per second and per minute, at small limits that the
+ *     host learns only from the plugin (get_rate_limits), and inject no
+ *     transient failure, so there no call was retried as TRANSIENT either.
  * PTEXEC_CHAOS_RUNS sets the number of executions (default 500, fixed seed;
  * `make chaos` runs 10,000); PTEXEC_CHAOS_SEED the seed. */
 #include <check.h>
@@ -46,7 +49,30 @@ static const char *const symbols[] = {
     "auth_expiry_rate = 0.01\ninitial_cash = 3000000\nfill_latency_ms = 1\nliquidity = 4\n"        \
     "order_timeout_ms = 30\npoll_interval_ms = 1\nmax_retries = 6\nretry_base_ms = 1\n"            \
     "latency_ms = 1\n"                                                                             \
-    "retry_max_ms = 4\nrate_limit_per_second = 200\n"
+    "retry_max_ms = 4\ninitial_holdings = RELIANCE:10,TCS:5,INFY:8\n"
+
+/* What a fresh account holds, as initial_holdings and initial_cash say. */
+static const struct {
+    const char *symbol;
+    int64_t quantity;
+} chaos_initial[] = {{"RELIANCE", 10}, {"TCS", 5}, {"INFY", 8}};
+#define CHAOS_INITIAL_CASH 3000000.0
+
+/* The rate limits: the other sections meter orders per second only (the
+ * simulated brokers' default); the strict ones meter reads too, and per
+ * minute, at limits set only as the plugin's own keys, which the host paces
+ * at because the plugin declares them. The per-second limits bind in a few
+ * of the larger runs (at 30 reads/s and 10 orders/s in most: the 500 runs
+ * take 80 s instead of 25); an account is fresh each run, so the per-minute
+ * ones are above what one run makes and are metered, not binding (binding
+ * would cost a minute). */
+#define CHAOS_RATES "rate_limit_per_second = 200\n"
+#define CHAOS_STRICT_RATES                                                                         \
+    "rate_limit_per_second = " CHAOS_STRICT_ORDERS_PER_SECOND "\nrate_limit_per_minute = 900\n"    \
+    "read_rate_limit_per_second = " CHAOS_STRICT_READS_PER_SECOND                                  \
+    "\nread_rate_limit_per_minute = 3000\n"
+#define CHAOS_STRICT_ORDERS_PER_SECOND "20"
+#define CHAOS_STRICT_READS_PER_SECOND "60"
 
 typedef struct chaos_env {
     char *dir;
@@ -75,13 +101,16 @@ static void chaos_open(chaos_env *e, unsigned seed, int kind)
     ck_assert_ptr_nonnull(file);
     fprintf(file, "[host]\nplugin_dir = %s/plugins\nlog_level = error\n\n", tu_build_dir());
     for (size_t i = 0; i < PLUGIN_COUNT; i++)
-        fprintf(file, "[broker.%s]\nplugin = %s.so\nseed = %u\ntransient_failure_rate = %s\n%s%s\n",
+        fprintf(file,
+                "[broker.%s]\nplugin = %s.so\nseed = %u\ntransient_failure_rate = %s\n"
+                "rate_limit_log = %s/%s.refused\n%s%s%s\n",
                 plugins[i], plugins[i], seed + (unsigned)i, kind == CHAOS_STRICT ? "0" : "0.05",
+                e->dir, plugins[i],
                 kind == CHAOS_CLOSING ? "market_hours = nse\nclock = 2026-12-01T15:29:59+05:30\n"
                 : kind == CHAOS_LIMIT ? "order_type = limit\nlimit_offset_bps = 2\n"
                                         "volatility_bps = 30\nspread_bps = 8\nprice_step_ms = 2\n"
                                       : "",
-                CHAOS_FAULTS);
+                kind == CHAOS_STRICT ? CHAOS_STRICT_RATES : CHAOS_RATES, CHAOS_FAULTS);
     fclose(file);
     ptx_error error;
     ck_assert_msg(config_load(e->ini, &e->cfg, &error) == PTX_OK, "config: %s", error.message);
@@ -97,6 +126,11 @@ static void chaos_close(chaos_env *e)
     registry_free(e->reg);
     config_free(&e->cfg);
     unlink(e->ini);
+    for (size_t i = 0; i < PLUGIN_COUNT; i++) {
+        char *refused = tu_format("%s/%s.refused", e->dir, plugins[i]);
+        unlink(refused);
+        free(refused);
+    }
     rmdir(e->dir);
     free(e->ini);
     free(e->dir);
@@ -118,8 +152,10 @@ static void view_open(broker_view *v, registry_broker *broker, const broker_cred
                      BROKER_OK);
 }
 
-/* Retries what injected faults make fail: TRANSIENT, and AUTH after a new
- * login. The view's calls are reads: they never place anything. */
+/* Retries what injected faults make fail: TRANSIENT (after the broker's
+ * retry-after, when it gives one: the view is not paced by the host), and
+ * AUTH after a new login. The view's calls are reads and cancels: they never
+ * place anything. */
 #define VIEW_CALL(v, status, call)                                                                 \
     do {                                                                                           \
         for (int try_ = 0; try_ < 200; try_++) {                                                   \
@@ -128,8 +164,18 @@ static void view_open(broker_view *v, registry_broker *broker, const broker_cred
                 (v)->plugin->authenticate((v)->instance, (v)->session);                            \
             else if (status != BROKER_TRANSIENT)                                                   \
                 break;                                                                             \
+            else                                                                                   \
+                view_wait((v));                                                                    \
         }                                                                                          \
     } while (0)
+
+/* Sleeps the broker's retry-after hint, if any, after a TRANSIENT call. */
+static void view_wait(const broker_view *v)
+{
+    uint32_t wait_ms = v->plugin->retry_after_ms(v->instance, v->session);
+    if (wait_ms > 0)
+        usleep((useconds_t)wait_ms * 1000);
+}
 
 typedef struct holding_list {
     int64_t quantity[SYMBOL_COUNT];
@@ -142,6 +188,30 @@ static int collect_holding(void *context, const char *symbol, int64_t quantity)
         if (strcmp(symbols[i], symbol) == 0)
             list->quantity[i] += quantity;
     return 0;
+}
+
+/* What a fresh account holds (initial_holdings, initial_cash). */
+static void view_initial(holding_list *held, double *cash)
+{
+    memset(held, 0, sizeof *held);
+    for (size_t i = 0; i < sizeof chaos_initial / sizeof chaos_initial[0]; i++)
+        collect_holding(held, chaos_initial[i].symbol, chaos_initial[i].quantity);
+    *cash = CHAOS_INITIAL_CASH;
+}
+
+/* Calls the broker refused for its own rate limits so far: the lines of the
+ * section's rate_limit_log. */
+static size_t refused_calls(const chaos_env *e, const char *broker)
+{
+    char *path = tu_format("%s/%s.refused", e->dir, broker);
+    FILE *file = fopen(path, "r");
+    size_t lines = 0;
+    for (int c; file != NULL && (c = fgetc(file)) != EOF;)
+        lines += c == '\n';
+    if (file != NULL)
+        fclose(file);
+    free(path);
+    return lines;
 }
 
 /* Holdings and cash as the broker has them. */
@@ -382,10 +452,22 @@ static bool chaos_one(chaos_env *e, const char *broker, bool strict, size_t run,
     view_open(&view, rb, &creds);
     holding_list before, after, fills;
     double cash_before, cash_after, moved;
-    view_read(&view, &before, &cash_before);
+    /* The view is not paced by the host, so on a strict section it reads
+     * nothing before the execution (its reads would take the host's share
+     * of the broker's limit): the account is fresh, its state the
+     * configured one. */
+    if (strict)
+        view_initial(&before, &cash_before);
+    else
+        view_read(&view, &before, &cash_before);
+    size_t refused_before = refused_calls(e, broker);
     exec_result result;
     ptx_error error;
     ptx_status status = engine_execute(e->eng, &t.request, NULL, &result, &error);
+    size_t refused = refused_calls(e, broker) - refused_before;
+    ck_assert_msg(refused == 0,
+                  "%s run %zu: the broker refused %zu calls for its own rate limits (%s)", broker,
+                  run, refused, status == PTX_OK ? "executed" : error.message);
     if (status != PTX_OK) { /* refused whole (market closed, login failed): nothing placed */
         ck_assert_msg(status == PTX_MARKET_CLOSED || status == PTX_AUTH ||
                           status == PTX_UNAVAILABLE,

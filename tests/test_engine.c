@@ -848,6 +848,48 @@ START_TEST(test_rate_pacing)
 }
 END_TEST
 
+/* The broker's own limits, declared by the plugin (ABI 1.2), are paced
+ * without any brokers.ini key: Angel One with rate_limits = broker takes
+ * orders at 20/s but reads at 10/s, and the host used to read at the order
+ * rate, answering its own 429s with retries. */
+START_TEST(test_declared_read_limit_paced)
+{
+    env e;
+    char *dir = tu_tempdir();
+    char *refused = tu_format("%s/refused.log", dir);
+    char *section =
+        tu_format("rate_limits = broker\nmax_retries = 20\nretry_base_ms = 1\nretry_max_ms = 5\n"
+                  "poll_interval_ms = 1\ntransient_failure_rate = 0\nunknown_outcome_rate = 0\n"
+                  "rate_limit_log = %s\n",
+                  refused);
+    env_open_one(&e, "angelone", section);
+    const broker_settings *settings = registry_broker_settings(registry_find(e.reg, "angelone"));
+    ck_assert_uint_eq(settings->read_rate_limit_per_second, 10);
+    ck_assert_uint_eq(settings->read_rate_limit_per_minute, 500);
+    char targets[512] = "";
+    for (int i = 0; i < 15; i++)
+        snprintf(targets + strlen(targets), sizeof targets - strlen(targets), "%sPACED%02d:1",
+                 i ? "," : "", i);
+    test_request t;
+    exec_request *request = make_request(&t, "angelone", "declared", "demo", targets);
+    exec_result result;
+    ptx_error error;
+    ck_assert_int_eq(engine_execute(e.eng, request, NULL, &result, &error), PTX_OK);
+    ck_assert_uint_eq(result.summary.filled, 15);
+    ck_assert_msg(result.retries.transient == 0,
+                  "%zu calls retried as TRANSIENT: the broker's read limit was exceeded",
+                  result.retries.transient);
+    ck_assert_msg(access(refused, F_OK) != 0, "the broker refused calls:\n%s",
+                  tu_read_file(refused));
+    exec_result_free(&result);
+    env_close(&e);
+    rmdir(dir);
+    free(section);
+    free(refused);
+    free(dir);
+}
+END_TEST
+
 /* ---- progress ------------------------------------------------------------ */
 
 typedef struct progress_log {
@@ -942,6 +984,7 @@ static Suite *engine_suite(void)
     tcase_add_test(accounts, test_busy_account_refused);
     tcase_add_test(accounts, test_different_accounts_in_parallel);
     tcase_add_test(accounts, test_rate_pacing);
+    tcase_add_test(accounts, test_declared_read_limit_paced);
     suite_add_tcase(suite, accounts);
     return suite;
 }

@@ -17,7 +17,7 @@
 static limiter_account *open_account(limiter *table, const char *id, unsigned orders_per_second,
                                      unsigned orders_per_minute, unsigned reads_per_second)
 {
-    limiter_rates rates = {orders_per_second, orders_per_minute, reads_per_second};
+    limiter_rates rates = {orders_per_second, orders_per_minute, reads_per_second, 0};
     limiter_account *account = NULL;
     ck_assert_int_eq(limiter_open(table, "zerodha", id, &rates, &account), PTX_OK);
     ck_assert_ptr_nonnull(account);
@@ -86,6 +86,36 @@ START_TEST(per_minute_limit)
     ck_assert_int_gt(wait, 55 * SECOND);
     ck_assert(!try_at(account, LIMITER_ORDERS, t0 + 60 * SECOND, &wait));
     ck_assert(try_at(account, LIMITER_ORDERS, t0 + 61 * SECOND, &wait));
+    limiter_close(table, account);
+    limiter_destroy(table);
+}
+END_TEST
+
+/* Reads have a minute window of their own: it holds while the read second
+ * has room, and orders are not counted in it. */
+START_TEST(reads_per_minute_limit)
+{
+    limiter *table = limiter_create();
+    limiter_rates rates = {.orders_per_second = 100, .reads_per_second = 50, .reads_per_minute = 4};
+    limiter_account *account = NULL;
+    ck_assert_int_eq(limiter_open(table, "angelone", "A", &rates, &account), PTX_OK);
+    int64_t t0 = 2000 * SECOND, wait = 0;
+    for (int i = 0; i < 4; i++) {
+        ck_assert(try_at(account, LIMITER_READS, t0 + i * SECOND, &wait));
+        limiter_done_at(account, LIMITER_READS, true, t0 + i * SECOND);
+    }
+    ck_assert(!try_at(account, LIMITER_READS, t0 + 5 * SECOND, &wait));
+    ck_assert_int_gt(wait, 50 * SECOND);
+    for (int i = 0; i < 10; i++) { /* orders are counted apart */
+        ck_assert(try_at(account, LIMITER_ORDERS, t0 + 5 * SECOND, &wait));
+        limiter_done_at(account, LIMITER_ORDERS, true, t0 + 5 * SECOND);
+    }
+    ck_assert(!try_at(account, LIMITER_READS, t0 + 59 * SECOND, &wait));
+    ck_assert(try_at(account, LIMITER_READS, t0 + 61 * SECOND, &wait));
+    ck_assert(!try_at(account, LIMITER_READS, t0 + 61 * SECOND, &wait)); /* the 2nd: 1 s later */
+    ck_assert(try_at(account, LIMITER_READS, t0 + 61 * SECOND + wait, &wait));
+    limiter_done_at(account, LIMITER_READS, true, t0 + 62 * SECOND);
+    limiter_done_at(account, LIMITER_READS, true, t0 + 62 * SECOND);
     limiter_close(table, account);
     limiter_destroy(table);
 }
@@ -281,6 +311,7 @@ static Suite *limiter_suite(void)
     tcase_add_test(tc, burst_then_window);
     tcase_add_test(tc, unsent_call_gives_its_place_back);
     tcase_add_test(tc, per_minute_limit);
+    tcase_add_test(tc, reads_per_minute_limit);
     tcase_add_test(tc, retry_after_holds_the_account);
     tcase_add_test(tc, one_account_shared_two_accounts_independent);
     tcase_add_test(tc, never_more_than_the_limit_in_any_window);

@@ -176,6 +176,8 @@ static const refusal_case refusal_cases[] = {
      "is smaller than the v1.0 size"},
     {"size_minor", "size_minor.so", "size_minor", NULL, 0755, "", "abi",
      "declares ABI 1.1 but its size"},
+    {"size_minor2", "size_minor2.so", "size_minor2", NULL, 0755, "", "abi",
+     "declares ABI 1.2 but its size"},
     {"null_callback", "null_callback.so", "null_callback", NULL, 0755, "", "abi",
      "required callback get_order is NULL"},
     {"wrong_name", "wrong_name.so", "wrong_name", NULL, 0755, "", "abi",
@@ -388,6 +390,80 @@ START_TEST(test_settings_parsed)
     registry_free(reg);
     config_free(&cfg);
     loader_dir_free(&dir);
+}
+END_TEST
+
+/* Loads fixture `declared` with `extra` in its section; returns its settings
+ * copied out. */
+static broker_settings declared_settings(const char *extra, char **log)
+{
+    loader_dir dir = loader_dir_new();
+    capture_log(&dir);
+    install_fixture(&dir, "declared", "declared.so", 0755);
+    config cfg;
+    char *section = tu_format("[broker.declared]\nplugin = declared.so\n%s", extra);
+    registry *reg = load_sections(&dir, section, &cfg);
+    registry_broker *broker = registry_find(reg, "declared");
+    ck_assert_msg(broker != NULL, "%s", registry_find_refusal(reg, "declared"));
+    ck_assert(registry_broker_features(broker)->get_rate_limits);
+    broker_settings settings = *registry_broker_settings(broker);
+    registry_free(reg);
+    config_free(&cfg);
+    *log = tu_read_file(dir.log_path);
+    free(section);
+    loader_dir_free(&dir);
+    return settings;
+}
+
+/* The limits a 1.2 plugin declares replace the capability's rate (7/s) as
+ * the defaults, 0 included: reads are not paced per second. */
+START_TEST(test_declared_limits_are_the_defaults)
+{
+    char *log = NULL;
+    broker_settings settings = declared_settings("", &log);
+    ck_assert_uint_eq(settings.rate_limit_per_second, 9);
+    ck_assert_uint_eq(settings.rate_limit_per_minute, 300);
+    ck_assert_uint_eq(settings.read_rate_limit_per_second, 0);
+    ck_assert_uint_eq(settings.read_rate_limit_per_minute, 120);
+    ck_assert_msg(strstr(log, "WARN") == NULL, "%s", log);
+    free(log);
+}
+END_TEST
+
+/* A brokers.ini key wins over the declared limit, key by key. */
+START_TEST(test_config_beats_declared_limits)
+{
+    char *log = NULL;
+    broker_settings all = declared_settings("rate_limit_per_second = 5\nrate_limit_per_minute = 0\n"
+                                            "read_rate_limit_per_second = 3\n"
+                                            "read_rate_limit_per_minute = 60\n",
+                                            &log);
+    ck_assert_uint_eq(all.rate_limit_per_second, 5);
+    ck_assert_uint_eq(all.rate_limit_per_minute, 0);
+    ck_assert_uint_eq(all.read_rate_limit_per_second, 3);
+    ck_assert_uint_eq(all.read_rate_limit_per_minute, 60);
+    ck_assert_msg(strstr(log, "unknown") == NULL, "read_rate_limit_per_minute warned:\n%s", log);
+    free(log);
+    broker_settings some = declared_settings("rate_limit_per_second = 5\n", &log);
+    ck_assert_uint_eq(some.rate_limit_per_second, 5);
+    ck_assert_uint_eq(some.rate_limit_per_minute, 300);
+    ck_assert_uint_eq(some.read_rate_limit_per_second, 0); /* declared, not the order rate */
+    ck_assert_uint_eq(some.read_rate_limit_per_minute, 120);
+    free(log);
+}
+END_TEST
+
+/* A get_rate_limits that fails is warned about; the host paces as for 1.1. */
+START_TEST(test_failed_declaration_keeps_the_capability_rates)
+{
+    char *log = NULL;
+    broker_settings settings = declared_settings("declare_fail = yes\n", &log);
+    ck_assert_uint_eq(settings.rate_limit_per_second, 7);
+    ck_assert_uint_eq(settings.rate_limit_per_minute, 0);
+    ck_assert_uint_eq(settings.read_rate_limit_per_second, 7);
+    ck_assert_uint_eq(settings.read_rate_limit_per_minute, 0);
+    ck_assert_msg(strstr(log, "get_rate_limits returned INTERNAL") != NULL, "%s", log);
+    free(log);
 }
 END_TEST
 
@@ -608,7 +684,7 @@ static void assert_no_features(const registry_features *features, unsigned minor
     ck_assert(!features->place_order_ex && !features->get_order_ex && !features->get_positions &&
               !features->get_open_orders && !features->get_funds && !features->get_instrument &&
               !features->get_market_session && !features->retry_after_ms &&
-              !features->parallel_session_calls);
+              !features->parallel_session_calls && !features->get_rate_limits);
 }
 
 /* A plugin built against the frozen 1.0 header loads and trades; the host's
@@ -638,8 +714,9 @@ START_TEST(test_frozen_v1_0_plugin_trades)
 }
 END_TEST
 
-/* A 1.1 plugin that leaves every new callback NULL is a plain 1.0 broker. */
-START_TEST(test_v1_1_without_new_callbacks)
+/* A plugin of this minor that leaves every new callback NULL is a plain 1.0
+ * broker. */
+START_TEST(test_current_minor_without_new_callbacks)
 {
     loader_dir dir = loader_dir_new();
     capture_log(&dir);
@@ -649,7 +726,34 @@ START_TEST(test_v1_1_without_new_callbacks)
     registry_broker *broker = registry_find(reg, "good");
     ck_assert_ptr_nonnull(broker);
     ck_assert_uint_eq(registry_broker_plugin(broker)->size, sizeof(broker_plugin));
+    assert_no_features(registry_broker_features(broker), BROKER_ABI_MINOR);
+    ck_assert_int_eq(trade_once(broker).state, BROKER_ORDER_FILLED);
+    registry_free(reg);
+    config_free(&cfg);
+    loader_dir_free(&dir);
+}
+END_TEST
+
+/* A plugin built for 1.1 (its descriptor ends at retry_after_ms) loads;
+ * without get_rate_limits the host paces as before 1.2: orders and reads at
+ * the capability's rate, nothing per minute. */
+START_TEST(test_v1_1_plugin_keeps_the_capability_rates)
+{
+    loader_dir dir = loader_dir_new();
+    capture_log(&dir);
+    install_fixture(&dir, "v1_1", "v1_1.so", 0755);
+    config cfg;
+    registry *reg = load_sections(&dir, "[broker.v1_1]\nplugin = v1_1.so\n", &cfg);
+    registry_broker *broker = registry_find(reg, "v1_1");
+    ck_assert_msg(broker != NULL, "%s", registry_find_refusal(reg, "v1_1"));
+    ck_assert_uint_eq(registry_broker_plugin(broker)->size, BROKER_PLUGIN_V1_1_SIZE);
+    ck_assert_ptr_null(registry_broker_plugin(broker)->get_rate_limits);
     assert_no_features(registry_broker_features(broker), 1);
+    const broker_settings *settings = registry_broker_settings(broker);
+    ck_assert_uint_eq(settings->rate_limit_per_second, 7);
+    ck_assert_uint_eq(settings->rate_limit_per_minute, 0);
+    ck_assert_uint_eq(settings->read_rate_limit_per_second, 7);
+    ck_assert_uint_eq(settings->read_rate_limit_per_minute, 0);
     ck_assert_int_eq(trade_once(broker).state, BROKER_ORDER_FILLED);
     registry_free(reg);
     config_free(&cfg);
@@ -759,7 +863,8 @@ static Suite *registry_suite(void)
     tcase_add_test(loading, test_create_failure_refused_at_init);
     tcase_add_test(loading, test_open_file);
     tcase_add_test(loading, test_frozen_v1_0_plugin_trades);
-    tcase_add_test(loading, test_v1_1_without_new_callbacks);
+    tcase_add_test(loading, test_current_minor_without_new_callbacks);
+    tcase_add_test(loading, test_v1_1_plugin_keeps_the_capability_rates);
     tcase_add_test(loading, test_extra_export_warned);
     tcase_add_test(loading, test_plugin_path_search);
     suite_add_tcase(suite, loading);
@@ -767,6 +872,9 @@ static Suite *registry_suite(void)
     TCase *instances = tcase_create("instances");
     tcase_set_timeout(instances, 30);
     tcase_add_test(instances, test_settings_parsed);
+    tcase_add_test(instances, test_declared_limits_are_the_defaults);
+    tcase_add_test(instances, test_config_beats_declared_limits);
+    tcase_add_test(instances, test_failed_declaration_keeps_the_capability_rates);
     tcase_add_test(instances, test_bad_settings_refused_at_init);
     tcase_add_test(instances, test_unknown_broker_keys_warned);
     tcase_add_test(instances, test_random_source_is_seeded);

@@ -1282,14 +1282,14 @@ static broker_funds fx_funds(fixture *fx, broker_session *session)
     return funds;
 }
 
-START_TEST(test_market_descriptor_is_1_1)
+START_TEST(test_market_descriptor_is_1_2)
 {
     const broker_plugin *plugin = load_plugin(facts[_i].name);
-    ck_assert_uint_eq(plugin->abi_minor, 1);
-    ck_assert_uint_ge(plugin->size, BROKER_PLUGIN_V1_1_SIZE);
+    ck_assert_uint_eq(plugin->abi_minor, 2);
+    ck_assert_uint_ge(plugin->size, BROKER_PLUGIN_V1_2_SIZE);
     ck_assert(plugin->place_order_ex && plugin->get_order_ex && plugin->get_positions &&
               plugin->get_open_orders && plugin->get_funds && plugin->get_instrument &&
-              plugin->get_market_session && plugin->retry_after_ms);
+              plugin->get_market_session && plugin->retry_after_ms && plugin->get_rate_limits);
 }
 END_TEST
 
@@ -1660,6 +1660,130 @@ START_TEST(test_read_and_write_rate_limits)
 }
 END_TEST
 
+static broker_rate_limits fx_rate_limits(fixture *fx)
+{
+    broker_rate_limits limits;
+    memset(&limits, 0, sizeof limits);
+    limits.size = sizeof limits;
+    ck_assert_int_eq(fx->plugin->get_rate_limits(fx->instance, &limits), BROKER_OK);
+    return limits;
+}
+
+/* get_rate_limits reports what the instance meters: orders per second only
+ * by default; the broker's table with rate_limits = broker; each key in
+ * the section in place of either. */
+START_TEST(test_declared_rate_limits)
+{
+    fixture fx;
+    fx_open(&fx, "angelone", NULL);
+    broker_rate_limits limits = fx_rate_limits(&fx);
+    ck_assert_uint_eq(limits.orders_per_second, 20);
+    ck_assert(limits.orders_per_minute == 0 && limits.reads_per_second == 0 &&
+              limits.reads_per_minute == 0);
+    fx_close(&fx);
+
+    const char *const broker[] = {"rate_limits", "broker", NULL};
+    fx_open(&fx, "angelone", broker);
+    limits = fx_rate_limits(&fx);
+    ck_assert_uint_eq(limits.orders_per_second, 20);
+    ck_assert_uint_eq(limits.orders_per_minute, 500);
+    ck_assert_uint_eq(limits.reads_per_second, 10);
+    ck_assert_uint_eq(limits.reads_per_minute, 500);
+    fx_close(&fx);
+
+    const char *const keys[] = {"rate_limits",
+                                "broker",
+                                "rate_limit_per_second",
+                                "4",
+                                "rate_limit_per_minute",
+                                "0",
+                                "read_rate_limit_per_second",
+                                "3",
+                                "read_rate_limit_per_minute",
+                                "30",
+                                NULL};
+    fx_open(&fx, "angelone", keys);
+    limits = fx_rate_limits(&fx);
+    ck_assert_uint_eq(limits.orders_per_second, 4);
+    ck_assert_uint_eq(limits.orders_per_minute, 0);
+    ck_assert_uint_eq(limits.reads_per_second, 3);
+    ck_assert_uint_eq(limits.reads_per_minute, 30);
+    fx_close(&fx);
+
+    /* A host that knows an older, shorter struct gets no byte past it. */
+    fx_open(&fx, "zerodha", broker);
+    broker_rate_limits shorter;
+    memset(&shorter, 0xee, sizeof shorter);
+    shorter.size = offsetof(broker_rate_limits, reads_per_second);
+    ck_assert_int_eq(fx.plugin->get_rate_limits(fx.instance, &shorter), BROKER_OK);
+    ck_assert_uint_eq(shorter.orders_per_second, 10);
+    ck_assert_uint_eq(shorter.orders_per_minute, 400);
+    ck_assert_uint_eq(shorter.reads_per_second, 0xeeeeeeeeu);
+    fx_close(&fx);
+}
+END_TEST
+
+/* The read and per-minute keys are metered even with rate_limits = orders,
+ * and every call refused for them is one line of rate_limit_log; an
+ * injected transient failure is not. */
+START_TEST(test_rate_limit_overrides_metered_and_logged)
+{
+    char *dir = tu_tempdir();
+    char *log_path = tu_format("%s/refused.log", dir);
+    const char *const config[] = {"read_rate_limit_per_second",
+                                  "3",
+                                  "read_rate_limit_per_minute",
+                                  "5",
+                                  "rate_limit_per_minute",
+                                  "2",
+                                  "rate_limit_log",
+                                  log_path,
+                                  NULL};
+    fixture fx;
+    fx_open(&fx, "upstox", config);
+    fx.host.clock_ms = 60000 * 50;
+    broker_session *session = fx_session(&fx, "metered");
+    double price = 0;
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(fx.plugin->get_quote(fx.instance, session, "TCS", &price), BROKER_OK);
+    ck_assert_int_eq(fx.plugin->get_quote(fx.instance, session, "TCS", &price), BROKER_TRANSIENT);
+    ASSERT_CONTAINS(errmsg(&fx, session), "Too many requests");
+    fx.host.clock_ms += 1000;
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(fx.plugin->get_quote(fx.instance, session, "TCS", &price), BROKER_OK);
+    ck_assert_int_eq(fx.plugin->get_quote(fx.instance, session, "TCS", &price), BROKER_TRANSIENT);
+    ck_assert_uint_eq(fx.plugin->retry_after_ms(fx.instance, session), 59000);
+    broker_order order;
+    for (unsigned tag = 1; tag <= 2; tag++)
+        ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 1, tag, &order),
+                         BROKER_OK);
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 1, 3, &order),
+                     BROKER_TRANSIENT);
+    char *log = tu_read_file(log_path);
+    ck_assert_msg(strstr(log, " metered reads/s\n") && strstr(log, " metered reads/min\n") &&
+                      strstr(log, " metered orders/min\n"),
+                  "%s", log);
+    size_t lines = 0;
+    for (const char *p = log; *p; p++)
+        lines += *p == '\n';
+    ck_assert_uint_eq(lines, 3);
+    free(log);
+    fx_close(&fx);
+
+    /* Injected failures are not the broker's limit: nothing is logged. */
+    unlink(log_path);
+    const char *const faulty[] = {"transient_failure_rate", "1", "rate_limit_log", log_path, NULL};
+    fx_open(&fx, "upstox", faulty);
+    ck_assert_int_eq(fx_session_status(&fx, "faulty", "demo", &session), BROKER_TRANSIENT);
+    ck_assert_int_eq(fx.plugin->get_quote(fx.instance, session, "TCS", &price), BROKER_TRANSIENT);
+    fx_close(&fx);
+    ck_assert_int_ne(access(log_path, F_OK), 0);
+    free(log_path);
+    rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_random_walk_and_spread)
 {
     const char *const config[] = {"volatility_bps", "30", "spread_bps", "10", "slippage_bps", "5",
@@ -1721,7 +1845,7 @@ static Suite *sim_suite(void)
     add_per_broker(suite, "state_file_malformed", test_state_file_malformed_refused);
     add_per_broker(suite, "order_history", test_order_history_bounded);
     add_per_broker(suite, "order_history_state_file", test_order_history_state_file);
-    add_per_broker(suite, "market_descriptor", test_market_descriptor_is_1_1);
+    add_per_broker(suite, "market_descriptor", test_market_descriptor_is_1_2);
     add_per_broker(suite, "market_cash", test_buy_beyond_cash_rejected);
     add_per_broker(suite, "market_settlement", test_same_day_settlement);
     add_per_broker(suite, "market_slices", test_order_fills_in_slices);
@@ -1741,6 +1865,8 @@ static Suite *sim_suite(void)
     TCase *limits = tcase_create("market_rate_limits");
     tcase_set_timeout(limits, 30);
     tcase_add_test(limits, test_read_and_write_rate_limits);
+    tcase_add_test(limits, test_declared_rate_limits);
+    tcase_add_test(limits, test_rate_limit_overrides_metered_and_logged);
     suite_add_tcase(suite, limits);
 
     TCase *tags = tcase_create("tags");

@@ -22,6 +22,7 @@ struct broker_instance {
     const broker_host_services *services;
     broker_host *host;
     sim_config config;
+    sim_limits metered; /* what the broker meters besides orders per second */
     sim_book book;
     pthread_mutex_t lock; /* guards book and the session list */
     broker_session *sessions;
@@ -213,7 +214,7 @@ enum { SIM_METER_ORDERS_MINUTE, SIM_METER_READS_SECOND, SIM_METER_READS_MINUTE }
 static bool sim_meter(broker_instance *instance, broker_session *session, int kind, uint32_t limit,
                       int64_t window_ms)
 {
-    if (!instance->config.broker_rate_limits || limit == 0)
+    if (limit == 0)
         return true;
     sim_account *account = sim_book_account_at(&instance->book, session->account);
     int64_t now = instance->services->monotonic_ms(instance->host);
@@ -231,9 +232,30 @@ static bool sim_meter(broker_instance *instance, broker_session *session, int ki
     return true;
 }
 
-/* TRANSIENT in the broker's "too many requests" wording, with the wait. */
-static broker_status sim_rate_limited(broker_instance *instance, broker_session *session)
+/* With the lock held: appends "MONOTONIC_MS ACCOUNT LIMIT" to rate_limit_log
+ * for a call refused for the broker's own limit `which` ("orders/s", …). */
+static void sim_log_refusal(broker_instance *instance, broker_session *session, const char *which)
 {
+    if (instance->config.rate_limit_log == NULL)
+        return;
+    FILE *file = fopen(instance->config.rate_limit_log, "a");
+    if (file == NULL) {
+        if (instance->services->log != NULL)
+            instance->services->log(instance->host, BROKER_LOG_ERROR,
+                                    "rate_limit_log: cannot open");
+        return;
+    }
+    fprintf(file, "%" PRId64 " %s %s\n", instance->services->monotonic_ms(instance->host),
+            sim_book_account_at(&instance->book, session->account)->id, which);
+    fclose(file);
+}
+
+/* TRANSIENT in the broker's "too many requests" wording, with the wait;
+ * logged as a refusal of limit `which`. */
+static broker_status sim_rate_limited(broker_instance *instance, broker_session *session,
+                                      const char *which)
+{
+    sim_log_refusal(instance, session, which);
     char subject[48];
     snprintf(subject, sizeof subject, "retry after %u ms", (unsigned)session->retry_after);
     return sim_fail(session, BROKER_TRANSIENT, instance->profile->wording.rate_limited, subject);
@@ -241,10 +263,11 @@ static broker_status sim_rate_limited(broker_instance *instance, broker_session 
 
 static broker_status sim_meter_read(broker_instance *instance, broker_session *session)
 {
-    const sim_limits *limits = &instance->profile->limits;
-    if (!sim_meter(instance, session, SIM_METER_READS_SECOND, limits->reads_per_second, 1000) ||
-        !sim_meter(instance, session, SIM_METER_READS_MINUTE, limits->reads_per_minute, 60000))
-        return sim_rate_limited(instance, session);
+    const sim_limits *limits = &instance->metered;
+    if (!sim_meter(instance, session, SIM_METER_READS_SECOND, limits->reads_per_second, 1000))
+        return sim_rate_limited(instance, session, "reads/s");
+    if (!sim_meter(instance, session, SIM_METER_READS_MINUTE, limits->reads_per_minute, 60000))
+        return sim_rate_limited(instance, session, "reads/min");
     return BROKER_OK;
 }
 
@@ -321,6 +344,21 @@ static bool sim_bad_call(broker_instance *instance, broker_session *session)
 
 /* ---- instance ----------------------------------------------------------- */
 
+/* What the instance meters besides orders per second: the profile's limits
+ * with rate_limits = broker (none otherwise), each replaced by its key when
+ * given. */
+static sim_limits sim_metered_limits(const sim_profile *profile, const sim_config *config)
+{
+    sim_limits metered = config->broker_rate_limits ? profile->limits : (sim_limits){0};
+    if (config->rate_limit_per_minute != SIM_LIMIT_UNSET)
+        metered.orders_per_minute = config->rate_limit_per_minute;
+    if (config->read_rate_limit_per_second != SIM_LIMIT_UNSET)
+        metered.reads_per_second = config->read_rate_limit_per_second;
+    if (config->read_rate_limit_per_minute != SIM_LIMIT_UNSET)
+        metered.reads_per_minute = config->read_rate_limit_per_minute;
+    return metered;
+}
+
 broker_status sim_create(const sim_profile *profile, const broker_host_services *services,
                          broker_host *host, broker_instance **instance, broker_text *error)
 {
@@ -350,6 +388,7 @@ broker_status sim_create(const sim_profile *profile, const broker_host_services 
         snprintf(sim_thread_error, sizeof sim_thread_error, "%s", error->text);
         return status != BROKER_OK ? status : BROKER_INTERNAL;
     }
+    created->metered = sim_metered_limits(profile, &created->config);
     sim_book_init(&created->book, created->config.rate_limit_per_second);
     sim_book_set_history(&created->book, created->config.order_history);
     created->book.settle_t1 = created->config.settle_t1;
@@ -374,9 +413,11 @@ broker_status sim_create(const sim_profile *profile, const broker_host_services 
     }
     if (services->log != NULL)
         services->log(host, BROKER_LOG_DEBUG,
-                      "simulated %s: %zu initial holdings, %" PRIu32 " orders/s",
+                      "simulated %s: %zu initial holdings; meters orders %" PRIu32 "/s %" PRIu32
+                      "/min, reads %" PRIu32 "/s %" PRIu32 "/min (0: not metered)",
                       profile->plugin->name, created->config.initial_count,
-                      created->config.rate_limit_per_second);
+                      created->config.rate_limit_per_second, created->metered.orders_per_minute,
+                      created->metered.reads_per_second, created->metered.reads_per_minute);
     *instance = created;
     return BROKER_OK;
 }
@@ -878,11 +919,14 @@ static broker_status sim_admit_order(broker_instance *instance, broker_session *
                                      double *required, int64_t *start_ms, int64_t *end_ms)
 {
     sim_account *account = sim_book_account_at(&instance->book, session->account);
-    if (!sim_book_admit(&instance->book, account, instance->services->monotonic_ms(instance->host)))
+    if (!sim_book_admit(&instance->book, account,
+                        instance->services->monotonic_ms(instance->host))) {
+        sim_log_refusal(instance, session, "orders/s");
         return sim_fail(session, BROKER_TRANSIENT, instance->profile->wording.rate_limited, NULL);
-    if (!sim_meter(instance, session, SIM_METER_ORDERS_MINUTE,
-                   instance->profile->limits.orders_per_minute, 60000))
-        return sim_rate_limited(instance, session);
+    }
+    if (!sim_meter(instance, session, SIM_METER_ORDERS_MINUTE, instance->metered.orders_per_minute,
+                   60000))
+        return sim_rate_limited(instance, session, "orders/min");
     broker_status status = sim_check_request(instance, session, &params->base);
     if (status == BROKER_OK)
         status = sim_check_instrument(instance, session, params);
@@ -1098,8 +1142,8 @@ broker_status sim_cancel_order(broker_instance *instance, broker_session *sessio
     uint32_t sequence =
         status == BROKER_OK ? sim_lookup(instance, session, order_id) : SIM_MAP_NONE;
     if (status == BROKER_OK && !sim_meter(instance, session, SIM_METER_ORDERS_MINUTE,
-                                          instance->profile->limits.orders_per_minute, 60000))
-        status = sim_rate_limited(instance, session);
+                                          instance->metered.orders_per_minute, 60000))
+        status = sim_rate_limited(instance, session, "orders/min");
     if (status == BROKER_OK && sequence == SIM_MAP_NONE)
         status = sim_refresh(instance, session, sequence, order_id);
     if (status == BROKER_OK) {
@@ -1263,6 +1307,21 @@ broker_status sim_get_market_session(broker_instance *instance, broker_session *
     }
     sim_leave(instance);
     return status;
+}
+
+broker_status sim_get_rate_limits(broker_instance *instance, broker_rate_limits *limits)
+{
+    if (instance == NULL || limits == NULL)
+        return BROKER_INVALID;
+    if (BROKER_FITS(limits, broker_rate_limits, orders_per_second))
+        limits->orders_per_second = instance->config.rate_limit_per_second;
+    if (BROKER_FITS(limits, broker_rate_limits, orders_per_minute))
+        limits->orders_per_minute = instance->metered.orders_per_minute;
+    if (BROKER_FITS(limits, broker_rate_limits, reads_per_second))
+        limits->reads_per_second = instance->metered.reads_per_second;
+    if (BROKER_FITS(limits, broker_rate_limits, reads_per_minute))
+        limits->reads_per_minute = instance->metered.reads_per_minute;
+    return BROKER_OK;
 }
 
 uint32_t sim_retry_after_ms(broker_instance *instance, broker_session *session)

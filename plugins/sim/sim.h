@@ -41,6 +41,19 @@
  *   per account in a rolling second (monotonic clock) and answers with the
  *   broker's "too many requests" wording as BROKER_TRANSIENT.
  *
+ *   Rate limits. Besides placements per second, the instance meters per
+ *   account, in fixed windows of the monotonic clock: orders (places and
+ *   cancels) per minute, and reads (every session call but authenticate,
+ *   place and cancel) per second and per minute — with rate_limits = broker
+ *   at the profile's `limits`, otherwise not at all; rate_limit_per_minute,
+ *   read_rate_limit_per_second and read_rate_limit_per_minute (the host's
+ *   keys too) replace either. A refusal is TRANSIENT in the broker's wording
+ *   with a retry-after hint. get_rate_limits (ABI 1.2) reports exactly what
+ *   is metered, so the host paces at it. rate_limit_log = FILE appends one
+ *   line "MONOTONIC_MS ACCOUNT LIMIT" per call refused for these limits
+ *   (LIMIT: orders/s, orders/min, reads/s, reads/min) — never for injected
+ *   faults — so tests and benchmarks can count the broker's own 429s.
+ *
  * Threading: the instance state is behind one mutex (the plugins declare
  * BROKER_CAP_CONCURRENT_SESSIONS); latency_ms is slept outside it.
  * get_holdings calls `emit` with that mutex held, so `emit` must not call
@@ -93,7 +106,9 @@ typedef struct sim_wording {
 } sim_wording;
 
 /* The broker's metered limits besides orders per second (rate_limits =
- * broker); 0 = not metered. */
+ * broker; each replaced by rate_limit_per_minute, read_rate_limit_per_second
+ * or read_rate_limit_per_minute when the section sets it); 0 = not
+ * metered. */
 typedef struct sim_limits {
     uint32_t orders_per_minute;
     uint32_t reads_per_second;
@@ -175,6 +190,7 @@ broker_status sim_get_instrument(broker_instance *instance, broker_session *sess
 broker_status sim_get_market_session(broker_instance *instance, broker_session *session,
                                      broker_exchange exchange, broker_market_session *market);
 uint32_t sim_retry_after_ms(broker_instance *instance, broker_session *session);
+broker_status sim_get_rate_limits(broker_instance *instance, broker_rate_limits *limits);
 
 /* Descriptor fields shared by every simulated plugin (all but `create`). */
 #define SIM_PLUGIN_OPERATIONS                                                                      \
@@ -185,6 +201,7 @@ uint32_t sim_retry_after_ms(broker_instance *instance, broker_session *session);
     .errmsg = sim_errmsg, .place_order_ex = sim_place_order_ex, .get_order_ex = sim_get_order_ex,  \
     .get_positions = sim_get_positions, .get_open_orders = sim_get_open_orders,                    \
     .get_funds = sim_get_funds, .get_instrument = sim_get_instrument,                              \
-    .get_market_session = sim_get_market_session, .retry_after_ms = sim_retry_after_ms
+    .get_market_session = sim_get_market_session, .retry_after_ms = sim_retry_after_ms,            \
+    .get_rate_limits = sim_get_rate_limits
 
 #endif

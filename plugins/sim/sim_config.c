@@ -22,6 +22,10 @@ const char *const sim_config_keys[] = {
     "auth_expiry_rate",
     "latency_ms",
     "rate_limit_per_second",
+    "rate_limit_per_minute",
+    "read_rate_limit_per_second",
+    "read_rate_limit_per_minute",
+    "rate_limit_log",
     "unknown_symbols",
     "state_file",
     "order_history",
@@ -243,6 +247,30 @@ static broker_status sim_config_rates(sim_config *config, const broker_host_serv
     return BROKER_OK;
 }
 
+/* The per-minute and read limit keys; each SIM_LIMIT_UNSET when absent. */
+static broker_status sim_config_limits(sim_config *config, const broker_host_services *services,
+                                       broker_host *host, broker_text *error)
+{
+    struct {
+        const char *key;
+        uint32_t maximum;
+        uint32_t *field;
+    } limits[] = {
+        {"rate_limit_per_minute", SIM_RATE_LIMIT_MINUTE_MAX, &config->rate_limit_per_minute},
+        {"read_rate_limit_per_second", SIM_RATE_LIMIT_MAX, &config->read_rate_limit_per_second},
+        {"read_rate_limit_per_minute", SIM_RATE_LIMIT_MINUTE_MAX,
+         &config->read_rate_limit_per_minute},
+    };
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        *limits[i].field = SIM_LIMIT_UNSET;
+        broker_status status = sim_config_uint(services, host, limits[i].key, limits[i].maximum,
+                                               limits[i].field, error);
+        if (status != BROKER_OK)
+            return status;
+    }
+    return BROKER_OK;
+}
+
 broker_status sim_config_load(sim_config *config, const broker_host_services *services,
                               broker_host *host, uint32_t default_rate_limit, broker_text *error)
 {
@@ -261,6 +289,8 @@ broker_status sim_config_load(sim_config *config, const broker_host_services *se
         status = sim_config_uint(services, host, "rate_limit_per_second", SIM_RATE_LIMIT_MAX,
                                  &config->rate_limit_per_second, error);
     if (status == BROKER_OK)
+        status = sim_config_limits(config, services, host, error);
+    if (status == BROKER_OK)
         status = sim_config_uint(services, host, "order_history", SIM_ORDER_HISTORY_MAX,
                                  &config->order_history, error);
     const char *holdings = services->config_get(host, "initial_holdings");
@@ -275,6 +305,9 @@ broker_status sim_config_load(sim_config *config, const broker_host_services *se
         status = sim_config_market(config, services, host, error);
     const char *state_file = services->config_get(host, "state_file");
     config->state_file = state_file != NULL && *state_file != '\0' ? state_file : NULL;
+    const char *rate_limit_log = services->config_get(host, "rate_limit_log");
+    config->rate_limit_log =
+        rate_limit_log != NULL && *rate_limit_log != '\0' ? rate_limit_log : NULL;
     if (status == BROKER_INTERNAL)
         snprintf(error->text, sizeof error->text, "out of memory reading the configuration");
     return status;

@@ -12,6 +12,8 @@
 #include "sim_market.h"
 
 #define SIM_RATE_LIMIT_MAX 100000u
+#define SIM_RATE_LIMIT_MINUTE_MAX 6000000u
+#define SIM_LIMIT_UNSET UINT32_MAX /* a per-minute or read limit key that is absent */
 #define SIM_LATENCY_MAX_MS 60000u
 #define SIM_QUANTITY_MAX 1000000000ll
 #define SIM_ORDER_HISTORY_DEFAULT 1000u /* terminal orders kept per account */
@@ -30,6 +32,15 @@ typedef struct sim_config {
     double auth_expiry_rate;
     uint32_t latency_ms;
     uint32_t rate_limit_per_second; /* 0 = unlimited */
+    /* Overrides of what the broker meters besides orders per second (the
+     * host reads the same keys); SIM_LIMIT_UNSET when absent: the profile's
+     * limit with rate_limits = broker, else none. */
+    uint32_t rate_limit_per_minute;
+    uint32_t read_rate_limit_per_second;
+    uint32_t read_rate_limit_per_minute;
+    /* rate_limit_log: where each call refused for the broker's own rate
+     * limits is appended as a line (NULL: nowhere). Borrowed like state_file. */
+    const char *rate_limit_log;
     uint32_t order_history;         /* terminal orders kept per account; 0 = all */
     sim_position *initial_holdings; /* in the order the key lists them */
     size_t initial_count;

@@ -12,6 +12,11 @@
  *                                 requests", with a retry-after hint (retry_after_ms)
  *   broker_rate_limit_per_second  overrides it for the broker alone (the host reads
  *                                 rate_limit_per_second too), to make the host pace wrong
+ *
+ * get_rate_limits (ABI 1.2) declares what it meters: placements at its rate
+ * (broker_rate_limit_per_second when given), reads not at all, nothing per
+ * minute. A rate_limit_per_second in the section still sets the host's pace,
+ * so broker_rate_limit_per_second keeps making the host pace wrong.
  *   fill_after_ms         = 0     an order stays OPEN this long, then reads FILLED
  *   holdings_count        = 0     the account holds H0000, H0001, … (100 each)
  *   expire_after_places   = 0     after this many placements the token expires once:
@@ -504,6 +509,13 @@ static uint32_t parallel_retry_after_ms(broker_instance *in, broker_session *ses
     return parallel_retry_after;
 }
 
+static broker_status parallel_get_rate_limits(broker_instance *in, broker_rate_limits *limits)
+{
+    if (BROKER_FITS(limits, broker_rate_limits, orders_per_second))
+        limits->orders_per_second = in->rate_limit;
+    return BROKER_OK;
+}
+
 static const broker_plugin parallel_descriptor = {
     .abi_major = BROKER_ABI_MAJOR,
     .abi_minor = BROKER_ABI_MINOR,
@@ -529,6 +541,7 @@ static const broker_plugin parallel_descriptor = {
     .get_quote = parallel_get_quote,
     .errmsg = parallel_errmsg,
     .retry_after_ms = parallel_retry_after_ms,
+    .get_rate_limits = parallel_get_rate_limits,
 };
 
 BROKER_PLUGIN_ENTRY(services, descriptor)

@@ -1,5 +1,5 @@
 /*
- * ptexec broker plugin SDK, ABI version 1.1.
+ * ptexec broker plugin SDK, ABI version 1.2.
  *
  * This is the only header a broker plugin needs. It defines the entry point a
  * plugin exports as the dynamic symbol `broker_plugin_v1`, the descriptor that
@@ -14,12 +14,14 @@
  *   reader never touches a field that lies beyond the `size` the other side
  *   reported. The host refuses a descriptor whose abi_major is not 1, whose
  *   size is smaller than BROKER_PLUGIN_V1_0_SIZE, or whose required callbacks
- *   are NULL, or whose abi_minor is 1 or more and whose size is smaller than
- *   BROKER_PLUGIN_V1_1_SIZE (a size smaller than the declared version). The
- *   1.0 data structures (broker_order, broker_order_request, …) are frozen;
- *   1.1 added optional callbacks whose structures start with their own `size`
- *   so that they can grow again (see "ABI 1.1" below). A 1.0 plugin loads and
- *   trades unchanged: the host reads its descriptor only up to its `size`.
+ *   are NULL, or whose size is smaller than the size of the minor version it
+ *   declares: BROKER_PLUGIN_V1_1_SIZE for abi_minor 1, BROKER_PLUGIN_V1_2_SIZE
+ *   for abi_minor 2 or more. The 1.0 data structures (broker_order,
+ *   broker_order_request, …) are frozen; 1.1 added optional callbacks whose
+ *   structures start with their own `size` so that they can grow again (see
+ *   "ABI 1.1" below); 1.2 added get_rate_limits (see "ABI 1.2"). A 1.0 or 1.1
+ *   plugin loads and trades unchanged: the host reads its descriptor only up
+ *   to its `size`.
  *
  * Threading
  *   The host calls `broker_plugin_v1`'s `create` and `destroy` on its main
@@ -62,7 +64,7 @@ extern "C" {
 #endif
 
 #define BROKER_ABI_MAJOR 1
-#define BROKER_ABI_MINOR 1
+#define BROKER_ABI_MINOR 2
 
 /* Name of the one dynamic symbol every plugin exports. */
 #define BROKER_PLUGIN_SYMBOL "broker_plugin_v1"
@@ -380,6 +382,25 @@ typedef struct broker_market_session {
     char reason[BROKER_MESSAGE_MAX]; /* the broker's words when CLOSED ("holiday: …") */
 } broker_market_session;
 
+/* ==== ABI 1.2 data ==== */
+
+/*
+ * The limits the broker meters per account (get_rate_limits), in calls per
+ * rolling window; 0 = the broker does not meter that (the host then does
+ * not pace it). Orders are place_order(_ex) and cancel_order; reads are
+ * every other session call (authenticate, holdings, positions, order
+ * status, look-ups, funds, instruments, the market session). Like the 1.1
+ * outputs it starts with `size`, set by the host; a field beyond it reads
+ * as 0.
+ */
+typedef struct broker_rate_limits {
+    uint32_t size; /* set by the host */
+    uint32_t orders_per_second;
+    uint32_t orders_per_minute;
+    uint32_t reads_per_second;
+    uint32_t reads_per_minute;
+} broker_rate_limits;
+
 /* Opaque handle the host gives each instance; passed back to every service. */
 typedef struct broker_host broker_host;
 
@@ -431,9 +452,11 @@ typedef struct broker_host_services {
  * - 1 (31) characters; 0 or anything larger means 31. */
 typedef struct broker_capabilities {
     uint32_t flags;
-    uint32_t tag_min_length;        /* shortest client order id the broker accepts */
-    uint32_t tag_max_length;        /* longest one; the host never exceeds it */
-    uint32_t rate_limit_per_second; /* order placements per second per account; 0 = none */
+    uint32_t tag_min_length; /* shortest client order id the broker accepts */
+    uint32_t tag_max_length; /* longest one; the host never exceeds it */
+    /* Order placements per second per account; 0 = none. The host's default
+     * for rate_limit_per_second when get_rate_limits (1.2) is absent. */
+    uint32_t rate_limit_per_second;
 } broker_capabilities;
 
 typedef struct broker_instance broker_instance; /* defined by the plugin */
@@ -558,6 +581,25 @@ typedef struct broker_plugin {
      * to wait before the next metered call, in ms (0: no hint). Without it
      * the host's own backoff applies. Never fails. */
     uint32_t (*retry_after_ms)(broker_instance *instance, broker_session *session);
+
+    /* ==== ABI 1.2: optional (NULL) ==== */
+
+    /*
+     * Fills the limits this instance's broker meters per account, as
+     * configured (a simulated broker: what it enforces; a live one: the
+     * broker's published limits for the account type). The host calls it
+     * once per instance, on the main thread, right after create returned
+     * BROKER_OK and before any session is opened; `limits` arrives zeroed
+     * with `size` set. On BROKER_OK every value is taken as the default of
+     * the matching brokers.ini key (rate_limit_per_second,
+     * rate_limit_per_minute, read_rate_limit_per_second,
+     * read_rate_limit_per_minute), 0 included: 0 means "not metered", so the
+     * host does not pace it; a key set in brokers.ini still wins. NULL, or
+     * any other status (the host logs a warning), keeps the 1.1 defaults:
+     * orders per second = capabilities.rate_limit_per_second, reads per
+     * second = the order rate, nothing per minute.
+     */
+    broker_status (*get_rate_limits)(broker_instance *instance, broker_rate_limits *limits);
 } broker_plugin;
 
 /* Size of the v1.0 descriptor: the host refuses anything smaller. */
@@ -566,6 +608,10 @@ typedef struct broker_plugin {
  * when smaller. */
 #define BROKER_PLUGIN_V1_1_SIZE                                                                    \
     ((uint32_t)(offsetof(broker_plugin, retry_after_ms) + sizeof(void *)))
+/* Size of the v1.2 descriptor: a plugin declaring abi_minor >= 2 is refused
+ * when smaller. */
+#define BROKER_PLUGIN_V1_2_SIZE                                                                    \
+    ((uint32_t)(offsetof(broker_plugin, get_rate_limits) + sizeof(void *)))
 
 /*
  * The entry point every plugin exports under the name `broker_plugin_v1`.
