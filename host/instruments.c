@@ -1,6 +1,7 @@
 #include "instruments.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,74 @@ bool instruments_get(instruments *cache, session *s, const char *symbol, broker_
     store(cache, bucket, s->broker, out, now);
     pthread_mutex_unlock(&cache->lock);
     return true;
+}
+
+/* ---- prefetch: the facts of a rebalance's symbols side by side ---- */
+
+typedef struct prefetch {
+    instruments *cache;
+    const char **symbols;
+    size_t count;
+    atomic_size_t next;
+} prefetch;
+
+typedef struct prefetch_worker {
+    prefetch *job;
+    session session;
+    pthread_t thread;
+} prefetch_worker;
+
+static void *prefetch_work(void *context)
+{
+    prefetch_worker *w = context;
+    for (size_t i; (i = atomic_fetch_add(&w->job->next, 1)) < w->job->count;) {
+        if (session_auth_failed(&w->session))
+            break;
+        broker_instrument facts;
+        (void)instruments_get(w->job->cache, &w->session, w->job->symbols[i], &facts);
+    }
+    return NULL;
+}
+
+/* The symbols of `symbols` not cached now, into `missing`; their count. */
+static size_t prefetch_missing(instruments *cache, const session *s, const char *const *symbols,
+                               size_t count, const char **missing)
+{
+    int64_t now = retry_monotonic_ms();
+    size_t n = 0;
+    pthread_mutex_lock(&cache->lock);
+    for (size_t i = 0; i < count; i++)
+        if (find(cache, bucket_of(cache, s->broker, symbols[i]), s->broker, symbols[i], now) ==
+            NULL)
+            missing[n++] = symbols[i];
+    pthread_mutex_unlock(&cache->lock);
+    return n;
+}
+
+void instruments_prefetch(instruments *cache, session *s, const char *const *symbols, size_t count,
+                          size_t workers)
+{
+    if (!s->features->get_instrument || workers < 2 || count < 2)
+        return;
+    const char **missing = malloc(count * sizeof *missing);
+    prefetch job = {cache, missing, 0, 0};
+    if (missing != NULL)
+        job.count = prefetch_missing(cache, s, symbols, count, missing);
+    workers = job.count < workers ? job.count : workers;
+    prefetch_worker *pool = workers >= 2 ? calloc(workers, sizeof *pool) : NULL;
+    size_t started = 0;
+    for (; pool != NULL && started < workers; started++) {
+        pool[started].job = &job;
+        session_worker(&pool[started].session, s);
+        if (pthread_create(&pool[started].thread, NULL, prefetch_work, &pool[started]) != 0)
+            break;
+    }
+    for (size_t i = 0; i < started; i++) {
+        pthread_join(pool[i].thread, NULL);
+        session_merge(s, &pool[i].session);
+    }
+    free(pool);
+    free(missing); /* what was not fetched is asked one at a time by its first use */
 }
 
 size_t instruments_count(instruments *cache)

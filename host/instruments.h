@@ -26,6 +26,15 @@ void instruments_destroy(instruments *cache);
  * get_instrument or the call failed (nothing cached then). Any thread. */
 bool instruments_get(instruments *cache, session *s, const char *symbol, broker_instrument *out);
 
+/* Asks for the facts of those of `symbols` not cached, on up to `workers`
+ * threads side by side (each with a session_worker copy of `s`; the plugin
+ * must allow parallel calls on one session), and waits for them: a cold
+ * 200-leg rebalance at 50 ms per call spends 10 s asking one at a time.
+ * Each call waits for the account's read limiter like any other. Does
+ * nothing with fewer than 2 workers. The execution's thread. */
+void instruments_prefetch(instruments *cache, session *s, const char *const *symbols, size_t count,
+                          size_t workers);
+
 /* Number of cached entries (tests). */
 size_t instruments_count(instruments *cache);
 

@@ -194,6 +194,30 @@ START_TEST(test_concurrent_rebalance_inside_the_limit)
 }
 END_TEST
 
+/* The day's first rebalance asks the facts of its 30 symbols side by side
+ * (instruments_prefetch), once each; the next asks only for its 5 new ones. */
+START_TEST(test_cold_instrument_facts_asked_side_by_side)
+{
+    env e;
+    env_open(&e, "latency_ms = 20\nrate_limit_per_second = 50\ninstruments = 1\n"
+                 "holdings_count = 10\n");
+    rebalance r;
+    exec_result result;
+    run(&e, make_rebalance(&r, "cold", 10, 20), NULL, &result);
+    assert_all_filled(&result, 30);
+    ck_assert_int_eq(counter(&e, "instrument_calls"), 30);
+    ck_assert_int_gt(counter(&e, "max_concurrent_instruments"), 1);
+    exec_result_free(&result);
+    free(r.targets);
+    run(&e, make_rebalance(&r, "warm", 0, 25), NULL, &result);
+    assert_all_filled(&result, 5);
+    ck_assert_int_eq(counter(&e, "instrument_calls"), 35);
+    exec_result_free(&result);
+    free(r.targets);
+    env_close(&e);
+}
+END_TEST
+
 /* With no retries allowed a single 429 would fail a leg: the limiter keeps
  * the placements of two executions of one account, one after the other,
  * inside the broker's rolling second together. */
@@ -326,6 +350,7 @@ static Suite *engine_parallel_suite(void)
     Suite *suite = suite_create("engine_parallel");
     TCase *tc = tcase_create("parallel");
     tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_cold_instrument_facts_asked_side_by_side);
     tcase_add_test(tc, test_concurrent_rebalance_inside_the_limit);
     tcase_add_test(tc, test_two_executions_share_the_account_limit);
     tcase_add_test(tc, test_retry_after_from_the_broker);

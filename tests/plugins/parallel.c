@@ -21,6 +21,8 @@
  *   holdings_count        = 0     the account holds H0000, H0001, … (100 each)
  *   expire_after_places   = 0     after this many placements the token expires once:
  *                                 every call answers AUTH until authenticate
+ *   instruments           = 0     1: the descriptor gets get_instrument (every symbol a
+ *                                 listed lot-1 equity at 100.00), each call latency_ms
  *
  * Orders change the holdings when they fill. Counters, read through get_quote
  * with a symbol starting with '?' (the value arrives in *last_price):
@@ -31,6 +33,8 @@
  *                             FILLED (or the run had no sell or no buy), else 0; broker
  *                             timestamps
  *   ?buys_placed_early        buys placed before the last sell was read final
+ *   ?instrument_calls ?max_concurrent_instruments   get_instrument calls, and the most
+ *                             of them inside the plugin at once
  * The error text and the retry-after hint are per thread, as the last call
  * of the calling thread: with parallel calls there is no "last call" of a
  * session.
@@ -79,6 +83,7 @@ struct broker_instance {
     size_t holding_count, holding_capacity;
     int64_t too_many, authentications;
     atomic_int concurrent, max_concurrent; /* calls inside the plugin, latency included */
+    atomic_int instrument_calls, instruments_inside, max_instruments_inside;
     broker_session *sessions;
 };
 
@@ -91,7 +96,12 @@ static const char *const parallel_config_keys[] = {"latency_ms",
                                                    "fill_after_ms",
                                                    "holdings_count",
                                                    "expire_after_places",
+                                                   "instruments",
                                                    NULL};
+
+static broker_plugin parallel_descriptor;
+static broker_status parallel_get_instrument(broker_instance *in, broker_session *session,
+                                             const char *symbol, broker_instrument *instrument);
 
 static broker_status parallel_fail(broker_status status, const char *text)
 {
@@ -154,6 +164,10 @@ static broker_status parallel_create(const broker_host_services *services, broke
         in->rate_limit = parallel_key(in, "broker_rate_limit_per_second");
     in->fill_after_ms = parallel_key(in, "fill_after_ms");
     in->expire_after_places = parallel_key(in, "expire_after_places");
+    /* one library serves one section (its name is the section's), so the
+     * static descriptor can follow it */
+    parallel_descriptor.get_instrument =
+        parallel_key(in, "instruments") != 0 ? parallel_get_instrument : NULL;
     uint32_t held = parallel_key(in, "holdings_count");
     for (uint32_t i = 0; i < held; i++) {
         char symbol[BROKER_SYMBOL_MAX];
@@ -474,6 +488,10 @@ static bool parallel_counter(const broker_instance *in, const char *name, int64_
         *value = parallel_buys_early(in);
     else if (strcmp(name, "sells_before_buys") == 0)
         *value = parallel_buys_early(in) == 0;
+    else if (strcmp(name, "instrument_calls") == 0)
+        *value = atomic_load(&in->instrument_calls);
+    else if (strcmp(name, "max_concurrent_instruments") == 0)
+        *value = atomic_load(&in->max_instruments_inside);
     else
         return false;
     return true;
@@ -493,6 +511,28 @@ static broker_status parallel_get_quote(broker_instance *in, broker_session *ses
     pthread_mutex_unlock(&in->lock);
     *last_price = (double)value;
     return known ? BROKER_OK : parallel_fail(BROKER_NOT_FOUND, "no such counter");
+}
+
+static broker_status parallel_get_instrument(broker_instance *in, broker_session *session,
+                                             const char *symbol, broker_instrument *instrument)
+{
+    (void)session;
+    atomic_fetch_add(&in->instrument_calls, 1);
+    int now = atomic_fetch_add(&in->instruments_inside, 1) + 1;
+    int most = atomic_load(&in->max_instruments_inside);
+    while (now > most && !atomic_compare_exchange_weak(&in->max_instruments_inside, &most, now))
+        ;
+    parallel_enter(in);
+    snprintf(instrument->symbol, sizeof instrument->symbol, "%s", symbol);
+    instrument->exchange = BROKER_EXCHANGE_NSE;
+    instrument->listed = 1;
+    instrument->tradable = 1;
+    instrument->lot_size = 1;
+    instrument->tick_size = 0.05;
+    instrument->last_price = PARALLEL_PRICE;
+    broker_status status = parallel_leave(in, BROKER_OK);
+    atomic_fetch_sub(&in->instruments_inside, 1);
+    return status;
 }
 
 static const char *parallel_errmsg(broker_instance *in, broker_session *session)
@@ -516,7 +556,7 @@ static broker_status parallel_get_rate_limits(broker_instance *in, broker_rate_l
     return BROKER_OK;
 }
 
-static const broker_plugin parallel_descriptor = {
+static broker_plugin parallel_descriptor = {
     .abi_major = BROKER_ABI_MAJOR,
     .abi_minor = BROKER_ABI_MINOR,
     .size = sizeof(broker_plugin),
