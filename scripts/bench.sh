@@ -9,7 +9,8 @@
 # BENCH_JOURNAL_EXECUTIONS (300): executions per journal mode,
 # BENCH_PARALLEL_RUNS (3): runs of each concurrent-placement line,
 # BENCH_PARALLEL_RATES ("100 25 10"): order rates of those lines,
-# BENCH_ONLY=parallel: that table alone.
+# BENCH_ONLY=parallel: that table alone; BENCH_ONLY=symbols: plan_build and
+# engine_execute by portfolio size alone.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -176,6 +177,10 @@ if [ "${BENCH_ONLY:-}" = parallel ]; then
 fi
 bench bench_plan
 bench bench_execute
+if [ "${BENCH_ONLY:-}" = symbols ]; then
+    [ "$failures" -eq 0 ]
+    exit
+fi
 journal_bench
 parallel_bench
 echo

@@ -218,6 +218,29 @@ START_TEST(test_cold_instrument_facts_asked_side_by_side)
 }
 END_TEST
 
+/* 3,000 symbols (the cache grows past its first 1,024 buckets): each
+ * asked once; buying 10 more of each finds every one cached. */
+START_TEST(test_instrument_cache_grows)
+{
+    env e;
+    env_open(&e, "rate_limit_per_second = 0\ninstruments = 1\n");
+    rebalance r;
+    exec_result result;
+    run(&e, make_rebalance(&r, "first", 0, 3000), NULL, &result);
+    assert_all_filled(&result, 3000);
+    ck_assert_int_eq(counter(&e, "instrument_calls"), 3000);
+    exec_result_free(&result);
+    for (size_t i = 0; i < r.request.target_count; i++)
+        r.targets[i].target_quantity = 20;
+    run(&e, &r.request, NULL, &result);
+    assert_all_filled(&result, 3000);
+    ck_assert_int_eq(counter(&e, "instrument_calls"), 3000);
+    exec_result_free(&result);
+    free(r.targets);
+    env_close(&e);
+}
+END_TEST
+
 /* With no retries allowed a single 429 would fail a leg: the limiter keeps
  * the placements of two executions of one account, one after the other,
  * inside the broker's rolling second together. */
@@ -351,6 +374,7 @@ static Suite *engine_parallel_suite(void)
     TCase *tc = tcase_create("parallel");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_cold_instrument_facts_asked_side_by_side);
+    tcase_add_test(tc, test_instrument_cache_grows);
     tcase_add_test(tc, test_concurrent_rebalance_inside_the_limit);
     tcase_add_test(tc, test_two_executions_share_the_account_limit);
     tcase_add_test(tc, test_retry_after_from_the_broker);
