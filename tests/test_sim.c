@@ -1129,6 +1129,31 @@ START_TEST(test_state_file_survives_restart)
 }
 END_TEST
 
+/* A file of version 1 (before the market's fields) still loads: its
+ * holdings and its finished order. */
+START_TEST(test_state_file_version_1_loads)
+{
+    char *dir = tu_tempdir();
+    char *path = tu_format("%s/state.txt", dir);
+    tu_write_file(path, "ptexec-sim-state 1\nA demo\nH RELIANCE 12\nH TCS 0\n"
+                        "O 0 0 C0000009 5 5 1 1 1\n");
+    const char *pairs[] = {"state_file", path, NULL};
+    fixture fx;
+    fx_open(&fx, facts[_i].name, pairs);
+    broker_session *session = fx_session(&fx, "demo");
+    holdings_list list = fx_holdings(&fx, session);
+    ck_assert_int_eq(held(&list, "RELIANCE"), 12);
+    broker_order found = fx_find(&fx, session, "C0000009");
+    ck_assert_int_eq(found.state, BROKER_ORDER_FILLED);
+    ck_assert_int_eq(found.filled_quantity, 5);
+    fx_close(&fx);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_state_file_malformed_refused)
 {
     char *dir = tu_tempdir();
@@ -1347,6 +1372,60 @@ static broker_position fx_position(fixture *fx, broker_session *session, const c
     memset(&none, 0, sizeof none);
     return none;
 }
+
+/* The state file keeps the market's side of the book (version 2): a restart
+ * in the middle of an order that fills over time finds it still OPEN with
+ * what it had filled, goes on filling it at the touch, and keeps the cash,
+ * the cash an open buy blocks, and today's T+1 split. */
+START_TEST(test_state_file_keeps_the_market)
+{
+    char *dir = tu_tempdir();
+    char *path = tu_format("%s/state.txt", dir);
+    const char *const config[] = {
+        "state_file",   path,     "fill_latency_ms", "100", "liquidity", "3",
+        "initial_cash", "200000", "settlement",      "t1",  NULL};
+    fixture fx;
+    fx_open(&fx, facts[_i].name, config);
+    broker_session *session = fx_session(&fx, "demo");
+    broker_order order;
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 10, 1, &order), BROKER_OK);
+    fx.host.clock_ms += 250; /* two slices of 3 */
+    broker_order before = fx_read(&fx, session, order.order_id);
+    ck_assert_int_eq(before.state, BROKER_ORDER_OPEN);
+    ck_assert_int_eq(before.filled_quantity, 6);
+    broker_funds funds = fx_funds(&fx, session);
+    broker_position position = fx_position(&fx, session, "RELIANCE");
+    ck_assert_int_eq(position.bought_today, 6);
+    int64_t clock = fx.host.clock_ms;
+    fx_close(&fx);
+
+    fx_open(&fx, facts[_i].name, config);
+    fx.host.clock_ms = clock;
+    session = fx_session(&fx, "demo");
+    broker_order again = fx_read(&fx, session, order.order_id);
+    ck_assert_int_eq(again.state, BROKER_ORDER_OPEN);
+    ck_assert_int_eq(again.filled_quantity, 6);
+    ck_assert(again.average_price == before.average_price);
+    broker_funds restored = fx_funds(&fx, session);
+    ck_assert_double_eq_tol(restored.available_cash, funds.available_cash, 0.005);
+    ck_assert_double_eq_tol(restored.margin_used, funds.margin_used, 0.005);
+    broker_position split = fx_position(&fx, session, "RELIANCE");
+    ck_assert_int_eq(split.settled, position.settled);
+    ck_assert_int_eq(split.bought_today, 6);
+    fx.host.clock_ms += 200; /* the rest: 3, then 1 */
+    broker_order done = fx_read(&fx, session, order.order_id);
+    ck_assert_int_eq(done.state, BROKER_ORDER_FILLED);
+    ck_assert_int_eq(done.filled_quantity, 10);
+    ck_assert(done.average_price > 0.0);
+    ck_assert_int_eq(fx_position(&fx, session, "RELIANCE").bought_today, 10);
+    ck_assert_double_eq_tol(fx_funds(&fx, session).margin_used, 0.0, 0.005);
+    fx_close(&fx);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+}
+END_TEST
 
 /* settlement = t1: today's buy is a position (not a holding) until the next
  * trading day, then T1, then settled; the account holds it all along. A
@@ -1843,11 +1922,13 @@ static Suite *sim_suite(void)
     add_per_broker(suite, "parallel", test_parallel_sessions);
     add_per_broker(suite, "state_file", test_state_file_survives_restart);
     add_per_broker(suite, "state_file_malformed", test_state_file_malformed_refused);
+    add_per_broker(suite, "state_file_v1", test_state_file_version_1_loads);
     add_per_broker(suite, "order_history", test_order_history_bounded);
     add_per_broker(suite, "order_history_state_file", test_order_history_state_file);
     add_per_broker(suite, "market_descriptor", test_market_descriptor_is_1_2);
     add_per_broker(suite, "market_cash", test_buy_beyond_cash_rejected);
     add_per_broker(suite, "market_settlement", test_same_day_settlement);
+    add_per_broker(suite, "state_file_market", test_state_file_keeps_the_market);
     add_per_broker(suite, "market_slices", test_order_fills_in_slices);
     add_per_broker(suite, "market_limit_expires", test_limit_never_crossing_expires);
     add_per_broker(suite, "market_cancelled_with_fills", test_cancelled_with_fills);

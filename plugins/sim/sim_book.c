@@ -625,13 +625,30 @@ bool sim_book_cancel(sim_book *book, sim_order *order)
 }
 
 int sim_book_restore_holding(sim_book *book, uint32_t account_index, const char *symbol,
-                             int64_t quantity)
+                             const sim_holding *saved)
 {
     sim_account *account = sim_book_account_at(book, account_index);
     uint32_t slot = account ? sim_holding_slot(account, symbol) : SIM_MAP_NONE;
     if (slot == SIM_MAP_NONE)
         return -1;
-    account->holdings[slot].quantity = quantity;
+    sim_holding *holding = &account->holdings[slot];
+    holding->quantity = saved->quantity;
+    holding->t1 = saved->t1;
+    holding->bought_today = saved->bought_today;
+    holding->sold_today = saved->sold_today;
+    holding->day = saved->day;
+    return 0;
+}
+
+int sim_book_restore_cash(sim_book *book, uint32_t account_index, bool funded, double cash,
+                          double opening)
+{
+    sim_account *account = sim_book_account_at(book, account_index);
+    if (account == NULL)
+        return -1;
+    account->funded = funded;
+    account->cash = cash;
+    account->opening_cash = opening;
     return 0;
 }
 
@@ -656,8 +673,10 @@ int sim_book_restore_order(sim_book *book, const sim_order *saved)
         return -1;
     }
     if (order->state == BROKER_ORDER_OPEN) {
-        if (order->side == BROKER_SIDE_SELL)
-            account->holdings[order->holding].reserved += order->quantity;
+        if (order->side == BROKER_SIDE_SELL) /* a timed one has released what filled */
+            account->holdings[order->holding].reserved +=
+                order->timed ? order->quantity - order->filled : order->quantity;
+        account->blocked += order->blocked; /* cash an open BUY holds (version 2) */
         account->pending[account->pending_count++] = sequence;
     } else {
         sim_history_push(book, order);

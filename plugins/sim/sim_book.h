@@ -177,13 +177,17 @@ const uint32_t *sim_book_pending(const sim_account *account, size_t *count);
  * May drop the account's oldest terminal orders, as sim_book_settle. */
 bool sim_book_cancel(sim_book *book, sim_order *order);
 
-/* Restoring a saved book (sim_state.c): sets the quantity of `symbol` in
- * account `account_index` (adding the symbol in order), and appends an order
- * with its saved fields as the next sequence number (an OPEN one is pending
- * again, an OPEN SELL reserves its quantity). 0, or -1 when memory runs out
- * or the order names an unknown account or holding. */
+/* Restoring a saved book (sim_state.c): sets the quantity and T+1 split of
+ * `symbol` in account `account_index` from *saved (adding the symbol in
+ * order; its reserve comes from the open orders), sets the account's money,
+ * and appends an order with its saved fields as the next sequence number (an
+ * OPEN one is pending again, an OPEN SELL reserves what is left of it, an
+ * OPEN BUY blocks its cash). 0, or -1 when memory runs out or the order names
+ * an unknown account or holding. */
 int sim_book_restore_holding(sim_book *book, uint32_t account_index, const char *symbol,
-                             int64_t quantity);
+                             const sim_holding *saved);
+int sim_book_restore_cash(sim_book *book, uint32_t account_index, bool funded, double cash,
+                          double opening);
 int sim_book_restore_order(sim_book *book, const sim_order *saved);
 
 /* Restoring: the next order gets sequence number `sequence` (orders before it

@@ -3,13 +3,21 @@
  * fields are percent-encoded (anything outside [A-Za-z0-9_.-]) and "~" is the
  * empty string:
  *
- *   ptexec-sim-state 1
+ *   ptexec-sim-state 2
  *   A ACCOUNT_ID                       an account (indices count from 0)
- *   H SYMBOL QUANTITY                  a holding of the last account, in order
+ *   C FUNDED CASH OPENING              its money (version 2)
+ *   H SYMBOL QUANTITY T1 BOUGHT SOLD DAY
+ *                                      a holding of the last account, in order,
+ *                                      with its T+1 split (version 2)
  *   O ACCOUNT HOLDING CLIENT_ORDER_ID QUANTITY FILLED SIDE STATE OUTCOME
- *                                      an order, in sequence-number order
+ *     TIMED PRODUCT ORDER_TYPE VALIDITY LIMIT AVERAGE FILLED_VALUE BLOCKED START END
+ *                                      an order, in sequence-number order; the
+ *                                      market's fields are version 2, so an order
+ *                                      filling over time goes on doing so
  *   N SEQUENCE                         the next order's sequence number, where
  *                                      orders were dropped (order_history)
+ * Money is written with %.17g (read back exactly). Version 1 files (no C
+ * records, no fields past OUTCOME and QUANTITY) still load.
  */
 #include "sim_state.h"
 
@@ -22,7 +30,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SIM_STATE_MAGIC "ptexec-sim-state 1"
+#define SIM_STATE_MAGIC "ptexec-sim-state 2"
+#define SIM_STATE_MAGIC_V1 "ptexec-sim-state 1"
 #define SIM_STATE_FIELD_MAX 256
 
 static void sim_state_encode(FILE *file, const char *text)
@@ -88,10 +97,15 @@ static void sim_state_write(FILE *file, const sim_book *book)
         fputs("A ", file);
         sim_state_encode(file, account->id);
         fputc('\n', file);
+        fprintf(file, "C %d %.17g %.17g\n", account->funded ? 1 : 0, account->cash,
+                account->opening_cash);
         for (size_t h = 0; h < account->holding_count; h++) {
+            const sim_holding *holding = &account->holdings[h];
             fputs("H ", file);
-            sim_state_encode(file, account->holdings[h].symbol);
-            fprintf(file, " %" PRId64 "\n", account->holdings[h].quantity);
+            sim_state_encode(file, holding->symbol);
+            fprintf(file, " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId32 "\n",
+                    holding->quantity, holding->t1, holding->bought_today, holding->sold_today,
+                    holding->day);
         }
     }
     bool gap = false;
@@ -106,8 +120,13 @@ static void sim_state_write(FILE *file, const sim_book *book)
         gap = false;
         fprintf(file, "O %" PRIu32 " %" PRIu32 " ", order->account, order->holding);
         sim_state_encode(file, order->client_order_id);
-        fprintf(file, " %" PRId64 " %" PRId64 " %u %u %u\n", order->quantity, order->filled,
-                order->side, order->state, order->outcome);
+        fprintf(file,
+                " %" PRId64 " %" PRId64 " %u %u %u %u %u %u %u %.17g %.17g %.17g %.17g %" PRId64
+                " %" PRId64 "\n",
+                order->quantity, order->filled, order->side, order->state, order->outcome,
+                order->timed, order->product, order->order_type, order->validity,
+                order->limit_price, order->average, order->filled_value, order->blocked,
+                order->start_ms, order->end_ms);
     }
     if (gap)
         fprintf(file, "N %" PRIu32 "\n", book->order_count);
@@ -166,18 +185,28 @@ int sim_state_save(const sim_book *book, const char *path, char *why, size_t why
 static bool sim_state_order(char *rest, sim_order *order)
 {
     char tag[SIM_STATE_FIELD_MAX];
-    unsigned side = 0, state = 0, outcome = 0;
+    unsigned side = 0, state = 0, outcome = 0, timed = 0, product = 0, type = 0, validity = 0;
     memset(order, 0, sizeof *order);
-    if (sscanf(rest, "%" SCNu32 " %" SCNu32 " %255s %" SCNd64 " %" SCNd64 " %u %u %u",
-               &order->account, &order->holding, tag, &order->quantity, &order->filled, &side,
-               &state, &outcome) != 8)
+    int fields = sscanf(rest,
+                        "%" SCNu32 " %" SCNu32 " %255s %" SCNd64 " %" SCNd64
+                        " %u %u %u %u %u %u %u %lf %lf %lf %lf %" SCNd64 " %" SCNd64,
+                        &order->account, &order->holding, tag, &order->quantity, &order->filled,
+                        &side, &state, &outcome, &timed, &product, &type, &validity,
+                        &order->limit_price, &order->average, &order->filled_value, &order->blocked,
+                        &order->start_ms, &order->end_ms);
+    if (fields != 8 && fields != 18)
         return false;
     if (!sim_state_decode(tag, order->client_order_id, sizeof order->client_order_id) || side < 1 ||
-        side > 2 || state > 4 || outcome > 4)
+        side > 2 || state > 4 || outcome > 4 || timed > 1 || product > 255 || type > 255 ||
+        validity > 255)
         return false;
     order->side = (uint8_t)side;
     order->state = (uint8_t)state;
     order->outcome = (uint8_t)outcome;
+    order->timed = (uint8_t)timed;
+    order->product = (uint8_t)product;
+    order->order_type = (uint8_t)type;
+    order->validity = (uint8_t)validity;
     return true;
 }
 
@@ -186,7 +215,11 @@ static bool sim_state_line(sim_book *book, char *line, uint32_t *account)
 {
     char field[SIM_STATE_FIELD_MAX], text[SIM_STATE_FIELD_MAX];
     int64_t quantity = 0;
+    sim_holding split;
+    int funded = 0;
+    double cash = 0.0, opening = 0.0;
     sim_order order;
+    int fields;
     switch (line[0]) {
     case 'A':
         if (sscanf(line + 1, " %255s", field) != 1 ||
@@ -194,12 +227,23 @@ static bool sim_state_line(sim_book *book, char *line, uint32_t *account)
             return false;
         *account = sim_book_account(book, text, NULL, 0);
         return *account != SIM_MAP_NONE;
+    case 'C':
+        return *account != SIM_MAP_NONE &&
+               sscanf(line + 1, " %d %lf %lf", &funded, &cash, &opening) == 3 &&
+               (funded == 0 || funded == 1) &&
+               sim_book_restore_cash(book, *account, funded == 1, cash, opening) == 0;
     case 'H':
-        if (*account == SIM_MAP_NONE ||
-            sscanf(line + 1, " %255s %" SCNd64, field, &quantity) != 2 ||
-            !sim_state_decode(field, text, BROKER_SYMBOL_MAX))
+        memset(&split, 0, sizeof split);
+        fields =
+            *account == SIM_MAP_NONE
+                ? 0
+                : sscanf(line + 1,
+                         " %255s %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd32, field,
+                         &quantity, &split.t1, &split.bought_today, &split.sold_today, &split.day);
+        if ((fields != 2 && fields != 6) || !sim_state_decode(field, text, BROKER_SYMBOL_MAX))
             return false;
-        return sim_book_restore_holding(book, *account, text, quantity) == 0;
+        split.quantity = quantity;
+        return sim_book_restore_holding(book, *account, text, &split) == 0;
     case 'O':
         return sim_state_order(line + 1, &order) && sim_book_restore_order(book, &order) == 0;
     case 'N':
@@ -225,8 +269,9 @@ int sim_state_load(sim_book *book, const char *path, char *why, size_t why_size)
     while (result == 0 && fgets(line, sizeof line, file) != NULL) {
         number++;
         line[strcspn(line, "\n")] = '\0';
-        bool ok =
-            number == 1 ? strcmp(line, SIM_STATE_MAGIC) == 0 : sim_state_line(book, line, &account);
+        bool ok = number == 1
+                      ? strcmp(line, SIM_STATE_MAGIC) == 0 || strcmp(line, SIM_STATE_MAGIC_V1) == 0
+                      : sim_state_line(book, line, &account);
         if (!ok) {
             snprintf(why, why_size, "%s: line %d: not a valid record", path, number);
             result = -1;
