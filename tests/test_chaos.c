@@ -419,7 +419,7 @@ static unsigned chaos_seed(void)
 /* What the runs went through, to show every fault class was met. */
 typedef struct chaos_tally {
     size_t executions, refused, transient, unknown, logins, partial, rejected, cut, children,
-        limits, cancelled, reprices;
+        limits, cancelled, reprices, broker_rejected;
 } chaos_tally;
 
 static void chaos_count(chaos_tally *tally, const exec_result *result)
@@ -431,6 +431,7 @@ static void chaos_count(chaos_tally *tally, const exec_result *result)
         const exec_leg *leg = &result->legs[i];
         tally->partial += leg->status == LEG_PARTIALLY_FILLED;
         tally->rejected += leg->status == LEG_REJECTED;
+        tally->broker_rejected += leg->status == LEG_REJECTED && leg->order_id[0] != '\0';
         tally->cut += leg->requested_quantity != 0;
         tally->limits += leg->limit_price > 0.0;
         tally->cancelled += leg->status == LEG_CANCELLED;
@@ -522,11 +523,12 @@ START_TEST(test_chaos)
     fprintf(stderr,
             "chaos %s: %zu executions (%zu with orders, %zu refused whole), all invariants held; "
             "met: %zu transient retries, %zu unknown-outcome lookups, %zu logins again, "
-            "%zu partial fills, %zu rejections, %zu cancelled, %zu buys cut for funds, %zu child "
+            "%zu partial fills, %zu rejections (%zu after acceptance), %zu cancelled, %zu buys cut "
+            "for funds, %zu child "
             "orders, %zu limit orders, %zu re-pricings\n",
             plugins[_i], runs, placed, tally.refused, tally.transient, tally.unknown, tally.logins,
-            tally.partial, tally.rejected, tally.cancelled, tally.cut, tally.children, tally.limits,
-            tally.reprices);
+            tally.partial, tally.rejected, tally.broker_rejected, tally.cancelled, tally.cut,
+            tally.children, tally.limits, tally.reprices);
     ck_assert_uint_gt(placed, runs / 3);
     for (int kind = 0; kind < CHAOS_KINDS; kind++)
         chaos_close(&envs[kind]);

@@ -1500,6 +1500,41 @@ START_TEST(test_order_fills_in_slices)
 }
 END_TEST
 
+/* The injected faults apply to orders that fill over time too: rejected
+ * after acceptance (at the first read), or filling part before the rest
+ * expires. */
+START_TEST(test_faults_of_timed_orders)
+{
+    const char *const rejecting[] = {"fill_latency_ms", "100", "liquidity", "3",
+                                     "reject_rate",     "1",   NULL};
+    fixture fx;
+    fx_open(&fx, facts[_i].name, rejecting);
+    broker_session *session = fx_session(&fx, "demo");
+    broker_order order;
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 10, 1, &order), BROKER_OK);
+    fx.host.clock_ms += 500;
+    broker_order read = fx_read(&fx, session, order.order_id);
+    ck_assert_int_eq(read.state, BROKER_ORDER_REJECTED);
+    ck_assert_int_eq(read.filled_quantity, 0);
+    holdings_list list = fx_holdings(&fx, session);
+    ck_assert_int_eq(held(&list, "RELIANCE"), 10);
+    fx_close(&fx);
+
+    const char *const partial[] = {"fill_latency_ms",   "100", "liquidity", "3",
+                                   "partial_fill_rate", "1",   NULL};
+    fx_open(&fx, facts[_i].name, partial);
+    session = fx_session(&fx, "demo");
+    ck_assert_int_eq(fx_place(&fx, session, "RELIANCE", BROKER_SIDE_BUY, 10, 1, &order), BROKER_OK);
+    fx.host.clock_ms += 2000; /* long past the time the whole would take */
+    read = fx_read(&fx, session, order.order_id);
+    ck_assert_int_eq(read.state, BROKER_ORDER_PARTIALLY_FILLED);
+    ck_assert(read.filled_quantity >= 1 && read.filled_quantity < 10);
+    list = fx_holdings(&fx, session);
+    ck_assert_int_eq(held(&list, "RELIANCE"), 10 + read.filled_quantity);
+    fx_close(&fx);
+}
+END_TEST
+
 START_TEST(test_limit_never_crossing_expires)
 {
     const char *const config[] = {"market_hours", "nse", "clock", "2026-12-01T10:00:00+05:30",
@@ -1929,6 +1964,7 @@ static Suite *sim_suite(void)
     add_per_broker(suite, "market_cash", test_buy_beyond_cash_rejected);
     add_per_broker(suite, "market_settlement", test_same_day_settlement);
     add_per_broker(suite, "state_file_market", test_state_file_keeps_the_market);
+    add_per_broker(suite, "market_timed_faults", test_faults_of_timed_orders);
     add_per_broker(suite, "market_slices", test_order_fills_in_slices);
     add_per_broker(suite, "market_limit_expires", test_limit_never_crossing_expires);
     add_per_broker(suite, "market_cancelled_with_fills", test_cancelled_with_fills);

@@ -629,6 +629,8 @@ static void sim_advance(broker_instance *instance, sim_order *order, int64_t now
                now - order->start_ms < config->fill_latency_ms) {
         allowed = 0;
     }
+    if (order->fill_cap > 0 && allowed > order->fill_cap)
+        allowed = order->fill_cap;
     const char *symbol = sim_book_order_symbol(&instance->book, order);
     double price = sim_touch_price(instance, symbol, (broker_side)order->side);
     bool crosses = order->order_type != BROKER_ORDER_LIMIT ||
@@ -638,6 +640,8 @@ static void sim_advance(broker_instance *instance, sim_order *order, int64_t now
         sim_book_fill(&instance->book, order, allowed - order->filled, price);
     if (order->filled == order->quantity)
         sim_book_close(&instance->book, order, BROKER_ORDER_FILLED);
+    else if (order->fill_cap > 0 && order->filled >= order->fill_cap)
+        sim_book_close(&instance->book, order, BROKER_ORDER_CANCELLED); /* the rest expired */
     else if (order->validity == BROKER_VALIDITY_IOC)
         sim_book_close(&instance->book, order, BROKER_ORDER_CANCELLED);
 }
@@ -954,9 +958,20 @@ static broker_status sim_place_locked(broker_instance *instance, broker_session 
     int64_t now = sim_now(instance);
     bool timed = config->fill_latency_ms > 0 || params->order_type == BROKER_ORDER_LIMIT ||
                  params->validity == BROKER_VALIDITY_IOC || start_ms > now;
-    int64_t filled = 0;
+    int64_t filled = 0, cap = 0;
     broker_order_state outcome =
         timed ? BROKER_ORDER_OPEN : sim_decide(instance, params->base.quantity, &filled);
+    if (timed && sim_decide(instance, params->base.quantity, &cap) != BROKER_ORDER_FILLED) {
+        /* the faults of an order that fills over time: rejected after
+         * acceptance (decided now, told at its first read, as an untimed
+         * one), or filling only part before the rest expires */
+        if (cap == 0) {
+            timed = false;
+            outcome = BROKER_ORDER_REJECTED;
+        }
+    } else {
+        cap = 0;
+    }
     uint32_t sequence =
         sim_book_record(&instance->book, session->account, &params->base, outcome, filled);
     if (sequence == SIM_MAP_NONE)
@@ -971,6 +986,7 @@ static broker_status sim_place_locked(broker_instance *instance, broker_session 
     order->filled = timed ? 0 : order->filled;
     order->start_ms = start_ms;
     order->end_ms = config->hours.always || params->validity == BROKER_VALIDITY_IOC ? 0 : end_ms;
+    order->fill_cap = timed ? cap : 0;
     if (params->base.side == BROKER_SIDE_BUY) {
         order->blocked = required;
         sim_book_account_at(&instance->book, session->account)->blocked += required;

@@ -47,6 +47,8 @@ typedef struct sim_order {
     double filled_value;
     double blocked; /* cash blocked for what is still open (BUY) */
     int64_t start_ms, end_ms;
+    int64_t fill_cap; /* timed: the most it fills before the rest expires
+                         (partial_fill_rate); 0: all of it */
 } sim_order;
 
 typedef struct sim_account {

@@ -10,7 +10,7 @@
  *                                      a holding of the last account, in order,
  *                                      with its T+1 split (version 2)
  *   O ACCOUNT HOLDING CLIENT_ORDER_ID QUANTITY FILLED SIDE STATE OUTCOME
- *     TIMED PRODUCT ORDER_TYPE VALIDITY LIMIT AVERAGE FILLED_VALUE BLOCKED START END
+ *     TIMED PRODUCT ORDER_TYPE VALIDITY LIMIT AVERAGE FILLED_VALUE BLOCKED START END CAP
  *                                      an order, in sequence-number order; the
  *                                      market's fields are version 2, so an order
  *                                      filling over time goes on doing so
@@ -122,11 +122,11 @@ static void sim_state_write(FILE *file, const sim_book *book)
         sim_state_encode(file, order->client_order_id);
         fprintf(file,
                 " %" PRId64 " %" PRId64 " %u %u %u %u %u %u %u %.17g %.17g %.17g %.17g %" PRId64
-                " %" PRId64 "\n",
+                " %" PRId64 " %" PRId64 "\n",
                 order->quantity, order->filled, order->side, order->state, order->outcome,
                 order->timed, order->product, order->order_type, order->validity,
                 order->limit_price, order->average, order->filled_value, order->blocked,
-                order->start_ms, order->end_ms);
+                order->start_ms, order->end_ms, order->fill_cap);
     }
     if (gap)
         fprintf(file, "N %" PRIu32 "\n", book->order_count);
@@ -189,12 +189,12 @@ static bool sim_state_order(char *rest, sim_order *order)
     memset(order, 0, sizeof *order);
     int fields = sscanf(rest,
                         "%" SCNu32 " %" SCNu32 " %255s %" SCNd64 " %" SCNd64
-                        " %u %u %u %u %u %u %u %lf %lf %lf %lf %" SCNd64 " %" SCNd64,
+                        " %u %u %u %u %u %u %u %lf %lf %lf %lf %" SCNd64 " %" SCNd64 " %" SCNd64,
                         &order->account, &order->holding, tag, &order->quantity, &order->filled,
                         &side, &state, &outcome, &timed, &product, &type, &validity,
                         &order->limit_price, &order->average, &order->filled_value, &order->blocked,
-                        &order->start_ms, &order->end_ms);
-    if (fields != 8 && fields != 18)
+                        &order->start_ms, &order->end_ms, &order->fill_cap);
+    if (fields != 8 && fields != 19)
         return false;
     if (!sim_state_decode(tag, order->client_order_id, sizeof order->client_order_id) || side < 1 ||
         side > 2 || state > 4 || outcome > 4 || timed > 1 || product > 255 || type > 255 ||
