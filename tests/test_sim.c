@@ -1669,6 +1669,7 @@ START_TEST(test_holidays_and_hours)
         const char *opens;
     } cases[] = {
         {"2026-01-26T10:00:00+05:30", BROKER_MARKET_CLOSED, "opens 2026-01-27 09:15 IST"},
+        {"2026-01-15T10:00:00+05:30", BROKER_MARKET_CLOSED, "opens 2026-01-16 09:15 IST"},
         {"2026-11-29T02:00:00+05:30", BROKER_MARKET_CLOSED, "opens 2026-11-30 09:15 IST"},
         {"2026-12-01T16:00:00+05:30", BROKER_MARKET_CLOSED, "opens 2026-12-02 09:15 IST"},
         {"2026-12-24T15:45:00+05:30", BROKER_MARKET_CLOSED, "opens 2026-12-28 09:15 IST"},

@@ -122,7 +122,9 @@ static const int sim_nse_holiday_dates[][3] = {
     {2025, 10, 22},
     {2025, 11, 5},
     {2025, 12, 25},
-    /* 2026 */
+    /* 2026 (15 January, municipal elections in Maharashtra, was declared
+     * after the calendar) */
+    {2026, 1, 15},
     {2026, 1, 26},
     {2026, 3, 3},
     {2026, 3, 26},
