@@ -107,6 +107,14 @@ static void engine_leg_done(void *context, exec_leg *leg)
  * rate busy at the latency measured so far (each leg takes a place and a
  * read, doubled for polls and retries), within bounds; never more than the
  * legs. */
+/* `wanted` workers within the bounds, never more than `items`. */
+static size_t engine_bounded(size_t wanted, size_t items)
+{
+    wanted = wanted < ENGINE_IN_FLIGHT_MIN ? ENGINE_IN_FLIGHT_MIN : wanted;
+    wanted = wanted > ENGINE_IN_FLIGHT_MAX ? ENGINE_IN_FLIGHT_MAX : wanted;
+    return wanted < items ? wanted : items;
+}
+
 static size_t engine_in_flight(const session *s, size_t legs)
 {
     size_t wanted = s->settings->max_in_flight;
@@ -122,8 +130,7 @@ static size_t engine_in_flight(const session *s, size_t legs)
             wanted = latency_us >= 1000 ? ENGINE_IN_FLIGHT_MAX : ENGINE_IN_FLIGHT_MIN;
         else
             wanted = (size_t)((rate * latency_us * ENGINE_CALLS_PER_LEG + 999999) / 1000000);
-        wanted = wanted < ENGINE_IN_FLIGHT_MIN ? ENGINE_IN_FLIGHT_MIN : wanted;
-        wanted = wanted > ENGINE_IN_FLIGHT_MAX ? ENGINE_IN_FLIGHT_MAX : wanted;
+        return engine_bounded(wanted, legs);
     }
     return wanted < legs ? wanted : legs;
 }
@@ -201,11 +208,9 @@ static void engine_prefetch_facts(engine *eng, session *s, const exec_request *r
     uint64_t reads = s->settings->read_rate_limit_per_second;
     if (workers >= 2 && s->settings->max_in_flight == 0) { /* one read each, at the read rate */
         uint64_t latency_us = (uint64_t)session_mean_call_us(s);
-        size_t wanted = reads == 0 ? ENGINE_IN_FLIGHT_MAX
-                                   : (size_t)((reads * latency_us + 999999) / 1000000) + 1;
-        wanted = wanted < ENGINE_IN_FLIGHT_MIN ? ENGINE_IN_FLIGHT_MIN : wanted;
-        wanted = wanted > ENGINE_IN_FLIGHT_MAX ? ENGINE_IN_FLIGHT_MAX : wanted;
-        workers = wanted < p->count ? wanted : p->count;
+        workers = engine_bounded(reads == 0 ? ENGINE_IN_FLIGHT_MAX
+                                            : (size_t)((reads * latency_us + 999999) / 1000000) + 1,
+                                 p->count);
     }
     const char **symbols = workers >= 2 ? malloc(p->count * sizeof *symbols) : NULL;
     if (symbols == NULL)

@@ -254,10 +254,10 @@ static legs_reprice_outcome legs_reprice(session *s, record_run *records, exec_l
     if (s->plugin->cancel_order == NULL || session_auth_failed(s) || records->broken ||
         !legs_attempt_id(s, records, leg, next_id, sizeof next_id))
         return LEGS_REPRICE_KEPT;
-    broker_order cancelled = *order;
-    session_request cancel = {.op = SESSION_CANCEL, .id = leg->order_id, .order = &cancelled};
+    broker_order answer = *order;
+    session_request cancel = {.op = SESSION_CANCEL, .id = leg->order_id, .order = &answer};
     (void)session_call(s, &cancel);
-    cancelled = *order; /* its final word comes from a read, with the charges */
+    broker_order cancelled = *order; /* its final word comes from a read, with the charges */
     if (!legs_read(s, leg, &cancelled))
         return LEGS_REPRICE_FINAL;
     *order = cancelled;
